@@ -1,0 +1,53 @@
+package kernels
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, where
+// op(X) is X or Xᵀ as transA and transB say. op(A) is m×k, op(B) is k×n and
+// C is m×n; lda, ldb and ldc are the row strides of A, B and C as stored.
+// The reference loop is
+//
+//	for i := 0; i < m; i++ {
+//		for j := 0; j < n; j++ {
+//			var s float32
+//			for p := 0; p < k; p++ {
+//				s += opA(i, p) * opB(p, j)
+//			}
+//			C[i*ldc+j] = alpha*s + beta*C[i*ldc+j]
+//		}
+//	}
+//
+// With beta == 0, C is not read, so it may hold NaNs.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+		} else if beta != 1 {
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+		for p := 0; p < k; p++ {
+			var av float32
+			if transA {
+				av = a[p*lda+i]
+			} else {
+				av = a[i*lda+p]
+			}
+			av *= alpha
+			if !transB {
+				brow := b[p*ldb : p*ldb+n]
+				for j, bv := range brow {
+					row[j] += av * bv
+				}
+			} else {
+				for j := range row {
+					row[j] += av * b[j*ldb+p]
+				}
+			}
+		}
+	}
+}
