@@ -1,0 +1,429 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/sourcegraph/conc/pool"
+
+	"peftbench/results"
+	"peftbench/sweeps"
+)
+
+// HarnessVersion is recorded in every manifest. A release build stamps the
+// main module's version over it (see harnessVersion).
+var HarnessVersion = "0.1.0-dev"
+
+// Options configure Run. The zero value runs with the plan's resources, into
+// "results", without a trainer (which fails for builtin sweeps).
+type Options struct {
+	// Out is the parent results folder; a sweep's results land in
+	// Out/<sweep name>. Default "results".
+	Out string
+	// Workers overrides [resources] workers when > 0.
+	Workers int
+	// Trainer trains trials of sweeps whose [trainer] kind is "builtin" (or
+	// unset). Sweeps with kind "command" use the external Command trainer.
+	Trainer Trainer
+	// Force allows rerunning a sweep whose file changed since its results
+	// folder was written. Trials whose ID is still in the plan keep their
+	// results (equal IDs mean equal configs); the others are removed.
+	Force bool
+	// Events receives progress events, one call at a time, in order.
+	Events func(Event)
+	// AfterTrial, when set, runs after a trial ends ok and before its shard is
+	// written; analysis uses it to fill spectra from the trial's artifacts.
+	// An error fails the trial.
+	AfterTrial func(ctx context.Context, t sweeps.Trial, dir string, artifacts map[string]string, s *results.Shard) error
+
+	// CPUs is the number of cores split between concurrent trials; default
+	// runtime.NumCPU().
+	CPUs int
+	// Now is the clock; default time.Now. Tests fix it to get byte-identical
+	// tables across runs.
+	Now func() time.Time
+	// Backoff is the wait before retry number attempt (1, 2, …) of a failed
+	// trial; default 1s·2^(attempt-1), at most one minute.
+	Backoff func(attempt int) time.Duration
+	// Grace is how long a trainer may take to return once its context ended
+	// (timeout, divergence, Ctrl-C) before the runner abandons it; default 30s.
+	Grace time.Duration
+}
+
+// Summary tells what a Run did.
+type Summary struct {
+	Dir     string         // the sweep's results folder
+	Total   int            // trials in the plan
+	Skipped int            // finished before this run (resumed)
+	Counts  map[string]int // final status of every trial with a shard, by status
+	Elapsed time.Duration
+}
+
+// Run executes the plan on the local machine and records its results under
+// opts.Out/<plan.Name>: the manifest first, then one shard per trial as each
+// ends, then the compacted tables. Everything that can be checked is checked
+// before the results folder is created.
+//
+// Rerunning a plan resumes it: trials whose shard says ok or diverged are
+// skipped (a diverged trial is deterministic, it would diverge again); failed,
+// timed-out and cancelled trials run again. A results folder written from a
+// different sweep file (another source hash) is refused unless opts.Force.
+//
+// Run returns a nil error when every trial ran, whatever their statuses; the
+// caller reads the statuses from the Summary. When ctx is cancelled, running
+// trials are cancelled and recorded as cancelled, no new trial starts, the
+// tables are compacted from what finished, and the error wraps ctx's error.
+func Run(ctx context.Context, plan *sweeps.Plan, opts Options) (Summary, error) {
+	start := time.Now()
+	r, err := newRun(ctx, plan, opts)
+	if err != nil {
+		return Summary{}, err
+	}
+	sum, err := r.run(ctx)
+	sum.Elapsed = time.Since(start)
+	return sum, err
+}
+
+// run is one execution of a plan.
+type run struct {
+	plan    *sweeps.Plan
+	opts    Options
+	dir     string
+	trainer Trainer
+	workers int
+	threads int
+	slots   [][]string // GPU device groups; nil without GPUs
+	now     func() time.Time
+	host    string
+
+	prev *results.Manifest // manifest of an earlier run, nil when fresh
+
+	mu       sync.Mutex // guards the fields below and serialises events
+	progress Progress
+}
+
+func newRun(ctx context.Context, plan *sweeps.Plan, opts Options) (*run, error) {
+	if plan == nil {
+		return nil, errors.New("runner: nil plan")
+	}
+	if err := checkName(plan.Name); err != nil {
+		return nil, err
+	}
+	if len(plan.Trials) == 0 {
+		return nil, fmt.Errorf("runner: sweep %q has no trials", plan.Name)
+	}
+	seen := make(map[string]int, len(plan.Trials))
+	for i, t := range plan.Trials {
+		if t.ID == "" || strings.ContainsAny(t.ID, `/\`) || t.ID == "." || t.ID == ".." {
+			return nil, fmt.Errorf("runner: trial %d has an invalid ID %q", i, t.ID)
+		}
+		if j, ok := seen[t.ID]; ok {
+			return nil, fmt.Errorf("runner: trials %d and %d share the ID %s", j, i, t.ID)
+		}
+		seen[t.ID] = i
+	}
+	switch plan.Executor.Kind {
+	case "", "local":
+	default:
+		return nil, fmt.Errorf("runner: executor %q is not supported by the local runner", plan.Executor.Kind)
+	}
+
+	r := &run{plan: plan, opts: opts, now: opts.Now}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.opts.Out == "" {
+		r.opts.Out = "results"
+	}
+	if r.opts.Backoff == nil {
+		r.opts.Backoff = defaultBackoff
+	}
+	if r.opts.Grace <= 0 {
+		r.opts.Grace = 30 * time.Second
+	}
+	r.dir = filepath.Join(r.opts.Out, plan.Name)
+	r.host, _ = os.Hostname()
+
+	switch plan.Trainer.Kind {
+	case "", "builtin":
+		if opts.Trainer == nil {
+			return nil, errors.New("runner: no builtin trainer linked in")
+		}
+		r.trainer = opts.Trainer
+	case "command":
+		c, err := NewCommand(plan.Trainer, filepath.Dir(plan.File))
+		if err != nil {
+			return nil, err
+		}
+		r.trainer = c
+	default:
+		return nil, fmt.Errorf("runner: unknown trainer kind %q", plan.Trainer.Kind)
+	}
+
+	slots, err := gpuSlots(ctx, plan.Resources)
+	if err != nil {
+		return nil, err
+	}
+	r.slots = slots
+
+	cpus := opts.CPUs
+	if cpus <= 0 {
+		cpus = runtime.NumCPU()
+	}
+	r.workers = opts.Workers
+	if r.workers <= 0 {
+		r.workers = plan.Resources.Workers
+	}
+	if r.workers <= 0 {
+		r.workers = cpus
+	}
+	if slots != nil && r.workers > len(slots) {
+		r.workers = len(slots) // a worker without a GPU slot would only wait
+	}
+	r.threads = plan.Resources.ThreadsPerTrial
+	if r.threads <= 0 {
+		r.threads = max(1, cpus/r.workers)
+	}
+
+	prev, err := results.ReadManifest(r.dir)
+	switch {
+	case err == nil:
+		if prev.SourceHash != plan.SourceHash && !opts.Force {
+			return nil, fmt.Errorf("runner: %s holds results of a different version of sweep %q (source hash %.12s, now %.12s); "+
+				"rerun with --force to keep the trials still in the sweep and drop the others, or give the sweep a new name",
+				r.dir, plan.Name, prev.SourceHash, plan.SourceHash)
+		}
+		r.prev = prev
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return nil, fmt.Errorf("runner: %s: %w", r.dir, err)
+	}
+	return r, nil
+}
+
+// checkName refuses sweep names that would escape the results folder.
+func checkName(name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, `/\`) || strings.ContainsRune(name, 0) {
+		return fmt.Errorf("runner: sweep name %q cannot name a results folder", name)
+	}
+	return nil
+}
+
+func defaultBackoff(attempt int) time.Duration {
+	d := time.Second << min(attempt-1, 6)
+	return min(d, time.Minute)
+}
+
+func (r *run) run(ctx context.Context) (Summary, error) {
+	sum := Summary{Dir: r.dir, Total: len(r.plan.Trials), Counts: map[string]int{}}
+	if err := os.MkdirAll(filepath.Join(r.dir, "trials"), 0o755); err != nil {
+		return sum, fmt.Errorf("runner: %w", err)
+	}
+	started := r.now().UTC()
+	if r.prev != nil && r.prev.SourceHash == r.plan.SourceHash && !r.prev.Started.IsZero() {
+		started = r.prev.Started // a resumed sweep started when it first started
+	}
+	man, err := r.manifest(started)
+	if err != nil {
+		return sum, err
+	}
+	if err := results.WriteManifest(r.dir, man); err != nil {
+		return sum, fmt.Errorf("runner: %w", err)
+	}
+	if r.prev != nil && r.prev.SourceHash != r.plan.SourceHash {
+		if err := r.dropStale(); err != nil {
+			return sum, err
+		}
+	}
+
+	shards, err := results.ReadShards(r.dir)
+	if err != nil {
+		return sum, fmt.Errorf("runner: %w", err)
+	}
+	var pending []sweeps.Trial
+	for _, t := range r.plan.Trials {
+		if s, ok := shards[t.ID]; ok && finished(s.Trial.Status) {
+			sum.Skipped++
+			continue
+		}
+		pending = append(pending, t)
+	}
+
+	r.progress = Progress{Total: len(r.plan.Trials), Skipped: sum.Skipped}
+	r.emit(Event{Type: EventSweepStarted, Dir: r.dir, Workers: r.workers, Threads: r.threads})
+
+	var (
+		errMu    sync.Mutex
+		trialErr []error
+	)
+	slots := make(chan []string, max(len(r.slots), 1))
+	for _, s := range r.slots {
+		slots <- s
+	}
+	p := pool.New().WithMaxGoroutines(max(1, min(r.workers, len(pending))))
+	for _, t := range pending {
+		if ctx.Err() != nil {
+			break
+		}
+		p.Go(func() {
+			var devices []string
+			if r.slots != nil {
+				select {
+				case devices = <-slots:
+					defer func() { slots <- devices }()
+				case <-ctx.Done():
+					return
+				}
+			}
+			if ctx.Err() != nil {
+				return // cancelled while queued: not started, nothing recorded
+			}
+			if err := r.runTrial(ctx, t, devices); err != nil {
+				errMu.Lock()
+				trialErr = append(trialErr, err)
+				errMu.Unlock()
+			}
+		})
+	}
+	p.Wait()
+
+	if err := results.Compact(r.dir); err != nil {
+		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
+	}
+	man.Ended = r.now().UTC()
+	if err := results.WriteManifest(r.dir, man); err != nil {
+		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
+	}
+
+	final, err := results.ReadShards(r.dir)
+	if err != nil {
+		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
+	}
+	for _, s := range final {
+		sum.Counts[s.Trial.Status]++
+	}
+	r.emit(Event{Type: EventSweepFinished, Dir: r.dir})
+
+	if ctx.Err() != nil {
+		r.mu.Lock()
+		pr := r.progress
+		r.mu.Unlock()
+		notRun := pr.Total - pr.Skipped - pr.Done
+		trialErr = append([]error{fmt.Errorf("runner: sweep %q interrupted (%d cancelled, %d not started); rerun to resume: %w",
+			r.plan.Name, pr.Cancelled, notRun, context.Cause(ctx))}, trialErr...)
+	}
+	return sum, errors.Join(trialErr...)
+}
+
+// finished reports whether a trial with this status is skipped on resume.
+func finished(status string) bool {
+	return status == results.StatusOK || status == results.StatusDiverged
+}
+
+// dropStale removes the folders of trials no longer in the plan, after a
+// forced rerun of a changed sweep file.
+func (r *run) dropStale() error {
+	keep := make(map[string]bool, len(r.plan.Trials))
+	for _, t := range r.plan.Trials {
+		keep[t.ID] = true
+	}
+	root := filepath.Join(r.dir, "trials")
+	entries, err := os.ReadDir(root)
+	if err != nil {
+		return fmt.Errorf("runner: %w", err)
+	}
+	for _, e := range entries {
+		if !keep[e.Name()] {
+			if err := os.RemoveAll(filepath.Join(root, e.Name())); err != nil {
+				return fmt.Errorf("runner: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func (r *run) manifest(started time.Time) (*results.Manifest, error) {
+	trials, err := json.Marshal(r.plan.Trials)
+	if err != nil {
+		return nil, fmt.Errorf("runner: encoding trials: %w", err)
+	}
+	return &results.Manifest{
+		Sweep:          r.plan.Name,
+		Description:    r.plan.Description,
+		SweepFile:      r.plan.File,
+		SweepSource:    r.plan.Source,
+		SourceHash:     r.plan.SourceHash,
+		Trials:         trials,
+		GitCommit:      gitCommit(),
+		GoVersion:      runtime.Version(),
+		Host:           r.host,
+		HarnessVersion: harnessVersion(),
+		Started:        started,
+	}, nil
+}
+
+// harnessVersion is the main module's version when the binary was built from
+// a tagged module, else HarnessVersion.
+func harnessVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return HarnessVersion
+}
+
+// emit updates nothing; it stamps ev with the sweep, time and progress and
+// hands it to the sink. Callers hold no lock.
+func (r *run) emit(ev Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.emitLocked(ev)
+}
+
+func (r *run) emitLocked(ev Event) {
+	if r.opts.Events == nil {
+		return
+	}
+	ev.Time = r.now().UTC()
+	ev.Sweep = r.plan.Name
+	ev.Progress = r.progress
+	r.opts.Events(ev)
+}
+
+// newRow is a trial's row before it runs: identity filled, metrics NaN.
+func (r *run) newRow(t sweeps.Trial) results.TrialRow {
+	cfg, _ := json.Marshal(t) // a Trial always encodes: it holds TOML scalars only
+	nan := math.NaN()
+	return results.TrialRow{
+		Sweep: r.plan.Name, TrialID: t.ID, Method: t.Method, Task: t.Task,
+		Rank: int64(t.Rank), Seed: t.Seed, Index: int64(t.Index),
+		Config:     string(cfg),
+		TargetLoss: nan, TargetMetric: nan,
+		RetainLossBefore: nan, RetainLossAfter: nan,
+		RetainMetricBefore: nan, RetainMetricAfter: nan,
+		Forgetting:    nan,
+		EffectiveRank: nan, EnergyRank90: nan,
+		Host: r.host,
+	}
+}
+
+// sortedKeys returns m's keys in order, for stable logs.
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,327 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"peftbench/results"
+	"peftbench/sweeps"
+)
+
+// devicesKey carries a trial's GPU devices in its context.
+type devicesKey struct{}
+
+// Devices returns the GPU device IDs the runner gave the trial running under
+// ctx, nil when the sweep uses no GPUs. The runner holds each device group for
+// one trial at a time. An in-process trainer selects these devices itself; the
+// external Command trainer passes them as CUDA_VISIBLE_DEVICES.
+func Devices(ctx context.Context) []string {
+	d, _ := ctx.Value(devicesKey{}).([]string)
+	return d
+}
+
+// WithDevices returns a context carrying devices, for trainers that start
+// other trainers and for tests.
+func WithDevices(ctx context.Context, devices []string) context.Context {
+	return context.WithValue(ctx, devicesKey{}, devices)
+}
+
+var (
+	errTimeout   = errors.New("trial timed out")
+	errAbandoned = errors.New("trainer did not return after its context ended")
+)
+
+// runTrial runs one trial with its retries and records its shard. The error
+// is for what the runner itself could not do (write the shard); the trial's
+// own failure is its status.
+func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) error {
+	t.Train.Threads = r.threads
+	dir := filepath.Join(r.dir, "trials", t.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("runner: trial %s: %w", t.ID, err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "trial.log"))
+	if err != nil {
+		return fmt.Errorf("runner: trial %s: %w", t.ID, err)
+	}
+	defer logf.Close()
+	log := &lineLog{w: logf}
+
+	r.mu.Lock()
+	r.progress.Running++
+	r.emitLocked(Event{Type: EventTrialStarted, Trial: ref(t), Devices: devices, Attempt: 1})
+	r.mu.Unlock()
+
+	var (
+		out     outcome
+		rep     *reporter
+		started = r.now().UTC()
+	)
+	retries := max(r.plan.Resources.Retries, 0)
+	for attempt := 1; ; attempt++ {
+		log.printf("runner: attempt %d of trial %s (%s rank %d on %s, seed %d) threads=%d devices=%s",
+			attempt, t.ID, t.Method, t.Rank, t.Task, t.Seed, r.threads, strings.Join(devices, ","))
+		rep = newReporter(r.newRow(t), log)
+		rep.row.Attempts = int64(attempt)
+		out = r.attempt(ctx, t, dir, devices, rep)
+		log.printf("runner: attempt %d ended %s %s", attempt, out.status, out.err)
+		if out.status != results.StatusFailed || attempt > retries || ctx.Err() != nil {
+			break
+		}
+		wait := r.opts.Backoff(attempt)
+		r.emit(Event{Type: EventTrialRetry, Trial: ref(t), Attempt: attempt + 1, Error: out.err, Seconds: wait.Seconds()})
+		if !sleep(ctx, wait) {
+			out = outcome{status: results.StatusCancelled, err: context.Cause(ctx).Error()}
+			break
+		}
+	}
+	ended := r.now().UTC()
+
+	s := rep.shard()
+	s.Trial.Status = out.status
+	s.Trial.Error = out.err
+	s.Trial.DivergedStep = int64(out.divergedStep)
+	s.Trial.StartedAt, s.Trial.EndedAt = started, ended
+	s.Trial.WallSeconds = ended.Sub(started).Seconds()
+
+	if out.status == results.StatusOK && r.opts.AfterTrial != nil {
+		if err := r.opts.AfterTrial(ctx, t, dir, rep.artifactsCopy(), s); err != nil {
+			s.Trial.Status = results.StatusFailed
+			s.Trial.Error = "after trial: " + err.Error()
+		}
+	}
+	werr := results.WriteShard(r.dir, s)
+	if werr != nil {
+		werr = fmt.Errorf("runner: trial %s: %w", t.ID, werr)
+		s.Trial.Status = results.StatusFailed
+		s.Trial.Error = werr.Error()
+	}
+
+	r.mu.Lock()
+	r.progress.Running--
+	r.progress.Done++
+	switch s.Trial.Status {
+	case results.StatusOK:
+		r.progress.OK++
+	case results.StatusDiverged:
+		r.progress.Diverged++
+	case results.StatusTimeout:
+		r.progress.Timeout++
+	case results.StatusCancelled:
+		r.progress.Cancelled++
+	default:
+		r.progress.Failed++
+	}
+	r.emitLocked(Event{Type: EventTrialFinished, Trial: ref(t), Status: s.Trial.Status, Error: s.Trial.Error,
+		Attempt: int(s.Trial.Attempts), Seconds: s.Trial.WallSeconds, Devices: devices})
+	r.mu.Unlock()
+	return werr
+}
+
+// outcome is how one attempt ended.
+type outcome struct {
+	status       string
+	err          string
+	divergedStep int
+}
+
+// attempt runs the trainer once under the trial's timeout and classifies
+// how it ended.
+func (r *run) attempt(ctx context.Context, t sweeps.Trial, dir string, devices []string, rep *reporter) outcome {
+	tctx, cancel := context.WithCancelCause(WithDevices(ctx, devices))
+	defer cancel(nil)
+	if d := r.plan.Resources.Timeout; d > 0 {
+		var stop context.CancelFunc
+		tctx, stop = context.WithTimeoutCause(tctx, d, errTimeout)
+		defer stop()
+	}
+	rep.onDiverge = func(d *DivergedError) { cancel(d) }
+
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				rep.Log(fmt.Sprintf("panic: %v\n%s", p, debug.Stack()))
+				done <- fmt.Errorf("trainer panicked: %v", p)
+			}
+		}()
+		done <- r.trainer.Run(tctx, t, dir, rep)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-tctx.Done():
+		grace := time.NewTimer(r.opts.Grace)
+		select {
+		case err = <-done:
+		case <-grace.C:
+			err = errAbandoned
+		}
+		grace.Stop()
+	}
+	rep.seal()
+
+	var de *DivergedError
+	switch {
+	case rep.diverged != nil:
+		return outcome{status: results.StatusDiverged, err: rep.diverged.Error(), divergedStep: rep.diverged.Step}
+	case errors.As(err, &de):
+		return outcome{status: results.StatusDiverged, err: de.Error(), divergedStep: de.Step}
+	case err == nil:
+		return outcome{status: results.StatusOK}
+	case ctx.Err() != nil:
+		return outcome{status: results.StatusCancelled, err: "cancelled: " + context.Cause(ctx).Error()}
+	case errors.Is(context.Cause(tctx), errTimeout):
+		return outcome{status: results.StatusTimeout, err: fmt.Sprintf("timed out after %s", r.plan.Resources.Timeout)}
+	default:
+		return outcome{status: results.StatusFailed, err: err.Error()}
+	}
+}
+
+// sleep waits d or until ctx ends; it reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// reporter collects what a trainer reports into a shard. It is safe for
+// concurrent use; once sealed (the attempt ended) it drops further reports,
+// so a trainer that outlives its context cannot touch a written shard.
+type reporter struct {
+	mu        sync.Mutex
+	sealed    bool
+	row       results.TrialRow
+	steps     []results.StepRow
+	artifacts map[string]string
+	maxStep   int
+	stepsSet  bool // the trainer reported "steps" itself
+	log       *lineLog
+
+	diverged  *DivergedError
+	onDiverge func(*DivergedError)
+}
+
+func newReporter(row results.TrialRow, log *lineLog) *reporter {
+	return &reporter{row: row, log: log, artifacts: map[string]string{}}
+}
+
+// Step records a step metric. A non-finite "loss" ends the trial as
+// diverged at that step, whatever the trainer does next.
+func (p *reporter) Step(step int, split, metric string, value float64) {
+	p.mu.Lock()
+	if p.sealed || p.diverged != nil {
+		p.mu.Unlock()
+		return
+	}
+	p.steps = append(p.steps, results.StepRow{TrialID: p.row.TrialID, Step: int64(step), Split: split, Metric: metric, Value: value})
+	p.maxStep = max(p.maxStep, step)
+	var d *DivergedError
+	if metric == "loss" && (math.IsNaN(value) || math.IsInf(value, 0)) {
+		d = &DivergedError{Step: step, Tensor: split + " loss"}
+		p.diverged = d
+	}
+	on := p.onDiverge
+	p.mu.Unlock()
+	if d != nil {
+		p.log.printf("runner: %s", d)
+		if on != nil {
+			on(d)
+		}
+	}
+}
+
+// Summary records a final metric.
+func (p *reporter) Summary(name string, value float64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.sealed {
+		return
+	}
+	if name == "steps" {
+		p.stepsSet = true
+	}
+	p.row.SetMetric(name, value)
+}
+
+// Artifact records a file the trainer wrote.
+func (p *reporter) Artifact(name, path string) {
+	p.mu.Lock()
+	if p.sealed {
+		p.mu.Unlock()
+		return
+	}
+	p.artifacts[name] = path
+	p.mu.Unlock()
+	p.log.printf("artifact %s: %s", name, path)
+}
+
+// Log records a line in the trial's log.
+func (p *reporter) Log(msg string) {
+	p.mu.Lock()
+	sealed := p.sealed
+	p.mu.Unlock()
+	if !sealed {
+		p.log.printf("%s", msg)
+	}
+}
+
+func (p *reporter) seal() {
+	p.mu.Lock()
+	p.sealed = true
+	p.mu.Unlock()
+}
+
+// shard returns the collected shard; call after seal.
+func (p *reporter) shard() *results.Shard {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := &results.Shard{Trial: p.row, Steps: p.steps}
+	if !p.stepsSet {
+		s.Trial.Steps = int64(p.maxStep)
+	}
+	return s
+}
+
+func (p *reporter) artifactsCopy() map[string]string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := make(map[string]string, len(p.artifacts))
+	for k, v := range p.artifacts {
+		m[k] = v
+	}
+	return m
+}
+
+// lineLog writes whole lines to a trial's log, one writer at a time.
+type lineLog struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lineLog) printf(format string, args ...any) {
+	s := fmt.Sprintf(format, args...)
+	if !strings.HasSuffix(s, "\n") {
+		s += "\n"
+	}
+	l.mu.Lock()
+	io.WriteString(l.w, s)
+	l.mu.Unlock()
+}
