@@ -1,8 +1,7 @@
 package results
 
 import (
-	"encoding/json"
-	"errors"
+	"math"
 	"time"
 )
 
@@ -58,12 +57,57 @@ type IntruderCount struct {
 	Count   int64
 }
 
-// SetMetric sets a well-known metric by its column name, else Extra[name].
+// SetMetric sets a well-known metric by its trials.parquet column name
+// (target_loss, target_metric, retain_loss_before, retain_loss_after,
+// retain_metric_before, retain_metric_after, forgetting, trainable_params,
+// total_params, steps, peak_mem_bytes, effective_rank, energy_rank_90);
+// any other name lands in Extra. Integer columns take v truncated.
 func (r *TrialRow) SetMetric(name string, v float64) {
-	if r.Extra == nil {
-		r.Extra = map[string]float64{}
+	switch name {
+	case "target_loss":
+		r.TargetLoss = v
+	case "target_metric":
+		r.TargetMetric = v
+	case "retain_loss_before":
+		r.RetainLossBefore = v
+	case "retain_loss_after":
+		r.RetainLossAfter = v
+	case "retain_metric_before":
+		r.RetainMetricBefore = v
+	case "retain_metric_after":
+		r.RetainMetricAfter = v
+	case "forgetting":
+		r.Forgetting = v
+	case "trainable_params":
+		r.TrainableParams = int64(v)
+	case "total_params":
+		r.TotalParams = int64(v)
+	case "steps":
+		r.Steps = int64(v)
+	case "peak_mem_bytes":
+		r.PeakMemBytes = int64(v)
+	case "effective_rank":
+		r.EffectiveRank = v
+	case "energy_rank_90":
+		r.EnergyRank90 = v
+	default:
+		if r.Extra == nil {
+			r.Extra = map[string]float64{}
+		}
+		r.Extra[name] = v
 	}
-	r.Extra[name] = v
+}
+
+// ClearMetrics sets every final metric and the spectra summary to NaN
+// (absent), the state of a trial that has reported nothing yet. A zero
+// TrialRow instead reports metrics of 0.
+func (r *TrialRow) ClearMetrics() {
+	nan := math.NaN()
+	r.TargetLoss, r.TargetMetric = nan, nan
+	r.RetainLossBefore, r.RetainLossAfter = nan, nan
+	r.RetainMetricBefore, r.RetainMetricAfter = nan, nan
+	r.Forgetting = nan
+	r.EffectiveRank, r.EnergyRank90 = nan, nan
 }
 
 // StepRow is one row of steps.parquet: one metric at one step.
@@ -90,38 +134,3 @@ type Shard struct {
 	Steps   []StepRow
 	Spectra []SpectrumRow
 }
-
-// Manifest is manifest.json: what was run, from which source, where and when.
-type Manifest struct {
-	Sweep, Description, SweepFile, SweepSource, SourceHash string
-	Trials                                                 json.RawMessage
-	GitCommit, GoVersion, Host, HarnessVersion             string
-	Started, Ended                                         time.Time
-}
-
-var errTODO = errors.New("results: not implemented yet")
-
-// WriteShard writes the trial's shard under sweepDir/trials/<id>/ atomically.
-func WriteShard(sweepDir string, s *Shard) error { return errTODO }
-
-// ReadShards reads every complete shard under sweepDir, keyed by trial ID.
-func ReadShards(sweepDir string) (map[string]*Shard, error) { return nil, errTODO }
-
-// Compact merges the shards into trials.parquet, steps.parquet and
-// spectra.parquet.
-func Compact(sweepDir string) error { return errTODO }
-
-// WriteManifest writes sweepDir/manifest.json atomically.
-func WriteManifest(sweepDir string, m *Manifest) error { return errTODO }
-
-// ReadManifest reads sweepDir/manifest.json.
-func ReadManifest(sweepDir string) (*Manifest, error) { return nil, errTODO }
-
-// ReadTrials reads a trials table.
-func ReadTrials(path string) ([]TrialRow, error) { return nil, errTODO }
-
-// ReadSteps reads a steps table.
-func ReadSteps(path string) ([]StepRow, error) { return nil, errTODO }
-
-// ReadSpectra reads a spectra table.
-func ReadSpectra(path string) ([]SpectrumRow, error) { return nil, errTODO }

@@ -1,0 +1,135 @@
+package results
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/parquet-go/parquet-go"
+)
+
+// Table file names, in a sweep folder and in each trial's shard folder.
+const (
+	TrialsFile   = "trials.parquet"
+	StepsFile    = "steps.parquet"
+	SpectraFile  = "spectra.parquet"
+	ManifestFile = "manifest.json"
+	TrialsDir    = "trials"
+)
+
+// encode returns rows as a zstd-compressed Parquet file. Equal rows give
+// equal bytes: the file carries no time or random state.
+func encode[T any](rows []T) ([]byte, error) {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[T](&buf, parquet.Compression(&parquet.Zstd))
+	if _, err := w.Write(rows); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// writeTable writes rows to path atomically.
+func writeTable[T any](path string, rows []T) error {
+	data, err := encode(rows)
+	if err != nil {
+		return fmt.Errorf("results: encode %s: %w", path, err)
+	}
+	return writeFileAtomic(path, data)
+}
+
+// readTable reads every row of the Parquet file at path. A damaged file
+// gives an error naming it, never a panic.
+func readTable[T any](path string) (rows []T, err error) {
+	defer func() {
+		if e := recover(); e != nil {
+			rows, err = nil, fmt.Errorf("results: read %s: corrupt file: %v", path, e)
+		}
+	}()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("results: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("results: %w", err)
+	}
+	pf, err := parquet.OpenFile(f, st.Size())
+	if err != nil {
+		return nil, fmt.Errorf("results: read %s: %w", path, err)
+	}
+	rows = make([]T, pf.NumRows())
+	r := parquet.NewGenericReader[T](pf)
+	defer r.Close()
+	n, err := r.Read(rows)
+	if err != nil && n != len(rows) {
+		return nil, fmt.Errorf("results: read %s: %w", path, err)
+	}
+	if n != len(rows) {
+		return nil, fmt.Errorf("results: read %s: %d of %d rows", path, n, len(rows))
+	}
+	return rows, nil
+}
+
+// ReadTrials reads a trials table (a sweep's trials.parquet or a shard's).
+// Null metrics read as NaN, null times as the zero time.
+func ReadTrials(path string) ([]TrialRow, error) {
+	recs, err := readTable[trialRecord](path)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]TrialRow, len(recs))
+	for i := range recs {
+		rows[i] = fromTrialRecord(&recs[i])
+	}
+	return rows, nil
+}
+
+// ReadSteps reads a steps table.
+func ReadSteps(path string) ([]StepRow, error) {
+	recs, err := readTable[stepRecord](path)
+	if err != nil {
+		return nil, err
+	}
+	return fromStepRecords(recs), nil
+}
+
+// ReadSpectra reads a spectra table.
+func ReadSpectra(path string) ([]SpectrumRow, error) {
+	recs, err := readTable[spectrumRecord](path)
+	if err != nil {
+		return nil, err
+	}
+	return fromSpectrumRecords(recs), nil
+}
+
+// ReadArrow reads any of the tables into an Arrow table through Apache
+// Arrow's own Parquet reader, independent of the writer this package uses.
+// The caller releases the table.
+func ReadArrow(path string) (arrow.Table, error) {
+	rdr, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("results: arrow: read %s: %w", path, err)
+	}
+	defer rdr.Close()
+	fr, err := pqarrow.NewFileReader(rdr, pqarrow.ArrowReadProperties{}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("results: arrow: read %s: %w", path, err)
+	}
+	tbl, err := fr.ReadTable(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("results: arrow: read %s: %w", path, err)
+	}
+	return tbl, nil
+}
+
+// ReadTrialsArrow reads a trials table as an Arrow table; see ReadArrow.
+func ReadTrialsArrow(path string) (arrow.Table, error) { return ReadArrow(path) }
