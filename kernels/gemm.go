@@ -1,5 +1,11 @@
 package kernels
 
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
+
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices, where
 // op(X) is X or Xᵀ as transA and transB say. op(A) is m×k, op(B) is k×n and
 // C is m×n; lda, ldb and ldc are the row strides of A, B and C as stored.
@@ -15,9 +21,59 @@ package kernels
 //		}
 //	}
 //
-// With beta == 0, C is not read, so it may hold NaNs.
+// With beta == 0, C is not read, so it may hold NaNs; with alpha == 0, as in
+// BLAS, A and B are not read.
+//
+// Where the CPU has AVX2+FMA or AVX-512 (and the noasm tag is absent), Sgemm
+// packs A and B into panels and runs an assembly micro-kernel on the tiles of
+// C, over up to GOMAXPROCS goroutines. Each element of C is computed the same
+// way whichever goroutine computes it, so results do not depend on
+// GOMAXPROCS. They may differ from the reference loop in rounding.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	checkSgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	kern := pickKernel(m, n, k)
+	if kern == nil {
+		sgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	sgemmPacked(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// checkSgemm panics unless the slices hold every element the call touches;
+// the assembly kernels write through pointers and must not run off the end.
+func checkSgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("kernels: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
+	}
+	need := func(what string, rows, cols, ld int, s []float32) {
+		if rows == 0 || cols == 0 {
+			return
+		}
+		if ld < cols {
+			panic(fmt.Sprintf("kernels: Sgemm: ld%s=%d < %d columns", what, ld, cols))
+		}
+		if n := (rows-1)*ld + cols; len(s) < n {
+			panic(fmt.Sprintf("kernels: Sgemm: len(%s)=%d < %d needed for %d×%d with stride %d", what, len(s), n, rows, cols, ld))
+		}
+	}
+	if transA {
+		need("a", k, m, lda, a)
+	} else {
+		need("a", m, k, lda, a)
+	}
+	if transB {
+		need("b", n, k, ldb, b)
+	} else {
+		need("b", k, n, ldb, b)
+	}
+	need("c", m, n, ldc, c)
 }
 
 func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
@@ -48,6 +104,215 @@ func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 					row[j] += av * b[j*ldb+p]
 				}
 			}
+		}
+	}
+}
+
+// microKernel is an assembly kernel computing an mr×nr tile of C from packed
+// panels: fn(kc, a, b, c, ldc, alpha, beta) stores alpha·AB + beta·C, not
+// reading C when beta == 0.
+type microKernel struct {
+	name   string
+	mr, nr int
+	fn     func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+}
+
+// kernelWide and kernelNarrow are the micro-kernels this CPU runs, nil when
+// only the reference loop is available. kernelNarrow serves thin products.
+var kernelWide, kernelNarrow *microKernel
+
+// supportedKernels lists every micro-kernel this CPU can run, for tests.
+var supportedKernels []*microKernel
+
+// Kernel names the micro-kernel Sgemm uses for large products, or "reference"
+// when only the pure-Go loop is available.
+func Kernel() string {
+	if kernelWide == nil {
+		return "reference"
+	}
+	return kernelWide.name
+}
+
+const (
+	kcMax        = 256     // depth of one packed block
+	mcMax        = 144     // rows of packed A streamed per pass over a B panel
+	smallFlops   = 4096    // m·n·k below which the reference loop is used
+	parallelWork = 1 << 17 // m·n·k from which Sgemm uses several goroutines
+)
+
+// pickKernel chooses a micro-kernel from the shape alone, so that the choice,
+// and thus every rounding, is the same on every run.
+func pickKernel(m, n, k int) *microKernel {
+	if kernelWide == nil || m*n*k < smallFlops {
+		return nil
+	}
+	if n <= kernelNarrow.nr || m <= kernelNarrow.mr {
+		return kernelNarrow
+	}
+	return kernelWide
+}
+
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		if beta == 0 {
+			clear(row)
+		} else if beta != 1 {
+			Scale(beta, row)
+		}
+	}
+}
+
+var packPool sync.Pool
+
+func getBuf(n int) *[]float32 {
+	if v, ok := packPool.Get().(*[]float32); ok && cap(*v) >= n {
+		*v = (*v)[:n]
+		return v
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	mp, np := (m+mr-1)/mr, (n+nr-1)/nr
+	nkb := (k + kcMax - 1) / kcMax
+	kcb := (k + nkb - 1) / nkb
+	buf := getBuf((mp*mr + np*nr) * kcb)
+	defer packPool.Put(buf)
+	pa, pb := (*buf)[:mp*mr*kcb], (*buf)[mp*mr*kcb:]
+
+	workers := 1
+	if m*n*k >= parallelWork {
+		workers = min(runtime.GOMAXPROCS(0), max(mp, np))
+	}
+	for pc := 0; pc < k; pc += kcb {
+		kc := min(kcb, k-pc)
+		bt := beta
+		if pc > 0 {
+			bt = 1
+		}
+		parallel(workers, func(w int) {
+			for ip := mp * w / workers; ip < mp*(w+1)/workers; ip++ {
+				packA(pa[ip*mr*kc:(ip+1)*mr*kc], transA, a, lda, ip*mr, min(mr, m-ip*mr), pc, kc, mr)
+			}
+			for jp := np * w / workers; jp < np*(w+1)/workers; jp++ {
+				packB(pb[jp*nr*kc:(jp+1)*nr*kc], transB, b, ldb, jp*nr, min(nr, n-jp*nr), pc, kc, nr)
+			}
+		})
+		parallel(workers, func(w int) {
+			i0, i1, j0, j1 := 0, mp, 0, np
+			if np >= mp {
+				j0, j1 = np*w/workers, np*(w+1)/workers
+			} else {
+				i0, i1 = mp*w/workers, mp*(w+1)/workers
+			}
+			var tmp [12 * 32]float32
+			mcp := max(1, mcMax/mr)
+			for ib := i0; ib < i1; ib += mcp {
+				for jp := j0; jp < j1; jp++ {
+					bp := &pb[jp*nr*kc]
+					nw := min(nr, n-jp*nr)
+					for ip := ib; ip < min(ib+mcp, i1); ip++ {
+						ap := &pa[ip*mr*kc]
+						mh := min(mr, m-ip*mr)
+						off := ip*mr*ldc + jp*nr
+						if mh == mr && nw == nr {
+							kern.fn(kc, ap, bp, &c[off], ldc, alpha, bt)
+							continue
+						}
+						kern.fn(kc, ap, bp, &tmp[0], nr, alpha, 0)
+						for i := 0; i < mh; i++ {
+							crow := c[off+i*ldc : off+i*ldc+nw]
+							trow := tmp[i*nr : i*nr+nw]
+							if bt == 0 {
+								copy(crow, trow)
+								continue
+							}
+							for j, t := range trow {
+								crow[j] = t + bt*crow[j]
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// parallel runs f(0..workers-1), f(0) on the calling goroutine.
+func parallel(workers int, f func(w int)) {
+	if workers == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Add(workers - 1)
+	for w := 1; w < workers; w++ {
+		go func() {
+			defer wg.Done()
+			f(w)
+		}()
+	}
+	f(0)
+	wg.Wait()
+}
+
+// packA writes rows i0..i0+mh of op(A), columns pc..pc+kc, to dst as kc
+// groups of mr values, zero-padding rows past mh.
+func packA(dst []float32, trans bool, a []float32, lda, i0, mh, pc, kc, mr int) {
+	if trans { // op(A)(i, p) = a[p*lda+i]: rows of a are contiguous in i
+		for p := 0; p < kc; p++ {
+			d := dst[p*mr : p*mr+mr]
+			src := a[(pc+p)*lda+i0:]
+			copy(d, src[:mh])
+			clear(d[mh:])
+		}
+		return
+	}
+	transposeInto(dst, a, lda, i0, mh, pc, kc, mr)
+}
+
+// packB writes columns j0..j0+nw of op(B), rows pc..pc+kc, to dst as kc
+// groups of nr values, zero-padding columns past nw.
+func packB(dst []float32, trans bool, b []float32, ldb, j0, nw, pc, kc, nr int) {
+	if !trans {
+		for p := 0; p < kc; p++ {
+			d := dst[p*nr : p*nr+nr]
+			src := b[(pc+p)*ldb+j0:]
+			copy(d, src[:nw])
+			clear(d[nw:])
+		}
+		return
+	}
+	transposeInto(dst, b, ldb, j0, nw, pc, kc, nr)
+}
+
+// transposeInto writes dst[p*w+r] = s[(r0+r)*ld+pc+p] for r < rows and
+// p < kc, and zero for rows ≤ r < w.
+func transposeInto(dst, s []float32, ld, r0, rows, pc, kc, w int) {
+	dst = dst[:kc*w]
+	r := 0
+	for ; r+4 <= rows; r += 4 {
+		s0 := s[(r0+r)*ld+pc:][:kc]
+		s1 := s[(r0+r+1)*ld+pc:][:kc]
+		s2 := s[(r0+r+2)*ld+pc:][:kc]
+		s3 := s[(r0+r+3)*ld+pc:][:kc]
+		for p := range s0 {
+			d := dst[p*w+r:][:4]
+			d[0], d[1], d[2], d[3] = s0[p], s1[p], s2[p], s3[p]
+		}
+	}
+	for ; r < rows; r++ {
+		s0 := s[(r0+r)*ld+pc:][:kc]
+		for p, v := range s0 {
+			dst[p*w+r] = v
+		}
+	}
+	if rows < w {
+		for p := 0; p < kc; p++ {
+			clear(dst[p*w+rows : p*w+w])
 		}
 	}
 }
