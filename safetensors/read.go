@@ -30,6 +30,7 @@ type Source interface {
 
 var (
 	_ Source = (*File)(nil)
+	_ Source = (*Model)(nil)
 )
 
 // Open opens the safetensors file at path and validates its header. The
