@@ -1,0 +1,33 @@
+package sweeps
+
+// Catalog is what sweeps knows about methods and tasks. The CLI wires it
+// from the method and task registries, so this package imports neither.
+type Catalog interface {
+	// Methods and Tasks list the registered names.
+	Methods() []string
+	Tasks() []string
+	// HasRank reports whether a method has a rank; those without one
+	// (full fine-tuning) do not multiply across the rank axis.
+	HasRank(method string) bool
+	// MethodOptions and TaskOptions name the options a method or task
+	// accepts. They route grid axes and [defaults] keys to the method or the
+	// task, and suggest names for typos.
+	MethodOptions(method string) []string
+	TaskOptions(task string) []string
+	// ResolveMethod validates opts (keys and values) and returns them with
+	// defaults filled in. Errors about one option should be *OptionError so
+	// that the sweep error points at the key that set it.
+	ResolveMethod(method string, rank int, opts map[string]any) (map[string]any, error)
+	// ResolveTask is ResolveMethod for tasks.
+	ResolveTask(task string, opts map[string]any) (map[string]any, error)
+	// Layers lists the linear layers of the task's model, for target
+	// patterns and rank checks.
+	Layers(task string, opts map[string]any) ([]Layer, error)
+}
+
+// Layer is a linear layer of a task's model: its dotted name and the shape
+// (Out×In) of its weight.
+type Layer struct {
+	Name    string
+	Out, In int
+}
