@@ -1,0 +1,197 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"peftbench/kernels"
+)
+
+// MatMul returns op(a)·op(b) for 2-D a and b, where op transposes its
+// operand when the flag says so: MatMul(x, w, false, true) is x·wᵀ.
+func (g *Graph) MatMul(a, b *Tensor, transA, transB bool) *Tensor {
+	m, k, n := mmDims("MatMul", a, b, transA, transB)
+	rec := g.needs(a, b)
+	y := g.out(rec, m, n)
+	kernels.Sgemm(transA, transB, m, n, k, 1, a.Data, a.Cols(), b.Data, b.Cols(), 0, y.Data, n)
+	if rec {
+		nd := g.record(backMatMul, y)
+		nd.a, nd.b = a, b
+		nd.i0, nd.i1, nd.i2 = m, k, n
+		nd.i3 = flags(transA, transB)
+	}
+	return y
+}
+
+func flags(ta, tb bool) int {
+	f := 0
+	if ta {
+		f |= 1
+	}
+	if tb {
+		f |= 2
+	}
+	return f
+}
+
+func mmDims(op string, a, b *Tensor, ta, tb bool) (m, k, n int) {
+	if len(a.Shape) != 2 || len(b.Shape) != 2 {
+		panic(fmt.Sprintf("nn: %s: want 2-D operands, have %v and %v", op, a.Shape, b.Shape))
+	}
+	m, k = a.Shape[0], a.Shape[1]
+	if ta {
+		m, k = k, m
+	}
+	k2, n := b.Shape[0], b.Shape[1]
+	if tb {
+		k2, n = n, k2
+	}
+	if k != k2 {
+		panic(fmt.Sprintf("nn: %s: inner dimensions differ: %v (trans %v) · %v (trans %v)", op, a.Shape, ta, b.Shape, tb))
+	}
+	return m, k, n
+}
+
+func backMatMul(g *Graph, nd *node) {
+	ta, tb := nd.i3&1 != 0, nd.i3&2 != 0
+	mmBack(nd.a.Data, nd.a.Grad, nd.b.Data, nd.b.Grad, nd.out.Grad, nd.i0, nd.i1, nd.i2, ta, tb,
+		nd.a.Cols(), nd.b.Cols(), nd.i2)
+}
+
+// mmBack adds the gradients of C = op(A)·op(B) (m×k · k×n) to dA and dB
+// (either may be nil), given dC with row stride ldc.
+func mmBack(a, da, b, db, dc []float32, m, k, n int, ta, tb bool, lda, ldb, ldc int) {
+	if da != nil {
+		if !ta { // dA (m×k) += dC · op(B)ᵀ
+			kernels.Sgemm(false, !tb, m, k, n, 1, dc, ldc, b, ldb, 1, da, lda)
+		} else { // dA (k×m) += op(B) · dCᵀ
+			kernels.Sgemm(tb, true, k, m, n, 1, b, ldb, dc, ldc, 1, da, lda)
+		}
+	}
+	if db != nil {
+		if !tb { // dB (k×n) += op(A)ᵀ · dC
+			kernels.Sgemm(!ta, false, k, n, m, 1, a, lda, dc, ldc, 1, db, ldb)
+		} else { // dB (n×k) += dCᵀ · op(A)
+			kernels.Sgemm(true, ta, n, k, m, 1, dc, ldc, a, lda, 1, db, ldb)
+		}
+	}
+}
+
+// BatchMatMul returns op(a[i])·op(b[i]) for each i of 3-D a (B×·×·) and b.
+func (g *Graph) BatchMatMul(a, b *Tensor, transA, transB bool) *Tensor {
+	if len(a.Shape) != 3 || len(b.Shape) != 3 || a.Shape[0] != b.Shape[0] {
+		panic(fmt.Sprintf("nn: BatchMatMul: want 3-D operands with equal batch, have %v and %v", a.Shape, b.Shape))
+	}
+	bs := a.Shape[0]
+	m, k, n := mmDims("BatchMatMul", &Tensor{Shape: a.Shape[1:]}, &Tensor{Shape: b.Shape[1:]}, transA, transB)
+	rec := g.needs(a, b)
+	y := g.out(rec, bs, m, n)
+	sa, sb := m*k, k*n
+	for i := range bs {
+		kernels.Sgemm(transA, transB, m, n, k, 1, a.Data[i*sa:], a.Cols(), b.Data[i*sb:], b.Cols(), 0, y.Data[i*m*n:], n)
+	}
+	if rec {
+		nd := g.record(backBatchMatMul, y)
+		nd.a, nd.b = a, b
+		nd.i0, nd.i1, nd.i2 = m, k, n
+		nd.i3 = flags(transA, transB)
+	}
+	return y
+}
+
+func backBatchMatMul(g *Graph, nd *node) {
+	ta, tb := nd.i3&1 != 0, nd.i3&2 != 0
+	m, k, n := nd.i0, nd.i1, nd.i2
+	a, b := nd.a, nd.b
+	sa, sb := m*k, k*n
+	for i := range a.Shape[0] {
+		var da, db []float32
+		if a.Grad != nil {
+			da = a.Grad[i*sa:]
+		}
+		if b.Grad != nil {
+			db = b.Grad[i*sb:]
+		}
+		mmBack(a.Data[i*sa:], da, b.Data[i*sb:], db, nd.out.Grad[i*m*n:], m, k, n, ta, tb, a.Cols(), b.Cols(), n)
+	}
+}
+
+// CausalSelfAttention computes multi-head scaled dot-product attention with
+// a causal mask. q, k and v are (batch·seq × dim) with heads side by side
+// along dim (head h owns columns [h·dim/heads, (h+1)·dim/heads)); the
+// result has the same layout, ready for the output projection.
+func (g *Graph) CausalSelfAttention(q, k, v *Tensor, batch, seq, heads int) *Tensor {
+	mustSame("CausalSelfAttention", q, k)
+	mustSame("CausalSelfAttention", q, v)
+	d := q.Cols()
+	if q.Rows() != batch*seq || heads <= 0 || d%heads != 0 {
+		panic(fmt.Sprintf("nn: CausalSelfAttention: shape %v with batch %d, seq %d, heads %d", q.Shape, batch, seq, heads))
+	}
+	hd := d / heads
+	rec := g.needs(q, k, v)
+	y := g.out(rec, batch*seq, d)
+	probs := g.buf(batch * heads * seq * seq)
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	parallelFor(batch*heads, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/heads, bh%heads
+			off := b*seq*d + h*hd
+			p := probs[bh*seq*seq : (bh+1)*seq*seq]
+			// S = scale·Q·Kᵀ, then a causal softmax per row.
+			kernels.Sgemm(false, true, seq, seq, hd, scale, q.Data[off:], d, k.Data[off:], d, 0, p, seq)
+			for i := range seq {
+				row := p[i*seq : (i+1)*seq]
+				softmaxRow(row[:i+1], row[:i+1])
+				clear(row[i+1:])
+			}
+			kernels.Sgemm(false, false, seq, hd, seq, 1, p, seq, v.Data[off:], d, 0, y.Data[off:], d)
+		}
+	})
+	if rec {
+		n := g.record(backAttention, y)
+		n.a, n.b, n.c = q, k, v
+		n.i0, n.i1, n.i2 = batch, seq, heads
+		n.aux = probs
+		n.aux2 = g.buf(batch * heads * seq * seq)
+		n.f0 = scale
+	}
+	return y
+}
+
+func backAttention(g *Graph, n *node) {
+	q, k, v := n.a, n.b, n.c
+	batch, seq, heads := n.i0, n.i1, n.i2
+	d := q.Cols()
+	hd := d / heads
+	dy := n.out.Grad
+	parallelFor(batch*heads, func(lo, hi int) {
+		for bh := lo; bh < hi; bh++ {
+			b, h := bh/heads, bh%heads
+			off := b*seq*d + h*hd
+			p := n.aux[bh*seq*seq : (bh+1)*seq*seq]
+			dp := n.aux2[bh*seq*seq : (bh+1)*seq*seq]
+			if v.Grad != nil { // dV += Pᵀ·dY
+				kernels.Sgemm(true, false, seq, hd, seq, 1, p, seq, dy[off:], d, 1, v.Grad[off:], d)
+			}
+			if q.Grad == nil && k.Grad == nil {
+				continue
+			}
+			// dP = dY·Vᵀ, then dS = scale·P⊙(dP − Σ dP⊙P) in place.
+			kernels.Sgemm(false, true, seq, seq, hd, 1, dy[off:], d, v.Data[off:], d, 0, dp, seq)
+			for i := range seq {
+				row, pr := dp[i*seq:(i+1)*seq], p[i*seq:(i+1)*seq]
+				s := float32(dot(row[:i+1], pr[:i+1]))
+				for j := 0; j <= i; j++ {
+					row[j] = n.f0 * pr[j] * (row[j] - s)
+				}
+				clear(row[i+1:])
+			}
+			if q.Grad != nil { // dQ += dS·K
+				kernels.Sgemm(false, false, seq, hd, seq, 1, dp, seq, k.Data[off:], d, 1, q.Grad[off:], d)
+			}
+			if k.Grad != nil { // dK += dSᵀ·Q
+				kernels.Sgemm(true, false, seq, hd, seq, 1, dp, seq, q.Data[off:], d, 1, k.Grad[off:], d)
+			}
+		}
+	})
+}

@@ -1,0 +1,79 @@
+package nn
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Model is what the trainer and the methods see of an MLP or a transformer.
+type Model interface {
+	// Linears returns every linear layer in a stable order.
+	Linears() []*Linear
+	// Params returns the model's tensors outside its linear layers
+	// (embeddings, norms), for full fine-tuning and pretraining. Linear
+	// weights and biases belong to the linears and their adapters.
+	Params() []ParamRef
+	// StateDict maps HF-style names ("blocks.0.attn.q.weight") to the
+	// model's base tensors (shared, not copied).
+	StateDict() map[string]*Tensor
+	// LoadStateDict copies tensors into the model by name; every name must
+	// be known and every tensor present, with matching shapes.
+	LoadStateDict(map[string]*Tensor) error
+}
+
+func linearState(sd map[string]*Tensor, ls []*Linear) {
+	for _, l := range ls {
+		sd[l.Name+".weight"] = l.Weight
+		if l.Bias != nil {
+			sd[l.Name+".bias"] = l.Bias
+		}
+	}
+}
+
+// loadState copies src into dst by name, strictly.
+func loadState(dst, src map[string]*Tensor) error {
+	var missing, extra []string
+	for name := range dst {
+		if _, ok := src[name]; !ok {
+			missing = append(missing, name)
+		}
+	}
+	for name := range src {
+		if _, ok := dst[name]; !ok {
+			extra = append(extra, name)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(extra)
+	if len(missing) > 0 || len(extra) > 0 {
+		return fmt.Errorf("nn: load state: missing %v, unexpected %v", missing, extra)
+	}
+	for name, d := range dst {
+		s := src[name]
+		if !sameShape(d.Shape, s.Shape) || len(s.Data) != len(d.Data) {
+			return fmt.Errorf("nn: load state: %s has shape %v, want %v", name, s.Shape, d.Shape)
+		}
+	}
+	for name, d := range dst {
+		copy(d.Data, src[name].Data)
+	}
+	return nil
+}
+
+// AllParams returns the trainable tensors of a model with its adapters
+// attached: model.Params() that require grad, then each linear's adapter
+// parameters, in the order of Linears.
+func AllParams(m Model) []ParamRef {
+	var ps []ParamRef
+	for _, p := range m.Params() {
+		if p.T.Grad != nil {
+			ps = append(ps, p)
+		}
+	}
+	for _, l := range m.Linears() {
+		if l.Adapter != nil {
+			ps = append(ps, l.Adapter.Params()...)
+		}
+	}
+	return ps
+}
