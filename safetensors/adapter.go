@@ -347,6 +347,9 @@ func (a *Adapter) Delta(layer string) (out, in int, delta []float32, err error) 
 	if err != nil {
 		return 0, 0, nil, err
 	}
+	if in != 0 && out > math.MaxInt/in {
+		return 0, 0, nil, fmt.Errorf("safetensors: adapter %s: layer %q: %d×%d overflows", a.dir, layer, out, in)
+	}
 	s := a.layers[layer].scale
 	delta = make([]float32, out*in)
 	row := make([]float64, in)
@@ -369,10 +372,11 @@ func (a *Adapter) Delta(layer string) (out, in int, delta []float32, err error) 
 // matrix: out×in, or in×out when the config sets fan_in_fan_out (ΔWᵀ is
 // added then, as PEFT merges Conv1D layers).
 func (a *Adapter) MergeInto(layer string, w []float32, rows, cols int) error {
-	out, in, d, err := a.Delta(layer)
+	l, err := a.layer(layer)
 	if err != nil {
 		return err
 	}
+	out, in := l.out, l.in
 	wantR, wantC := out, in
 	if a.Config.FanInFanOut {
 		wantR, wantC = in, out
@@ -380,6 +384,10 @@ func (a *Adapter) MergeInto(layer string, w []float32, rows, cols int) error {
 	if rows != wantR || cols != wantC || len(w) != rows*cols {
 		return fmt.Errorf("safetensors: adapter %s: layer %q: base weight %d×%d (%d values), want %d×%d",
 			a.dir, layer, rows, cols, len(w), wantR, wantC)
+	}
+	_, _, d, err := a.Delta(layer)
+	if err != nil {
+		return err
 	}
 	for i := range out {
 		for j := range in {
