@@ -42,3 +42,18 @@ func BenchmarkSgemm(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkKernels(b *testing.B) {
+	for _, kern := range supportedKernels {
+		for _, n := range []int{256, 512, 1024} {
+			b.Run(fmt.Sprintf("%s/n=%d", kern.name, n), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(1, 1))
+				x, y, c := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
+				for b.Loop() {
+					sgemmPacked(kern, false, false, n, n, n, 1, x, n, y, n, 0, c, n)
+				}
+				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
+}

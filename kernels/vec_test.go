@@ -1,0 +1,301 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// close32 reports whether got is within tol relative (or absolute, near
+// zero) of want.
+func close32(got float32, want float64, tol float64) bool {
+	return math.Abs(float64(got)-want) <= tol*math.Max(1, math.Abs(want))
+}
+
+func checkSlice(t *testing.T, name string, got []float32, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: len %d, want %d", name, len(got), len(want))
+	}
+	for i := range got {
+		if !close32(got[i], want[i], tol) {
+			t.Fatalf("%s[%d] = %g, want %g", name, i, got[i], want[i])
+		}
+	}
+}
+
+var vecLens = []int{0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 257}
+
+func TestAxpyDotScaleAddMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range vecLens {
+		x, y := randSlice(r, n), randSlice(r, n)
+		const alpha = 0.75
+		want := make([]float64, n)
+		var dot float64
+		for i := range want {
+			want[i] = float64(y[i]) + alpha*float64(x[i])
+			dot += float64(x[i]) * float64(y[i])
+		}
+		if got := Dot(x, y); !close32(got, dot, 1e-5*float64(n+1)) {
+			t.Errorf("n=%d: Dot = %g, want %g", n, got, dot)
+		}
+		sum, prod := make([]float32, n), make([]float32, n)
+		Add(sum, x, y)
+		Mul(prod, x, y)
+		for i := range x {
+			if sum[i] != x[i]+y[i] || prod[i] != x[i]*y[i] {
+				t.Fatalf("n=%d: Add/Mul differ at %d", n, i)
+			}
+		}
+		Axpy(alpha, x, y)
+		checkSlice(t, "Axpy", y, want, 1e-6)
+		for i := range want {
+			want[i] = float64(x[i]) * -3
+		}
+		Scale(-3, x)
+		checkSlice(t, "Scale", x, want, 1e-6)
+	}
+}
+
+// TestAdamW follows torch.optim.AdamW (non-amsgrad) in float64 over several
+// steps.
+func TestAdamW(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, n := range vecLens {
+		p, m, v := randSlice(r, n), make([]float32, n), make([]float32, n)
+		p64, m64, v64 := make([]float64, n), make([]float64, n), make([]float64, n)
+		for i := range p {
+			p64[i] = float64(p[i])
+		}
+		const lr, b1, b2, eps, wd = 1e-2, 0.9, 0.999, 1e-8, 0.1
+		for step := 1; step <= 5; step++ {
+			g := randSlice(r, n)
+			bc1, bc2 := 1-math.Pow(b1, float64(step)), 1-math.Pow(b2, float64(step))
+			AdamW(p, g, m, v, lr, b1, b2, eps, wd, float32(bc1), float32(bc2))
+			for i := range p64 {
+				gi := float64(g[i])
+				p64[i] *= 1 - lr*wd
+				m64[i] = b1*m64[i] + (1-b1)*gi
+				v64[i] = b2*v64[i] + (1-b2)*gi*gi
+				p64[i] -= lr / bc1 * m64[i] / (math.Sqrt(v64[i])/math.Sqrt(bc2) + eps)
+			}
+		}
+		checkSlice(t, "AdamW p", p, p64, 1e-5)
+		checkSlice(t, "AdamW m", m, m64, 1e-5)
+		checkSlice(t, "AdamW v", v, v64, 1e-5)
+	}
+}
+
+func TestSoftmaxRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, cols := range []int{1, 2, 7, 16, 33} {
+		rows := 3
+		x := randSlice(r, rows*cols)
+		x[0] = 80 // large values must not overflow
+		y, ly := make([]float32, len(x)), make([]float32, len(x))
+		SoftmaxRows(y, x, cols)
+		LogSoftmaxRows(ly, x, cols)
+		want, lwant := make([]float64, len(x)), make([]float64, len(x))
+		for i := 0; i < rows; i++ {
+			row := x[i*cols : (i+1)*cols]
+			mx := math.Inf(-1)
+			for _, v := range row {
+				mx = math.Max(mx, float64(v))
+			}
+			var s float64
+			for _, v := range row {
+				s += math.Exp(float64(v) - mx)
+			}
+			for j, v := range row {
+				want[i*cols+j] = math.Exp(float64(v)-mx) / s
+				lwant[i*cols+j] = float64(v) - mx - math.Log(s)
+			}
+		}
+		checkSlice(t, "SoftmaxRows", y, want, 1e-6)
+		checkSlice(t, "LogSoftmaxRows", ly, lwant, 1e-6)
+
+		dy := randSlice(r, len(x))
+		dx := make([]float32, len(x))
+		SoftmaxRowsBackward(dx, y, dy, cols)
+		dwant := numGrad(x, dy, func(x []float64) []float64 {
+			out := make([]float64, len(x))
+			for i := 0; i < rows; i++ {
+				var s float64
+				for j := 0; j < cols; j++ {
+					s += math.Exp(x[i*cols+j] - 80)
+				}
+				for j := 0; j < cols; j++ {
+					out[i*cols+j] = math.Exp(x[i*cols+j]-80) / s
+				}
+			}
+			return out
+		})
+		checkSlice(t, "SoftmaxRowsBackward", dx, dwant, 1e-4)
+	}
+}
+
+// numGrad returns the vector-Jacobian product dyᵀ·∂f/∂x by central
+// differences in float64.
+func numGrad(x, dy []float32, f func([]float64) []float64) []float64 {
+	x64 := make([]float64, len(x))
+	for i := range x {
+		x64[i] = float64(x[i])
+	}
+	g := make([]float64, len(x))
+	const h = 1e-6
+	for i := range x64 {
+		old := x64[i]
+		x64[i] = old + h
+		fp := f(x64)
+		x64[i] = old - h
+		fm := f(x64)
+		x64[i] = old
+		for j := range fp {
+			g[i] += float64(dy[j]) * (fp[j] - fm[j]) / (2 * h)
+		}
+	}
+	return g
+}
+
+func layerNorm64(x, gamma, beta []float64, cols int, rms bool) []float64 {
+	out := make([]float64, len(x))
+	for r := 0; r < len(x); r += cols {
+		row := x[r : r+cols]
+		var mu float64
+		if !rms {
+			for _, v := range row {
+				mu += v
+			}
+			mu /= float64(cols)
+		}
+		var va float64
+		for _, v := range row {
+			va += (v - mu) * (v - mu)
+		}
+		rs := 1 / math.Sqrt(va/float64(cols)+1e-5)
+		for j, v := range row {
+			h := (v - mu) * rs * gamma[j]
+			if beta != nil {
+				h += beta[j]
+			}
+			out[r+j] = h
+		}
+	}
+	return out
+}
+
+func to64(x []float32) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func TestNormRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, cols := range []int{1, 3, 16, 37} {
+		rows := 4
+		x, gamma, beta, dy := randSlice(r, rows*cols), randSlice(r, cols), randSlice(r, cols), randSlice(r, rows*cols)
+		g64, b64 := to64(gamma), to64(beta)
+		for _, rms := range []bool{false, true} {
+			y, dx := make([]float32, len(x)), make([]float32, len(x))
+			mean, rstd := make([]float32, rows), make([]float32, rows)
+			dgamma, dbeta := make([]float32, cols), make([]float32, cols)
+			name := "LayerNorm"
+			bb := b64
+			if rms {
+				name, bb = "RMSNorm", nil
+				RMSNormRows(y, rstd, x, gamma, cols, 1e-5)
+				RMSNormRowsBackward(dx, dgamma, dy, x, rstd, gamma, cols)
+			} else {
+				LayerNormRows(y, mean, rstd, x, gamma, beta, cols, 1e-5)
+				LayerNormRowsBackward(dx, dgamma, dbeta, dy, x, mean, rstd, gamma, cols)
+			}
+			checkSlice(t, name, y, layerNorm64(to64(x), g64, bb, cols, rms), 1e-5)
+			checkSlice(t, name+" dx", dx, numGrad(x, dy, func(x []float64) []float64 {
+				return layerNorm64(x, g64, bb, cols, rms)
+			}), 2e-3)
+			checkSlice(t, name+" dgamma", dgamma, numGrad(gamma, dy, func(g []float64) []float64 {
+				return layerNorm64(to64(x), g, bb, cols, rms)
+			}), 2e-3)
+			if !rms {
+				checkSlice(t, name+" dbeta", dbeta, numGrad(beta, dy, func(b []float64) []float64 {
+					return layerNorm64(to64(x), g64, b, cols, rms)
+				}), 2e-3)
+			}
+		}
+	}
+}
+
+func gelu64(x float64) float64 {
+	return 0.5 * x * (1 + math.Tanh(math.Sqrt(2/math.Pi)*(x+0.044715*x*x*x)))
+}
+
+func TestGELU(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, n := range vecLens {
+		x, dy := randSlice(r, n), randSlice(r, n)
+		for i := range x {
+			x[i] *= 4
+		}
+		y, dx := make([]float32, n), make([]float32, n)
+		GELU(y, x)
+		GELUBackward(dx, x, dy)
+		want, dwant := make([]float64, n), make([]float64, n)
+		for i, v := range x {
+			want[i] = gelu64(float64(v))
+			const h = 1e-6
+			dwant[i] = float64(dy[i]) * (gelu64(float64(v)+h) - gelu64(float64(v)-h)) / (2 * h)
+		}
+		checkSlice(t, "GELU", y, want, 1e-6)
+		checkSlice(t, "GELUBackward", dx, dwant, 1e-5)
+	}
+}
+
+func TestBiasRelu(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, cols := range []int{1, 5, 16, 19} {
+		rows := 3
+		x, bias, dy := randSlice(r, rows*cols), randSlice(r, cols), randSlice(r, rows*cols)
+		y, yb, dx := make([]float32, len(x)), make([]float32, len(x)), make([]float32, len(x))
+		AddBiasRelu(y, x, bias, cols)
+		AddBias(yb, x, bias, cols)
+		ReluBackward(dx, y, dy)
+		sums := make([]float32, cols)
+		SumRows(sums, dy, cols)
+		wantSums := make([]float64, cols)
+		for i := range x {
+			j := i % cols
+			s := x[i] + bias[j]
+			if yb[i] != s || y[i] != max(s, 0) {
+				t.Fatalf("cols=%d: AddBias/AddBiasRelu at %d: %g, %g for %g", cols, i, yb[i], y[i], s)
+			}
+			wd := float32(0)
+			if s > 0 {
+				wd = dy[i]
+			}
+			if dx[i] != wd {
+				t.Fatalf("cols=%d: ReluBackward at %d = %g, want %g", cols, i, dx[i], wd)
+			}
+			wantSums[j] += float64(dy[i])
+		}
+		checkSlice(t, "SumRows", sums, wantSums, 1e-5)
+		AddBiasRelu(y, x, nil, cols)
+		for i := range x {
+			if y[i] != max(x[i], 0) {
+				t.Fatalf("nil bias: %g for %g", y[i], x[i])
+			}
+		}
+	}
+}
+
+func TestRowKernelsPanicOnRaggedRows(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("SoftmaxRows accepted len 5 with cols 2")
+		}
+	}()
+	SoftmaxRows(make([]float32, 5), make([]float32, 5), 2)
+}
