@@ -1,0 +1,168 @@
+package analysis
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"gonum.org/v1/gonum/mat"
+)
+
+// BaseCache holds base decompositions keyed by the content hash of the base
+// matrix, so each is computed once per base model rather than once per
+// trial. It is safe for concurrent use; concurrent requests for one matrix
+// share a single computation. With a directory, decompositions also persist
+// across processes as binary files named by the hash.
+type BaseCache struct {
+	dir string
+	mu  sync.Mutex
+	m   map[string]*cacheEntry
+}
+
+type cacheEntry struct {
+	done chan struct{}
+	bs   *BaseSpectrum
+	err  error
+}
+
+// NewBaseCache returns a cache; dir "" keeps it in memory only.
+func NewBaseCache(dir string) *BaseCache {
+	return &BaseCache{dir: dir, m: make(map[string]*cacheEntry)}
+}
+
+// MatrixHash is the hex SHA-256 of a matrix's shape and float64 bits.
+func MatrixHash(w mat.Matrix) string {
+	r, c := w.Dims()
+	h := sha256.New()
+	var buf [8]byte
+	binary.LittleEndian.PutUint64(buf[:], uint64(r))
+	h.Write(buf[:])
+	binary.LittleEndian.PutUint64(buf[:], uint64(c))
+	h.Write(buf[:])
+	row := make([]byte, 8*c)
+	for i := range r {
+		for j := range c {
+			binary.LittleEndian.PutUint64(row[8*j:], math.Float64bits(w.At(i, j)))
+		}
+		h.Write(row)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Get returns the decomposition of w0, computing it at most once.
+func (c *BaseCache) Get(w0 mat.Matrix) (*BaseSpectrum, error) {
+	key := MatrixHash(w0)
+	c.mu.Lock()
+	if e, ok := c.m[key]; ok {
+		c.mu.Unlock()
+		<-e.done
+		return e.bs, e.err
+	}
+	e := &cacheEntry{done: make(chan struct{})}
+	c.m[key] = e
+	c.mu.Unlock()
+
+	e.bs, e.err = c.load(key, w0)
+	close(e.done)
+	if e.err != nil { // do not cache failures
+		c.mu.Lock()
+		delete(c.m, key)
+		c.mu.Unlock()
+	}
+	return e.bs, e.err
+}
+
+func (c *BaseCache) load(key string, w0 mat.Matrix) (*BaseSpectrum, error) {
+	path := ""
+	if c.dir != "" {
+		path = filepath.Join(c.dir, key+".spectrum")
+		if bs, err := readSpectrum(path); err == nil {
+			return bs, nil
+		} else if !errors.Is(err, os.ErrNotExist) {
+			// A damaged file is recomputed and replaced.
+			_ = os.Remove(path)
+		}
+	}
+	bs, err := DecomposeBase(w0)
+	if err != nil || path == "" {
+		return bs, err
+	}
+	if err := writeSpectrum(path, bs); err != nil {
+		return nil, err
+	}
+	return bs, nil
+}
+
+// The file format: magic, rows, cols, k (uint64 LE), then k σ values and the
+// rows×k U, row-major, as float64 LE.
+var spectrumMagic = [8]byte{'P', 'E', 'F', 'T', 'S', 'V', 'D', '1'}
+
+func writeSpectrum(path string, bs *BaseSpectrum) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("analysis: base cache: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".spectrum-*")
+	if err != nil {
+		return fmt.Errorf("analysis: base cache: %w", err)
+	}
+	defer os.Remove(f.Name()) // no-op after the rename
+	w := bufio.NewWriterSize(f, 1<<20)
+	k := len(bs.Sigma)
+	hdr := []uint64{uint64(bs.Rows), uint64(bs.Cols), uint64(k)}
+	w.Write(spectrumMagic[:])
+	binary.Write(w, binary.LittleEndian, hdr)
+	binary.Write(w, binary.LittleEndian, bs.Sigma)
+	raw := bs.U.RawMatrix()
+	for i := range raw.Rows {
+		binary.Write(w, binary.LittleEndian, raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols])
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("analysis: base cache: %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("analysis: base cache: %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("analysis: base cache: %w", err)
+	}
+	return nil
+}
+
+func readSpectrum(path string) (*BaseSpectrum, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 1<<20)
+	var magic [8]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil || magic != spectrumMagic {
+		return nil, fmt.Errorf("analysis: base cache: %s: not a spectrum file", path)
+	}
+	var hdr [3]uint64
+	if err := binary.Read(r, binary.LittleEndian, hdr[:]); err != nil {
+		return nil, fmt.Errorf("analysis: base cache: %s: %w", path, err)
+	}
+	rows, cols, k := int(hdr[0]), int(hdr[1]), int(hdr[2])
+	if k != min(rows, cols) || rows <= 0 || rows > 1<<20 || cols > 1<<20 {
+		return nil, fmt.Errorf("analysis: base cache: %s: bad header %v", path, hdr)
+	}
+	sig := make([]float64, k)
+	u := make([]float64, rows*k)
+	if err := binary.Read(r, binary.LittleEndian, sig); err != nil {
+		return nil, fmt.Errorf("analysis: base cache: %s: %w", path, err)
+	}
+	if err := binary.Read(r, binary.LittleEndian, u); err != nil {
+		return nil, fmt.Errorf("analysis: base cache: %s: %w", path, err)
+	}
+	return &BaseSpectrum{Rows: rows, Cols: cols, Sigma: sig, U: mat.NewDense(rows, k, u)}, nil
+}
