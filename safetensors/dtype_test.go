@@ -121,6 +121,9 @@ func TestBF16(t *testing.T) {
 // python returns the interpreter for PyTorch cross-checks, or skips.
 func python(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("PyTorch cross-check skipped in -short mode")
+	}
 	py := os.Getenv("PEFTBENCH_PYTHON")
 	if py == "" {
 		py = "/usr/bin/python3"
