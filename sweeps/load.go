@@ -34,7 +34,8 @@ func Parse(file string, src []byte, cat Catalog) (*Plan, error) {
 	if _, err := toml.NewDecoder(strings.NewReader(string(src))).Decode(&raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, &Error{File: file, Line: pe.Position.Line, Col: pe.Position.Col, Key: pe.LastKey, Msg: pe.Message}
+			line, col := lineCol(src, pe.Position)
+			return nil, &Error{File: file, Line: line, Col: col, Key: pe.LastKey, Msg: pe.Message}
 		}
 		return nil, &Error{File: file, Msg: err.Error()}
 	}
@@ -63,6 +64,20 @@ func Parse(file string, src []byte, cat Catalog) (*Plan, error) {
 	}
 	p.Warnings = append(p.Warnings, d.warnings...)
 	return p, nil
+}
+
+// lineCol returns a parse error's line and column, recomputing the column
+// from the byte offset: BurntSushi/toml v1.6.0 counts it from the previous
+// line when the error is at the start of a line.
+func lineCol(src []byte, p toml.Position) (int, int) {
+	if p.Start < 0 || p.Start > len(src) {
+		return p.Line, p.Col
+	}
+	line := 1 + strings.Count(string(src[:p.Start]), "\n")
+	if line != p.Line {
+		return p.Line, p.Col
+	}
+	return line, p.Start - strings.LastIndexByte(string(src[:p.Start]), '\n')
 }
 
 // setting is a value from the sweep file and the key path that set it.
@@ -376,6 +391,16 @@ func (d *decoder) axisValues(path, key string, v any) []setting {
 // value checks one value of key: trainer keys fully, option values for
 // being TOML scalars or arrays of them.
 func (d *decoder) value(path, key string, v any) (any, bool) {
+	if a, ok := v.([]any); ok && key == "targets" {
+		for i, e := range a {
+			if p, ok := e.(string); ok {
+				if _, err := compileTarget(p); err != nil {
+					d.es.atVal(index(path, i), "%v", err)
+					return nil, false
+				}
+			}
+		}
+	}
 	if isTrainKey(key) {
 		val, msg := checkTrain(key, v)
 		if msg != "" {
