@@ -240,7 +240,7 @@ func parsePatterns(raw json.RawMessage) ([]Pattern, error) {
 		if _, err := regexp.Compile(`^(?:.*\.)?(?:` + key + `)$`); err != nil {
 			return fmt.Errorf("%q: %w", key, err)
 		}
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return err
 		}

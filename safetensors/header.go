@@ -110,11 +110,11 @@ func parseHeader(h []byte, bufLen uint64) (*header, error) {
 	if err != nil {
 		return nil, err
 	}
-	if tok, err := dec.Token(); err != io.EOF {
+	if tok, err := dec.Token(); err != io.EOF { // the only place EOF is expected
 		if err != nil {
 			return nil, fmt.Errorf("header: after the object: %w", err)
 		}
-		return nil, fmt.Errorf("header: unexpected %v after the object", tok)
+		return nil, fmt.Errorf("header: unexpected %s after the object", describe(tok))
 	}
 	if err := validateLayout(hd.tensors, bufLen); err != nil {
 		return nil, err
@@ -129,7 +129,7 @@ func parseHeader(h []byte, bufLen uint64) (*header, error) {
 // walkObject reads one JSON object from dec, calling f with each key while
 // the decoder is positioned at that key's value; f must consume the value.
 func walkObject(dec *json.Decoder, what string, f func(key string) error) error {
-	tok, err := dec.Token()
+	tok, err := token(dec)
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
@@ -142,7 +142,7 @@ func walkObject(dec *json.Decoder, what string, f func(key string) error) error 
 // walkMembers is walkObject after the opening '{' has been read.
 func walkMembers(dec *json.Decoder, what string, f func(key string) error) error {
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return fmt.Errorf("%s: %w", what, err)
 		}
@@ -154,10 +154,20 @@ func walkMembers(dec *json.Decoder, what string, f func(key string) error) error
 			return err
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
+	if _, err := token(dec); err != nil { // the closing '}'
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// token reads the next JSON token; the input ending inside a value is an
+// unexpected EOF, not a clean one.
+func token(dec *json.Decoder) (json.Token, error) {
+	tok, err := dec.Token()
+	if err == io.EOF {
+		err = errors.New("unexpected end of JSON")
+	}
+	return tok, err
 }
 
 // describe names a JSON token's kind for error messages.
@@ -185,7 +195,7 @@ func describe(tok json.Token) string {
 
 // scalarString reads a JSON string value.
 func scalarString(dec *json.Decoder) (string, error) {
-	tok, err := dec.Token()
+	tok, err := token(dec)
 	if err != nil {
 		return "", err
 	}
@@ -198,7 +208,7 @@ func scalarString(dec *json.Decoder) (string, error) {
 
 // parseMetadata reads the __metadata__ value: null or an object of strings.
 func parseMetadata(dec *json.Decoder) (map[string]string, error) {
-	tok, err := dec.Token()
+	tok, err := token(dec)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +325,7 @@ func parseInfo(dec *json.Decoder, name string) (Info, error) {
 
 // uintArray reads a JSON array of unsigned integers.
 func uintArray(dec *json.Decoder) ([]uint64, error) {
-	tok, err := dec.Token()
+	tok, err := token(dec)
 	if err != nil {
 		return nil, err
 	}
@@ -324,7 +334,7 @@ func uintArray(dec *json.Decoder) ([]uint64, error) {
 	}
 	var out []uint64
 	for dec.More() {
-		tok, err := dec.Token()
+		tok, err := token(dec)
 		if err != nil {
 			return nil, err
 		}
@@ -338,7 +348,7 @@ func uintArray(dec *json.Decoder) ([]uint64, error) {
 		}
 		out = append(out, v)
 	}
-	if _, err := dec.Token(); err != nil {
+	if _, err := token(dec); err != nil {
 		return nil, err
 	}
 	return out, nil
