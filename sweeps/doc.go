@@ -1,0 +1,121 @@
+// Package sweeps reads sweep files: TOML declarations of methods × ranks ×
+// tasks × seeds (and any other hyperparameter as an axis), validated against
+// a Catalog of methods and tasks and expanded into a Plan of fully resolved
+// Trials, each identified by a hash of its config.
+//
+// # A sweep file
+//
+//	name = "rank-vs-forgetting"        # results go to results/<name>/; default: the file's base name
+//	description = "LoRA variants against full fine-tuning"
+//	seeds = [0, 1, 2]                  # or a count: seeds = 3 means 0, 1, 2
+//
+//	[grid]                             # the cross product of these lists
+//	method = ["lora", "rslora", "dora", "vera", "full"]
+//	rank = [4, 8]
+//	task = ["mlp", "tiny-gpt"]
+//	alpha = ["2r", 16]                 # any other key is an axis too
+//	lr = [1e-3, 3e-3]
+//
+//	[defaults]                         # trainer hyperparameters (and option defaults)
+//	steps = 500                        # optimiser steps, > 0
+//	batch = 32
+//	lr = 1e-3
+//	optimizer = "adamw"                # "adamw" or "sgd"
+//	momentum = 0.0                     # SGD momentum, [0, 1)
+//	beta1 = 0.9
+//	beta2 = 0.999
+//	eps = 1e-8
+//	weight_decay = 0.0
+//	schedule = "cosine"                # "constant", "cosine" or "linear"
+//	warmup = 25                        # steps, ≤ steps
+//	grad_clip = 1.0                    # global-norm clip; 0 = off
+//	eval_every = 100                   # 0 = evaluate at the end only
+//	targets = ["all-linear"]           # layer patterns, see MatchTarget
+//
+//	[method.full]                      # per-method overrides: options and trainer keys
+//	lr = 1e-4
+//
+//	[method.vera]
+//	rank = [32]                        # replaces the grid's rank axis for this method
+//	d_init = 0.1
+//
+//	[task.mlp]                         # per-task overrides: options and trainer keys
+//	targets = ["fc1", "fc2"]
+//
+//	[task.tiny-gpt]
+//	targets = ["blocks.*.attn.*", "re:mlp\\.(up|down)$"]
+//
+//	[[exclude]]                        # drop grid points matching every key
+//	method = "dora"
+//	rank = [8]
+//
+//	[[include]]                        # add points; unnamed axes take the grid's values
+//	method = "lora_plus"
+//	rank = 8
+//	lr_ratio = [4, 16]
+//
+//	[resources]
+//	workers = 4                        # concurrent trials; 0 = one per core
+//	threads_per_trial = 1              # 0 = cores / workers
+//	gpus = [0, 1]                      # device ids, or "auto" (nvidia-smi)
+//	gpus_per_trial = 1                 # default 1 when gpus is set
+//	timeout = "30m"                    # per trial; Go duration syntax
+//	retries = 2                        # for failed (not diverged) trials
+//
+//	[executor]
+//	kind = "local"                     # or "slurm", with partition, time_limit,
+//	                                   # cpus_per_task, mem_per_task, gpus_per_task,
+//	                                   # throttle, sbatch_args, setup, poll_every
+//
+//	[trainer]
+//	kind = "builtin"                   # or "command", with command = [...] and env = {...}
+//
+//	[analysis]
+//	spectra = true                     # singular-value spectra, intruder dimensions
+//	epsilons = [0.3, 0.5, 0.7]         # intruder thresholds, default [0.5]
+//	top_k = 10                         # tuned singular vectors checked, default 10
+//
+// # Resolution
+//
+// A key other than method, task and rank — in [grid], [defaults] or an
+// [[include]] — is a trainer key if it names a TrainConfig field; otherwise
+// it goes to the trial's method if the method has an option of that name,
+// else to the task's. A key that applies to no trial of the sweep is an
+// error; one that applies to some methods only is ignored by the others, so
+// an alpha axis does not multiply full fine-tuning. Values apply in
+// increasing precedence: built-in defaults, [defaults], [task.X],
+// [method.X], then the grid or include values of the trial.
+//
+// alpha may be a number or a multiple of the rank, "2r" (2·rank), "0.5r"
+// or "r"; it is resolved before hashing, so alpha = "2r" at rank 8 and
+// alpha = 16 at rank 8 are the same trial.
+//
+// Methods without a rank (Catalog.HasRank false: full fine-tuning) do not
+// multiply across the rank axis; their trials have Rank 0. Excludes apply
+// to grid points only, before includes are added. Trials whose IDs are
+// equal are kept once.
+//
+// # Order and identity
+//
+// Trials are ordered by seed, method, task and rank, then the other axes by
+// key name, each in file order; include trials follow in file order. A
+// partially run sweep therefore covers every configuration with the first
+// seeds first.
+//
+// A trial's ID is the first 16 hex digits of the SHA-256 of the canonical
+// JSON of everything that can change its result: method, rank, task, seed,
+// resolved method and task options, the trainer configuration (targets
+// included) and, for external trainers, the command. It excludes the sweep
+// name, the trial's index, threads, GPUs, the executor and the analysis,
+// so renaming or reordering a sweep, or moving it to another machine, keeps
+// its finished trials.
+//
+// # Errors
+//
+// Every problem is an *Error located at file:line:col with the key path
+// ("grid.method[1]", "include[0].rank") and, for misspelt names, the nearest
+// valid one: `unknown method "lroa" (did you mean "lora"?)`. Independent
+// problems are reported together, in file order. Caveats that do not stop
+// a sweep (fewer than 3 seeds, an exclude that matches nothing) are
+// Plan.Warnings.
+package sweeps
