@@ -70,7 +70,7 @@ func single(path string) (*Model, error) {
 	return m, nil
 }
 
-func sharded(dir, index string) (m *Model, err error) {
+func sharded(dir, index string) (_ *Model, err error) {
 	data, err := os.ReadFile(index)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
@@ -79,7 +79,7 @@ func sharded(dir, index string) (m *Model, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %s: %w", index, err)
 	}
-	m = &Model{path: dir, where: map[string]*File{}, meta: meta}
+	m := &Model{path: dir, where: map[string]*File{}, meta: meta}
 	defer func() {
 		if err != nil {
 			m.Close()
