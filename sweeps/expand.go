@@ -26,6 +26,10 @@ type combo struct {
 // order), then include trials in file order. Trials with equal IDs are
 // kept once, first occurrence first.
 func (d *decoder) expand(sp *spec, p *Plan) []Trial {
+	if n := sp.size(d.cat); n > maxCombos {
+		d.es.atKey("grid", "the sweep expands to more than %d trials (%.3g); split it", maxCombos, n)
+		return nil
+	}
 	var combos []combo
 	d.product(sp, nil, func(c combo) {
 		for i := range sp.excludes {
@@ -70,6 +74,64 @@ func (d *decoder) expand(sp *spec, p *Plan) []Trial {
 		}
 	}
 	return trials
+}
+
+// maxCombos bounds a sweep's expansion, so that a typo (seeds = 10000000)
+// fails fast instead of exhausting memory.
+const maxCombos = 100_000
+
+// size bounds the number of grid and include points (before deduplication).
+func (sp *spec) size(cat Catalog) float64 {
+	count := func(inc *include) float64 {
+		pick := func(key string, grid []setting) float64 {
+			if inc != nil {
+				if v, ok := inc.axes[key]; ok {
+					return float64(len(v))
+				}
+			}
+			return float64(len(grid))
+		}
+		n := pick("seed", sp.seeds) * pick("task", sp.tasks)
+		ranks := 0.0
+		methods := sp.methods
+		if inc != nil {
+			if v, ok := inc.axes["method"]; ok {
+				methods = v
+			}
+		}
+		for _, m := range methods {
+			name := m.val.(string)
+			switch {
+			case !cat.HasRank(name):
+				ranks++
+			case sp.methodRanks[name] != nil:
+				ranks += pick("rank", sp.methodRanks[name])
+			default:
+				ranks += pick("rank", sp.ranks)
+			}
+		}
+		n *= ranks
+		keys := map[string]float64{}
+		for _, a := range sp.extras {
+			keys[a.key] = float64(len(a.vals))
+		}
+		if inc != nil {
+			for k, v := range inc.axes {
+				if k != "method" && k != "task" && k != "rank" && k != "seed" {
+					keys[k] = float64(len(v))
+				}
+			}
+		}
+		for _, v := range keys {
+			n *= v
+		}
+		return n
+	}
+	n := count(nil)
+	for i := range sp.includes {
+		n += count(&sp.includes[i])
+	}
+	return n
 }
 
 // product calls f for every combination of the grid, or of an include

@@ -253,8 +253,8 @@ func (d *decoder) seeds(raw map[string]any, sp *spec) {
 		return
 	}
 	if n, isInt := v.(int64); isInt {
-		if n <= 0 {
-			d.es.atVal("seeds", "seed count must be positive, got %d", n)
+		if n <= 0 || n > maxCombos {
+			d.es.atVal("seeds", "seed count must be in [1, %d], got %d", maxCombos, n)
 			return
 		}
 		for i := range n {

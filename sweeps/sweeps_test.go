@@ -733,3 +733,31 @@ func TestDocExample(t *testing.T) {
 	}
 	t.Logf("%d trials: %v", len(p.Trials), count)
 }
+
+// FuzzParse: no input makes Parse panic, and every error it returns is
+// located in the file.
+func FuzzParse(f *testing.F) {
+	for _, dir := range []string{"testdata/good", "testdata/bad"} {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.toml"))
+		for _, file := range files {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(src)
+		}
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		p, err := Parse("fuzz.toml", src, fakeCatalog{})
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) || e.File != "fuzz.toml" {
+				t.Fatalf("error %v is not a located *Error", err)
+			}
+			return
+		}
+		if len(p.Trials) == 0 {
+			t.Fatal("no error and no trials")
+		}
+	})
+}
