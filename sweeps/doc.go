@@ -93,7 +93,7 @@
 // Methods without a rank (Catalog.HasRank false: full fine-tuning) do not
 // multiply across the rank axis; their trials have Rank 0. Excludes apply
 // to grid points only, before includes are added. Trials whose IDs are
-// equal are kept once.
+// equal are kept once. A sweep may expand to at most 100,000 trials.
 //
 // # Order and identity
 //

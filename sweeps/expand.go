@@ -476,6 +476,7 @@ func (r *resolver) checkUsed() {
 	d, sp := r.d, r.sp
 	var known []string
 	known = append(known, trainKeys...)
+	known = append(known, "method", "task", "rank")
 	for _, m := range d.cat.Methods() {
 		known = append(known, d.cat.MethodOptions(m)...)
 	}
