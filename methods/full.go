@@ -43,3 +43,54 @@ func (f *Full) TrainableParams(l *nn.Linear) int {
 	}
 	return n
 }
+
+// fullMethod registers full fine-tuning: every targeted layer's weight
+// and bias train. (Embeddings and norms are the trainer's business: they
+// are not linear layers.)
+type fullMethod struct{}
+
+func (fullMethod) Info() Info {
+	return Info{
+		Name: "full", Family: "full", HasRank: false,
+		// A baseline, not a paper's method.
+		Paper:         Paper{},
+		Summary:       "train W and b of every targeted layer",
+		Options:       []Option{},
+		ParamsFormula: "Σ out·in (+ out with a bias)",
+	}
+}
+
+func (fullMethod) Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attachment, error) {
+	at := &fullAttachment{layers: layers}
+	for _, l := range layers {
+		f := NewFull(l)
+		l.Adapter = f
+		at.params = append(at.params, f.Params()...)
+	}
+	return at, nil
+}
+
+func (fullMethod) TrainableParams(layers []LayerShape, o Options) int64 {
+	var n int64
+	for _, l := range layers {
+		n += int64(l.Out) * int64(l.In)
+		if l.Bias {
+			n += int64(l.Out)
+		}
+	}
+	return n
+}
+
+// CheckLayers accepts any shapes.
+func (fullMethod) CheckLayers(o Options, layers []LayerShape) error { return nil }
+
+type fullAttachment struct {
+	layers []*nn.Linear
+	params []nn.ParamRef
+}
+
+func (at *fullAttachment) Layers() []*nn.Linear  { return at.layers }
+func (at *fullAttachment) Params() []nn.ParamRef { return at.params }
+func (at *fullAttachment) SetTraining(*nn.RNG)   {}
+
+func init() { Register("full", fullMethod{}) }

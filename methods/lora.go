@@ -2,13 +2,24 @@ package methods
 
 import (
 	"fmt"
+	"math"
 
 	"peftbench/nn"
 )
 
-// LoRA is low-rank adaptation (Hu et al. 2021): y = x·W0ᵀ + b + s·(x·Aᵀ)·Bᵀ,
-// ΔW = s·B·A with A (r×In) Kaiming-uniform (a=√5), B (Out×r) zero and
-// s = α/r, as in HF PEFT. W0 and b stay frozen.
+// LoRA is low-rank adaptation (Hu et al. 2021):
+//
+//	y = x·W0ᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ,  ΔW = s·B·A,
+//
+// A (r×In), B (Out×r). HF PEFT's default init draws A Kaiming-uniform
+// (a=√5) and sets B = 0, so ΔW = 0 at step 0; s = α/r (rsLoRA: α/√r).
+// The LoRA-family methods (rsLoRA, LoRA+, LoRA-FA, PiSSA, OLoRA, LoRA-GA)
+// are this adapter with another scale, learning-rate ratio, frozen A or
+// initialisation.
+//
+// Methods that start from a decomposition of W0 (PiSSA, OLoRA, LoRA-GA)
+// set Residual to W0 − s·B·A and use it as the frozen base weight, leaving
+// l.Weight at W0: switching the adapter off gives back the base model.
 type LoRA struct {
 	A, B  *nn.Tensor
 	Rank  int
@@ -16,10 +27,17 @@ type LoRA struct {
 	Scale float32
 	// LRMulB multiplies B's learning rate (LoRA+ sets λ; 1 otherwise).
 	LRMulB float32
+	// Residual, when non-nil, replaces W0 as the frozen base weight.
+	Residual *nn.Tensor
+	// Dropout is the probability of zeroing an input of the adapter path
+	// while training (SetTraining turns it on).
+	Dropout float32
+
+	rng *nn.RNG
 }
 
 // NewLoRA returns a LoRA adapter of the given rank and α for l, drawing A
-// from rng. It does not attach itself: set l.Adapter.
+// from rng, with s = α/r. It does not attach itself: set l.Adapter.
 func NewLoRA(l *nn.Linear, rank int, alpha float32, rng *nn.RNG) *LoRA {
 	if rank <= 0 {
 		panic(fmt.Sprintf("methods: lora: %s: rank %d, want > 0", l.Name, rank))
@@ -30,44 +48,223 @@ func NewLoRA(l *nn.Linear, rank int, alpha float32, rng *nn.RNG) *LoRA {
 	return &LoRA{A: a, B: b, Rank: rank, Alpha: alpha, Scale: alpha / float32(rank), LRMulB: 1}
 }
 
-// Forward computes x·W0ᵀ + b + s·(x·Aᵀ)·Bᵀ without forming ΔW.
-func (m *LoRA) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
-	y := l.Base(g, x)
-	u := g.MatMul(x, m.A, false, true)
-	d := g.MatMul(u, m.B, false, true)
-	return g.Add(y, g.Scale(d, m.Scale))
+// base returns the frozen base weight: Residual or W0.
+func (m *LoRA) base(l *nn.Linear) *nn.Tensor {
+	if m.Residual != nil {
+		return m.Residual
+	}
+	return l.Weight
 }
 
-// Params returns A and B (no weight decay multiplier changes; decay on).
+// Forward computes x·W0ᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ without forming ΔW.
+func (m *LoRA) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
+	var y *nn.Tensor
+	if m.Residual == nil {
+		y = l.Base(g, x)
+	} else {
+		y = g.MatMul(x, m.Residual, false, true)
+		if l.Bias != nil {
+			y = g.AddRow(y, l.Bias)
+		}
+	}
+	return g.Add(y, g.Scale(m.delta(g, g.Dropout(x, m.Dropout, m.rng)), m.Scale))
+}
+
+// delta returns (x·Aᵀ)·Bᵀ.
+func (m *LoRA) delta(g *nn.Graph, x *nn.Tensor) *nn.Tensor {
+	return g.MatMul(g.MatMul(x, m.A, false, true), m.B, false, true)
+}
+
+// Params returns A (unless frozen: LoRA-FA) and B, both with weight decay.
 func (m *LoRA) Params() []nn.ParamRef {
 	lb := m.LRMulB
 	if lb == 0 {
 		lb = 1
 	}
-	return []nn.ParamRef{
-		{Name: m.A.Name, T: m.A, LRMul: 1, Decay: true},
-		{Name: m.B.Name, T: m.B, LRMul: lb, Decay: true},
+	var ps []nn.ParamRef
+	if m.A.RequiresGrad() {
+		ps = append(ps, nn.ParamRef{Name: m.A.Name, T: m.A, LRMul: 1, Decay: true})
 	}
+	return append(ps, nn.ParamRef{Name: m.B.Name, T: m.B, LRMul: lb, Decay: true})
 }
 
-// Merged returns W0 + s·B·A.
+// Merged returns W0 + s·B·A (Residual + s·B·A for residual methods).
 func (m *LoRA) Merged(l *nn.Linear) []float32 {
-	w := append([]float32(nil), l.Weight.Data...)
-	for i := range l.Out {
-		brow := m.B.Data[i*m.Rank : (i+1)*m.Rank]
-		wrow := w[i*l.In : (i+1)*l.In]
-		for p, bv := range brow {
-			if bv == 0 {
-				continue
-			}
-			s := m.Scale * bv
-			for j, av := range m.A.Data[p*l.In : (p+1)*l.In] {
-				wrow[j] += s * av
-			}
-		}
-	}
+	w := append([]float32(nil), m.base(l).Data...)
+	addLowRank(w, m.B.Data, m.A.Data, l.Out, m.Rank, l.In, float64(m.Scale))
 	return w
 }
 
-// TrainableParams is r·(In+Out).
-func (m *LoRA) TrainableParams(l *nn.Linear) int { return m.Rank * (l.In + l.Out) }
+// TrainableParams is r·(In+Out), or r·Out with A frozen.
+func (m *LoRA) TrainableParams(l *nn.Linear) int {
+	if !m.A.RequiresGrad() {
+		return m.Rank * l.Out
+	}
+	return m.Rank * (l.In + l.Out)
+}
+
+func (m *LoRA) setRNG(rng *nn.RNG) { m.rng = rng }
+
+// addLowRank adds s·B·A to w (out×in), B (out×r), A (r×in), accumulating
+// each element in float64.
+func addLowRank(w, b, a []float32, out, r, in int, s float64) {
+	acc := make([]float64, in)
+	for i := range out {
+		clear(acc)
+		for p, bv := range b[i*r : (i+1)*r] {
+			if bv == 0 {
+				continue
+			}
+			for j, av := range a[p*in : (p+1)*in] {
+				acc[j] += float64(bv) * float64(av)
+			}
+		}
+		row := w[i*in : (i+1)*in]
+		for j, v := range acc {
+			row[j] = float32(float64(row[j]) + s*v)
+		}
+	}
+}
+
+// setResidual makes m's base weight W0 − s·B·A, computed in float64 from
+// the float32 factors, so that base + s·B·A reproduces W0.
+func (m *LoRA) setResidual(l *nn.Linear) {
+	res := nn.New(l.Out, l.In)
+	res.Name = l.Name + ".base_layer.weight"
+	copy(res.Data, l.Weight.Data)
+	addLowRank(res.Data, m.B.Data, m.A.Data, l.Out, m.Rank, l.In, -float64(m.Scale))
+	m.Residual = res
+}
+
+// lowRank is a LoRA-family method: the LoRA adapter with a scale rule, an
+// initialisation and a per-layer configuration. Each method file declares
+// one.
+type lowRank struct {
+	info Info
+	// sqrtScale uses s = α/√r (rsLoRA) instead of α/r.
+	sqrtScale bool
+	// configure adjusts each adapter after init (LoRA+: LRMulB, LoRA-FA:
+	// freeze A).
+	configure func(a *LoRA, o Options)
+	// wrap wraps the attachment to add hooks (LoRA-FA, LoRA-GA).
+	wrap func(at *loraAttachment, o Options) Attachment
+	// count is the trainable-parameter formula for one layer.
+	count func(l LayerShape, r int) int64
+}
+
+func (m *lowRank) Info() Info { return m.info }
+
+func (m *lowRank) scale(o Options) float32 {
+	r := float64(o.Int("rank"))
+	if m.sqrtScale {
+		return float32(o.Float("alpha") / math.Sqrt(r))
+	}
+	return float32(o.Float("alpha") / r)
+}
+
+func (m *lowRank) Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attachment, error) {
+	at := &loraAttachment{}
+	for _, l := range layers {
+		a := NewLoRA(l, o.Int("rank"), float32(o.Float("alpha")), rng)
+		a.Scale = m.scale(o)
+		a.Dropout = float32(o.Float("dropout"))
+		if err := initLoRA(a, l, o.String("init"), rng); err != nil {
+			return nil, fmt.Errorf("methods: %s: %w", m.info.Name, err)
+		}
+		if m.configure != nil {
+			m.configure(a, o)
+		}
+		at.add(l, a)
+	}
+	at.attach()
+	if m.wrap != nil {
+		return m.wrap(at, o), nil
+	}
+	return at, nil
+}
+
+func (m *lowRank) TrainableParams(layers []LayerShape, o Options) int64 {
+	var n int64
+	for _, l := range layers {
+		n += m.count(l, o.Int("rank"))
+	}
+	return n
+}
+
+// loraParams is Σ r·(in+out).
+func loraParams(l LayerShape, r int) int64 { return int64(r) * int64(l.In+l.Out) }
+
+// initLoRA applies a named initialisation to a fresh adapter (A drawn
+// Kaiming-uniform, B = 0).
+func initLoRA(a *LoRA, l *nn.Linear, init string, rng *nn.RNG) error {
+	switch init {
+	case "kaiming":
+	case "gaussian": // HF PEFT: A ~ N(0, (1/r)²), B = 0.
+		rng.FillNormal(a.A, 0, 1/float32(a.Rank))
+	case "pissa":
+		return initPiSSA(a, l)
+	case "olora":
+		return initOLoRA(a, l)
+	case "lora-ga":
+		// A and B come from the gradient estimate in BeforeTraining; until
+		// then the adapter is plain LoRA, ΔW = 0.
+	default:
+		return fmt.Errorf("%s: unknown init %q", l.Name, init)
+	}
+	return nil
+}
+
+// loraAttachment is a set of LoRA-family adapters on their layers.
+type loraAttachment struct {
+	layers   []*nn.Linear
+	adapters []*LoRA
+}
+
+func (at *loraAttachment) add(l *nn.Linear, a *LoRA) {
+	at.layers = append(at.layers, l)
+	at.adapters = append(at.adapters, a)
+}
+
+func (at *loraAttachment) attach() {
+	for i, l := range at.layers {
+		l.Adapter = at.adapters[i]
+	}
+}
+
+func (at *loraAttachment) Layers() []*nn.Linear { return at.layers }
+
+func (at *loraAttachment) Params() []nn.ParamRef {
+	var ps []nn.ParamRef
+	for _, a := range at.adapters {
+		ps = append(ps, a.Params()...)
+	}
+	return ps
+}
+
+func (at *loraAttachment) SetTraining(rng *nn.RNG) {
+	for _, a := range at.adapters {
+		a.setRNG(childRNG(rng, a.A.Name))
+	}
+}
+
+// childRNG returns an independent stream of rng for name, or nil.
+func childRNG(rng *nn.RNG, name string) *nn.RNG {
+	if rng == nil {
+		return nil
+	}
+	return rng.Child(name)
+}
+
+func init() {
+	Register("lora", &lowRank{
+		info: Info{
+			Name: "lora", Family: "lora", HasRank: true,
+			Paper:   Paper{Title: "LoRA: Low-Rank Adaptation of Large Language Models", Authors: "Hu et al.", Year: 2021, ArXiv: "2106.09685"},
+			Summary: "ΔW = (α/r)·B·A; A Kaiming-uniform, B = 0",
+			Options: loraOptions(8, 8, "kaiming", "gaussian", "pissa", "olora"),
+			// HF PEFT defaults: r = 8, α = 8, dropout 0.
+			ParamsFormula: "Σ r·(in+out)",
+		},
+		count: loraParams,
+	})
+}

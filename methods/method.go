@@ -1,0 +1,133 @@
+package methods
+
+import "peftbench/nn"
+
+// Method is one PEFT method: how it reparametrises the frozen linear layers
+// it targets, and what it declares about itself. Implementations register
+// themselves with Register from an init function in their own file.
+type Method interface {
+	// Info describes the method: family, paper, options, formula.
+	Info() Info
+	// Attach adapts every layer in layers at once (methods such as VeRA
+	// share tensors across layers and AdaLoRA keeps one global budget),
+	// setting each layer's Adapter. o holds resolved options (see
+	// ResolveOptions); rng draws the method's random initialisation.
+	Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attachment, error)
+	// TrainableParams is the method's trainable-parameter count, computed
+	// from its formula (Info.ParamsFormula) and the layer shapes alone.
+	TrainableParams(layers []LayerShape, o Options) int64
+}
+
+// Info is what a method declares about itself; `bench methods` prints it.
+type Info struct {
+	Name   string `json:"name"`
+	Family string `json:"family"` // "full", "lora", "vector-scaling", "svd-init", "rank-adaptive", "gradient-init", …
+	Paper  Paper  `json:"paper"`
+	// Summary is one line: what the method changes about LoRA.
+	Summary string `json:"summary"`
+	// HasRank is false for methods without a rank axis (full fine-tuning).
+	HasRank bool `json:"has_rank"`
+	// RankAboveMin allows a rank above min(out, in) of a layer (VeRA's
+	// random projections are not a factorisation of ΔW).
+	RankAboveMin bool     `json:"rank_above_min,omitempty"`
+	Options      []Option `json:"options"`
+	// ParamsFormula is the trainable-parameter count in words, summed over
+	// the targeted layers (Out×In each).
+	ParamsFormula string `json:"params_formula"`
+	// InitDeviation bounds |f(x) − f₀(x)|/max(1, |f₀(x)|) at step 0 for
+	// methods whose published initialisation is not an exact no-op
+	// (LoRA-XS draws R ~ N(0, 1e-5²)); 0 means the adapted model starts
+	// exactly at the base model.
+	InitDeviation float64 `json:"init_deviation,omitempty"`
+}
+
+// Paper is the publication a method implements.
+type Paper struct {
+	Title   string `json:"title"`
+	Authors string `json:"authors"`
+	Year    int    `json:"year"`
+	ArXiv   string `json:"arxiv"`
+}
+
+// Option is one configurable option of a method.
+type Option struct {
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"` // "int", "float", "string" or "bool"
+	Default any      `json:"default"`
+	Min     *float64 `json:"min,omitempty"`
+	Max     *float64 `json:"max,omitempty"`
+	// MaxOpen makes Max exclusive (dropout < 1).
+	MaxOpen bool     `json:"max_open,omitempty"`
+	Choices []string `json:"choices,omitempty"`
+	Doc     string   `json:"doc"`
+}
+
+// LayerShape is a targeted linear layer: its dotted name and the shape
+// (Out×In) of its weight.
+type LayerShape struct {
+	Name    string
+	Out, In int
+	Bias    bool // the layer has a bias (full fine-tuning trains it)
+}
+
+// Shapes returns the shapes of layers.
+func Shapes(layers []*nn.Linear) []LayerShape {
+	s := make([]LayerShape, len(layers))
+	for i, l := range layers {
+		s[i] = LayerShape{Name: l.Name, Out: l.Out, In: l.In, Bias: l.Bias != nil}
+	}
+	return s
+}
+
+// Attachment is a method attached to the targeted layers of one model.
+type Attachment interface {
+	// Params lists the trainable tensors, with per-tensor learning-rate
+	// multipliers (LoRA+) and weight-decay flags, in a stable order.
+	Params() []nn.ParamRef
+	// Layers returns the adapted layers, in the order given to Attach.
+	Layers() []*nn.Linear
+	// SetTraining turns training-time randomness (LoRA dropout) on, drawing
+	// from rng, or off with nil (evaluation). Attach leaves it off.
+	SetTraining(rng *nn.RNG)
+}
+
+// The optional hooks below are how methods that need more than a
+// reparametrisation take part in the optimiser loop. A trainer checks for
+// each with a type assertion and calls it at the point documented in
+// doc.go; no method is a special case in the trainer.
+
+// BeforeTrainer is implemented by methods that initialise from data
+// (LoRA-GA). The trainer calls BeforeTraining once, after Attach and before
+// the first step and before it reads Params.
+type BeforeTrainer interface {
+	BeforeTraining(est GradEstimator) error
+}
+
+// GradEstimator returns, for each layer, the gradient of the training loss
+// with respect to its frozen weight W0 (Out×In, row-major), averaged over
+// the given number of training batches, with every adapter switched off.
+// EstimateGrads builds one from a loss function.
+type GradEstimator func(layers []*nn.Linear, batches int) ([][]float32, error)
+
+// Regularizer is implemented by methods that add a term to the loss
+// (AdaLoRA's orthogonality penalty). The trainer adds Regularizer(g) to the
+// training loss of every step, in the same graph, before Backward.
+type Regularizer interface {
+	Regularizer(g *nn.Graph) *nn.Tensor
+}
+
+// AfterBackwarder is implemented by methods that transform gradients
+// (LoRA-FA's preconditioning). The trainer calls AfterBackward after
+// Backward and before gradient clipping and the optimiser step. step counts
+// from 0; total is the number of steps of the run.
+type AfterBackwarder interface {
+	AfterBackward(step, total int)
+}
+
+// AfterStepper is implemented by methods that act on the weights after an
+// update (AdaLoRA's importance scores and budget masking). The trainer calls
+// AfterStep after the optimiser step and before gradients are zeroed, so
+// Grad still holds this step's gradient.
+type AfterStepper interface {
+	AfterStep(step, total int)
+}
