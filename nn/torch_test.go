@@ -26,8 +26,9 @@ func torchPython(t *testing.T) string {
 		py = "/usr/bin/python3"
 	}
 	if out, err := exec.Command(py, "-c", "import torch, numpy").CombinedOutput(); err != nil {
-		t.Skipf("skipping the PyTorch cross-check: %s cannot import torch and numpy (install Debian's python3-torch, or set PEFTBENCH_PYTHON): %v: %s",
-			py, err, strings.TrimSpace(string(out)))
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		t.Skipf("skipping the PyTorch cross-check: %s cannot import torch and numpy (%s); install Debian's python3-torch or set PEFTBENCH_PYTHON",
+			py, lines[len(lines)-1])
 	}
 	return py
 }
