@@ -1,10 +1,12 @@
 package results
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // tempPrefix starts the name of every file being written. Readers only open
@@ -12,53 +14,79 @@ import (
 const tempPrefix = ".tmp-"
 
 // writeFileAtomic writes data to path so that a reader sees either the old
-// file, the new one, or none, never a part: it writes a temp file in the
-// same directory, syncs it, renames it over path and syncs the directory.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, tempPrefix+base+"-*")
-	if err != nil {
-		return fmt.Errorf("results: %w", err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-			err = fmt.Errorf("results: write %s: %w", path, err)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+// file, the new one, or none, never a part.
+func writeFileAtomic(path string, data []byte) error {
+	return writeFilesAtomic(filepath.Dir(path), []string{filepath.Base(path)}, [][]byte{data})
 }
 
-// removeDurably removes path (if present) and syncs its directory, so the
-// removal is on disk before anything written after it.
-func removeDurably(path string) error {
-	if err := os.Remove(path); err != nil {
-		if os.IsNotExist(err) {
-			return nil
+// writeFilesAtomic writes data[i] to dir/names[i], each atomically: every
+// file goes to a synced temp file in dir, then all are renamed into place
+// and dir (and the parents listed, whose entries lead to dir) are synced.
+// When it returns nil all files are durable. The temp files are written
+// and synced concurrently, and so are the directories, so the cost is
+// about two sync latencies whatever the number of files.
+func writeFilesAtomic(dir string, names []string, data [][]byte, parents ...string) (err error) {
+	temps := make([]string, len(names))
+	defer func() {
+		for _, tmp := range temps {
+			if tmp != "" {
+				os.Remove(tmp) // fails harmlessly for those already renamed
+			}
 		}
-		return fmt.Errorf("results: %w", err)
+		if err != nil {
+			err = fmt.Errorf("results: write %s: %w", filepath.Join(dir, names[0]), err)
+		}
+	}()
+	if err := parallel(len(names), func(i int) (err error) {
+		temps[i], err = writeTemp(dir, names[i], data[i])
+		return err
+	}); err != nil {
+		return err
 	}
-	return syncDir(filepath.Dir(path))
+	for i, tmp := range temps {
+		if err := os.Rename(tmp, filepath.Join(dir, names[i])); err != nil {
+			return err
+		}
+	}
+	dirs := append([]string{dir}, parents...)
+	return parallel(len(dirs), func(i int) error { return syncDir(dirs[i]) })
+}
+
+// parallel runs f(0..n-1) concurrently and returns the first error.
+func parallel(n int, f func(i int) error) error {
+	if n == 1 {
+		return f(0)
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { errs[i] = f(i) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// writeTemp writes data to a synced temp file in dir and returns its path.
+func writeTemp(dir, name string, data []byte) (string, error) {
+	f, err := os.CreateTemp(dir, tempPrefix+name+"-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 func syncDir(dir string) error {
