@@ -14,7 +14,13 @@ const (
 //	y = 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
 func GELU(dst, src []float32) {
 	dst = dst[:len(src)]
-	for i, x := range src {
+	i := 0
+	if haveAVX2 {
+		geluAVX2(dst, src)
+		i = len(src) &^ 7
+	}
+	for ; i < len(src); i++ {
+		x := src[i]
 		t := tanh32(geluBeta * (x + geluKappa*x*x*x))
 		dst[i] = 0.5 * x * (1 + t)
 	}
@@ -27,7 +33,13 @@ func GELU(dst, src []float32) {
 //	dx = dy·(0.5·(1+t) + 0.5·x·(1−t²)·√(2/π)·(1 + 3·0.044715·x²))
 func GELUBackward(dx, x, dy []float32) {
 	dx, dy = dx[:len(x)], dy[:len(x)]
-	for i, xv := range x {
+	i := 0
+	if haveAVX2 {
+		geluBackwardAVX2(dx, x, dy)
+		i = len(x) &^ 7
+	}
+	for ; i < len(x); i++ {
+		xv := x[i]
 		x2 := xv * xv
 		t := tanh32(geluBeta * (xv + geluKappa*x2*xv))
 		d := 0.5*(1+t) + 0.5*xv*(1-t*t)*geluBeta*(1+3*geluKappa*x2)

@@ -27,8 +27,12 @@ func LogSoftmaxRows(dst, src []float32, cols int) {
 		x, y := src[r:r+cols], dst[r:r+cols]
 		mx := maxOf(x)
 		var s float32
-		for _, v := range x {
-			s += exp32(v - mx)
+		if haveAVX2 && &x[0] != &y[0] {
+			s = expShift(y, x, mx) // y as scratch
+		} else {
+			for _, v := range x {
+				s += exp32(v - mx)
+			}
 		}
 		ls := mx + float32(math.Log(float64(s)))
 		for j, v := range x {
@@ -265,17 +269,26 @@ func SumRows(dst, src []float32, cols int) {
 }
 
 func softmaxRow(y, x []float32) {
-	mx := maxOf(x)
+	s := expShift(y, x, maxOf(x))
+	Scale(1/s, y)
+}
+
+// expShift writes exp(x[j]-shift) to y and returns the sum of the values
+// written. y may alias x.
+func expShift(y, x []float32, shift float32) float32 {
+	y = y[:len(x)]
 	var s float32
-	for j, v := range x {
-		e := exp32(v - mx)
+	j := 0
+	if haveAVX2 {
+		s = expShiftAVX2(y, x, shift)
+		j = len(x) &^ 7
+	}
+	for ; j < len(x); j++ {
+		e := exp32(x[j] - shift)
 		y[j] = e
 		s += e
 	}
-	inv := 1 / s
-	for j := range y {
-		y[j] *= inv
-	}
+	return s
 }
 
 func maxOf(x []float32) float32 {

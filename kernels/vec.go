@@ -7,8 +7,13 @@ import "math"
 //	for i := range y { y[i] += alpha * x[i] }
 func Axpy(alpha float32, x, y []float32) {
 	x = x[:len(y)]
-	for i, xv := range x {
-		y[i] += alpha * xv
+	i := 0
+	if haveAVX2 {
+		axpyAVX2(alpha, x, y)
+		i = len(y) &^ 7
+	}
+	for ; i < len(y); i++ {
+		y[i] += alpha * x[i]
 	}
 }
 
@@ -20,8 +25,13 @@ func Axpy(alpha float32, x, y []float32) {
 func Dot(x, y []float32) float32 {
 	y = y[:len(x)]
 	var s float32
-	for i, xv := range x {
-		s += xv * y[i]
+	i := 0
+	if haveAVX2 {
+		s = dotAVX2(x, y)
+		i = len(x) &^ 31
+	}
+	for ; i < len(x); i++ {
+		s += x[i] * y[i]
 	}
 	return s
 }
@@ -65,17 +75,19 @@ func Mul(dst, x, y []float32) {
 //	v[i] = beta2*v[i] + (1-beta2)*g[i]*g[i]
 //	p[i] -= (lr/bc1) * m[i] / (sqrt(v[i])/sqrt(bc2) + eps)
 func AdamW(p, g, m, v []float32, lr, beta1, beta2, eps, wd, bc1, bc2 float32) {
-	adamW(p, g, m, v, lr, beta1, beta2, eps, wd, bc1, bc2)
-}
-
-func adamWRef(p, g, m, v []float32, lr, beta1, beta2, eps, wd, bc1, bc2 float32) {
 	g = g[:len(p)]
 	m = m[:len(p)]
 	v = v[:len(p)]
 	decay := 1 - lr*wd
 	step := lr / bc1
 	rbc2 := 1 / float32(math.Sqrt(float64(bc2)))
-	for i := range p {
+	i := 0
+	if haveAVX2 {
+		c := [8]float32{decay, step, rbc2, eps, beta1, 1 - beta1, beta2, 1 - beta2}
+		adamWAVX2(p, g, m, v, &c)
+		i = len(p) &^ 7
+	}
+	for ; i < len(p); i++ {
 		gi := g[i]
 		mi := beta1*m[i] + (1-beta1)*gi
 		vi := beta2*v[i] + (1-beta2)*gi*gi

@@ -299,3 +299,51 @@ func TestRowKernelsPanicOnRaggedRows(t *testing.T) {
 	}()
 	SoftmaxRows(make([]float32, 5), make([]float32, 5), 2)
 }
+
+// TestSpecialValues covers masked (−Inf) softmax entries, NaN propagation
+// and extreme GELU inputs, in both the vector body and the scalar tail.
+func TestSpecialValues(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	x := make([]float32, 19)
+	for i := range x {
+		x[i] = float32(i) / 4
+		if i%3 == 1 {
+			x[i] = -inf
+		}
+	}
+	y := make([]float32, len(x))
+	SoftmaxRows(y, x, len(x))
+	var s float64
+	for i, v := range y {
+		if x[i] == -inf && v != 0 {
+			t.Errorf("softmax of masked entry %d = %g, want 0", i, v)
+		}
+		s += float64(v)
+	}
+	if math.Abs(s-1) > 1e-6 {
+		t.Errorf("softmax sums to %g", s)
+	}
+	x[2], x[17] = nan, 0
+	SoftmaxRows(y, x, len(x))
+	if !math.IsNaN(float64(y[0])) {
+		t.Errorf("softmax of a row with NaN = %g, want NaN", y[0])
+	}
+
+	g := []float32{-100, -20, -1e-3, 0, 1e-3, 20, 100, 3e4, -3e4, 5}
+	g = append(g, g...)
+	out, dx, ones := make([]float32, len(g)), make([]float32, len(g)), make([]float32, len(g))
+	for i := range ones {
+		ones[i] = 1
+	}
+	GELU(out, g)
+	GELUBackward(dx, g, ones)
+	for i, v := range g {
+		want := gelu64(float64(v))
+		if !close32(out[i], want, 1e-6) {
+			t.Errorf("GELU(%g) = %g, want %g", v, out[i], want)
+		}
+		if math.IsNaN(float64(dx[i])) || math.IsInf(float64(dx[i]), 0) {
+			t.Errorf("GELUBackward(%g) = %g", v, dx[i])
+		}
+	}
+}
