@@ -6,8 +6,8 @@ package kernels
 const haveAVX2 = false
 
 func expShiftAVX2(dst, src []float32, shift float32) float32 { panic("kernels: no AVX2") }
-func geluAVX2(dst, src []float32)                             { panic("kernels: no AVX2") }
-func geluBackwardAVX2(dx, x, dy []float32)                    { panic("kernels: no AVX2") }
-func adamWAVX2(p, g, m, v []float32, c *[8]float32)           { panic("kernels: no AVX2") }
-func axpyAVX2(alpha float32, x, y []float32)                  { panic("kernels: no AVX2") }
-func dotAVX2(x, y []float32) float32                          { panic("kernels: no AVX2") }
+func geluAVX2(dst, src []float32)                            { panic("kernels: no AVX2") }
+func geluBackwardAVX2(dx, x, dy []float32)                   { panic("kernels: no AVX2") }
+func adamWAVX2(p, g, m, v []float32, c *[8]float32)          { panic("kernels: no AVX2") }
+func axpyAVX2(alpha float32, x, y []float32)                 { panic("kernels: no AVX2") }
+func dotAVX2(x, y []float32) float32                         { panic("kernels: no AVX2") }
