@@ -14,6 +14,9 @@ import (
 
 var lapack64 gonum.Implementation
 
+// oversample is the Krylov block size beyond k.
+var oversample = 10
+
 // leftSingular returns the nvec largest singular values of w (descending) and
 // the matching left singular vectors as the columns of an r×nvec matrix.
 //
@@ -86,17 +89,15 @@ func leftSingularGram(w mat.Matrix, nvec int, floor float64) ([]float64, *mat.De
 		return nil, nil, errors.New("analysis: number of singular vectors out of range")
 	}
 	if r > c {
-		var qr mat.QR
-		qr.Factorize(w)
-		var q, rr mat.Dense
-		qr.QTo(&q) // r×r; only the first c columns are needed
-		qr.RTo(&rr)
-		sig, ur, err := leftSingularGram(rr.Slice(0, c, 0, c), nvec, floor)
+		q := orth(mat.DenseCopyOf(w)) // r×c
+		var rr mat.Dense
+		rr.Mul(q.T(), w) // c×c, the R factor up to rounding
+		sig, ur, err := leftSingularGram(&rr, nvec, floor)
 		if err != nil {
 			return nil, nil, err
 		}
 		var u mat.Dense
-		u.Mul(q.Slice(0, r, 0, c), ur)
+		u.Mul(q, ur)
 		return sig, &u, nil
 	}
 	// G = W·Wᵀ, r×r, lower triangle.
