@@ -73,7 +73,7 @@ def blas_info():
         return "unknown"
 
 
-# Shapes as kernels.ModelShapes names them: (name, transA, transB, m, n, k).
+# Shapes as kernels.PerfShapes names them: (name, transA, transB, m, n, k).
 MODEL_SHAPES = [
     ("mlp/fc1", False, True, 128, 256, 784),
     ("mlp/fc2", False, True, 128, 256, 256),

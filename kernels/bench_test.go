@@ -6,39 +6,24 @@ import (
 	"testing"
 )
 
-// GemmShape is one benchmarked product.
-type benchShape struct {
-	name           string
-	transA, transB bool
-	m, n, k        int
-}
-
-func benchShapes() []benchShape {
-	s := []benchShape{}
-	for _, n := range []int{128, 256, 512, 1024} {
-		s = append(s, benchShape{name: fmt.Sprintf("n=%d", n), m: n, n: n, k: n})
-	}
-	return append(s, ModelShapes()...)
-}
-
 func BenchmarkSgemm(b *testing.B) {
-	for _, s := range benchShapes() {
-		b.Run(s.name, func(b *testing.B) {
+	for _, s := range PerfShapes() {
+		b.Run(s.Name, func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
-			x := randSlice(r, s.m*s.k)
-			y := randSlice(r, s.k*s.n)
-			c := make([]float32, s.m*s.n)
-			lda, ldb := s.k, s.n
-			if s.transA {
-				lda = s.m
+			x := randSlice(r, s.M*s.K)
+			y := randSlice(r, s.K*s.N)
+			c := make([]float32, s.M*s.N)
+			lda, ldb := s.K, s.N
+			if s.TransA {
+				lda = s.M
 			}
-			if s.transB {
-				ldb = s.k
+			if s.TransB {
+				ldb = s.K
 			}
 			for b.Loop() {
-				Sgemm(s.transA, s.transB, s.m, s.n, s.k, 1, x, lda, y, ldb, 0, c, s.n)
+				Sgemm(s.TransA, s.TransB, s.M, s.N, s.K, 1, x, lda, y, ldb, 0, c, s.N)
 			}
-			b.ReportMetric(2*float64(s.m)*float64(s.n)*float64(s.k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			b.ReportMetric(2*float64(s.M)*float64(s.N)*float64(s.K)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
 	}
 }
@@ -55,5 +40,34 @@ func BenchmarkKernels(b *testing.B) {
 				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
+	}
+}
+
+func BenchmarkVec(b *testing.B) {
+	const n = 1 << 16
+	r := rand.New(rand.NewPCG(1, 1))
+	x, y, z, w := randSlice(r, n), randSlice(r, n), make([]float32, n), make([]float32, n)
+	for _, bm := range []struct {
+		name string
+		f    func()
+	}{
+		{"Axpy", func() { Axpy(0.5, x, y) }},
+		{"Dot", func() { Dot(x, y) }},
+		{"GELU", func() { GELU(z, x) }},
+		{"GELUBackward", func() { GELUBackward(z, x, y) }},
+		{"SoftmaxRows/64", func() { SoftmaxRows(z, x, 64) }},
+		{"LayerNormRows/128", func() { LayerNormRows(z, nil, nil, x, nil, nil, 128, 1e-5) }},
+		{"AddBiasRelu/256", func() { AddBiasRelu(z, x, y[:256], 256) }},
+		{"AdamW", func() { AdamW(z, x, y, w, 1e-3, 0.9, 0.999, 1e-8, 0.01, 0.1, 0.001) }},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			for i := range w {
+				w[i] = 1
+			}
+			for b.Loop() {
+				bm.f()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/elem")
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"testing"
+	"time"
 )
 
 // sgemm64 is the reference loop in float64, with the bound
@@ -281,6 +282,14 @@ func TestSgemmDeterministic(t *testing.T) {
 				}
 			}
 			prev = c
+		}
+	}
+}
+
+func TestMeasureSgemm(t *testing.T) {
+	for _, s := range PerfShapes()[:1] {
+		if g := MeasureSgemm(s, time.Millisecond); !(g > 0) || math.IsInf(g, 0) {
+			t.Errorf("MeasureSgemm(%s) = %g GFLOP/s", s.Name, g)
 		}
 	}
 }
