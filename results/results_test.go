@@ -3,6 +3,7 @@ package results
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -202,6 +203,18 @@ func TestIncompleteAndTempIgnored(t *testing.T) {
 	if err := os.MkdirAll(ShardDir(dir, "empty"), 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// A crash that made trial.parquet durable but not steps.parquet.
+	if err := WriteShard(dir, sampleShard("nosteps", 2, true)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(ShardDir(dir, "nosteps"), StepsFile)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"half", "empty", "nosteps", "absent"} {
+		if _, err := ReadShard(dir, id); !errors.Is(err, ErrIncomplete) {
+			t.Errorf("ReadShard(%s) error = %v, want ErrIncomplete", id, err)
+		}
+	}
 	shards, err := ReadShards(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -378,5 +391,37 @@ func TestManifestRoundTrip(t *testing.T) {
 	}
 	if _, err := ReadManifest(t.TempDir()); err == nil {
 		t.Error("ReadManifest of a folder without one succeeded")
+	}
+}
+
+func TestRewriteShard(t *testing.T) {
+	dir := t.TempDir()
+	first := sampleShard("r", 0, true)
+	if err := WriteShard(dir, first); err != nil {
+		t.Fatal(err)
+	}
+	second := sampleShard("r", 0, false)
+	second.Trial.Status, second.Trial.Attempts = StatusFailed, 2
+	second.Steps = second.Steps[:1]
+	if err := WriteShard(dir, second); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadShard(dir, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalTrial(t, got.Trial, second.Trial)
+	equalSteps(t, got.Steps, second.Steps)
+	if len(got.Spectra) != 0 {
+		t.Errorf("%d spectra rows survived the rewrite", len(got.Spectra))
+	}
+	entries, err := os.ReadDir(ShardDir(dir, "r"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if isTemp(e.Name()) {
+			t.Errorf("temp file %s left behind", e.Name())
+		}
 	}
 }
