@@ -390,3 +390,21 @@ func AnalyzeLayer(base *BaseSpectrum, w0, w mat.Matrix, opt IntruderOptions) (*L
 		EffRankBaseFull: EffectiveRank(base.Sigma),
 	}, nil
 }
+
+// TotalCounts sums intruder counts per threshold over the targeted matrices
+// of a model, the quantity the paper reports. All reports must share Eps.
+func TotalCounts(reports []*IntruderReport) ([]int, error) {
+	if len(reports) == 0 {
+		return nil, nil
+	}
+	total := make([]int, len(reports[0].Eps))
+	for i, r := range reports {
+		if !slices.Equal(r.Eps, reports[0].Eps) {
+			return nil, fmt.Errorf("analysis: intruder report %d has thresholds %v, want %v", i, r.Eps, reports[0].Eps)
+		}
+		for e, c := range r.Counts {
+			total[e] += c
+		}
+	}
+	return total, nil
+}

@@ -256,3 +256,53 @@ func TestAnalyzeLayer(t *testing.T) {
 		t.Errorf("BaseSigma = %v", ls.BaseSigma)
 	}
 }
+
+// TestTopKRandomizedMatchesExact compares the block Krylov path with the
+// exact one on a decaying and on a flat (Gaussian) spectrum.
+func TestTopKRandomizedMatchesExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	w0, _, _, _ := synthBase(rng, 150)
+	for _, tc := range []struct {
+		name string
+		w    *mat.Dense
+	}{
+		{"decaying", w0},
+		{"gaussian-wide", randDense(rng, 120, 300)},
+		{"gaussian-tall", randDense(rng, 300, 120)},
+	} {
+		ex, err := TopK(tc.w, 10, TopKOptions{Method: Exact})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rd, err := TopK(tc.w, 10, TopKOptions{Method: Randomized, Tol: 1e-10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rd.Residual > 1e-10 {
+			t.Errorf("%s: residual %g after %d blocks", tc.name, rd.Residual, rd.Iters)
+		}
+		for j := range 10 {
+			if math.Abs(ex.Sigma[j]-rd.Sigma[j]) > 1e-8*ex.Sigma[0] {
+				t.Errorf("%s: σ[%d] exact %v, randomized %v", tc.name, j, ex.Sigma[j], rd.Sigma[j])
+			}
+			if cos := math.Abs(mat.Dot(ex.U.ColView(j), rd.U.ColView(j))); cos < 0.999 {
+				t.Errorf("%s: |cos| of vector %d = %v", tc.name, j, cos)
+			}
+		}
+	}
+	if _, err := TopK(eye(3), 4, TopKOptions{}); err == nil {
+		t.Error("no error for k > min(rows, cols)")
+	}
+}
+
+func TestTotalCounts(t *testing.T) {
+	a := &IntruderReport{Eps: []float64{0.3, 0.5}, Counts: []int{1, 2}}
+	b := &IntruderReport{Eps: []float64{0.3, 0.5}, Counts: []int{0, 5}}
+	got, err := TotalCounts([]*IntruderReport{a, b})
+	if err != nil || got[0] != 1 || got[1] != 7 {
+		t.Errorf("TotalCounts = %v, %v", got, err)
+	}
+	if _, err := TotalCounts([]*IntruderReport{a, {Eps: []float64{0.5}, Counts: []int{1}}}); err == nil {
+		t.Error("no error for mismatched thresholds")
+	}
+}
