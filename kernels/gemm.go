@@ -118,7 +118,8 @@ type microKernel struct {
 }
 
 // kernelWide and kernelNarrow are the micro-kernels this CPU runs, nil when
-// only the reference loop is available. kernelNarrow serves thin products.
+// only the reference loop is available. kernelNarrow serves products with
+// few rows or columns, where the wide tile would be mostly padding.
 var kernelWide, kernelNarrow *microKernel
 
 // supportedKernels lists every micro-kernel this CPU can run, for tests.
@@ -137,7 +138,8 @@ const (
 	kcMax        = 256     // depth of one packed block
 	mcMax        = 144     // rows of packed A streamed per pass over a B panel
 	smallFlops   = 4096    // m·n·k below which the reference loop is used
-	parallelWork = 1 << 17 // m·n·k from which Sgemm uses several goroutines
+	parallelWork = 1 << 20 // m·n·k from which Sgemm uses several goroutines
+	maxTile      = 16 * 32 // mr·nr of the largest micro-kernel
 )
 
 // pickKernel chooses a micro-kernel from the shape alone, so that the choice,
@@ -208,7 +210,7 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 			} else {
 				i0, i1 = mp*w/workers, mp*(w+1)/workers
 			}
-			var tmp [12 * 32]float32
+			var tmp [maxTile]float32
 			mcp := max(1, mcMax/mr)
 			for ib := i0; ib < i1; ib += mcp {
 				for jp := j0; jp < j1; jp++ {
