@@ -35,6 +35,9 @@ func (v Verdict) String() string {
 	return fmt.Sprintf("Verdict(%d)", int(v))
 }
 
+// MarshalText encodes the verdict as its String form.
+func (v Verdict) MarshalText() ([]byte, error) { return []byte(v.String()), nil }
+
 // CompareOptions configures Compare.
 type CompareOptions struct {
 	HigherIsBetter bool
@@ -44,12 +47,14 @@ type CompareOptions struct {
 
 // Comparison is one row of a benchstat-style table.
 type Comparison struct {
-	BaseN, CurN     int
-	BaseMed, CurMed float64 // medians
-	Delta           float64 // (CurMed − BaseMed)/|BaseMed|; ±Inf when BaseMed is 0
-	P               float64 // two-sided Mann–Whitney p-value; NaN when not tested
-	Verdict         Verdict
-	Warnings        []string
+	BaseN    int      `json:"base_n"`
+	CurN     int      `json:"cur_n"`
+	BaseMed  float64  `json:"base_median"`
+	CurMed   float64  `json:"cur_median"`
+	Delta    float64  `json:"delta"` // (CurMed − BaseMed)/|BaseMed|; ±Inf when BaseMed is 0
+	P        float64  `json:"p"`     // two-sided Mann–Whitney p-value; NaN when not tested
+	Verdict  Verdict  `json:"verdict"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Compare compares the seeds of a metric in a baseline and a current run

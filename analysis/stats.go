@@ -18,10 +18,12 @@ const (
 
 // Summary describes a metric across seeds.
 type Summary struct {
-	N          int
-	Mean, SD   float64 // SD is the sample standard deviation (n−1)
-	CILo, CIHi float64 // percentile bootstrap 95% CI of the mean
-	Warnings   []string
+	N        int      `json:"n"`
+	Mean     float64  `json:"mean"`
+	SD       float64  `json:"sd"`    // sample standard deviation (n−1)
+	CILo     float64  `json:"ci_lo"` // percentile bootstrap 95% CI of the mean
+	CIHi     float64  `json:"ci_hi"`
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Summarize returns the mean, standard deviation and a bootstrap 95%
