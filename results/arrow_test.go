@@ -139,4 +139,14 @@ func TestArrowReadsWhatParquetGoWrote(t *testing.T) {
 	if got := column(t, spectra, "sigma_tuned").(*array.Float64).Value(2); got != want[0].Spectra[2].SigmaTuned {
 		t.Errorf("sigma_tuned[2] = %v, want %v", got, want[0].Spectra[2].SigmaTuned)
 	}
+
+	// Shards (snappy, not zstd) read through Arrow too.
+	shard, err := ReadArrow(filepath.Join(ShardDir(dir, "t09"), shardTrialFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shard.Release()
+	if got := column(t, shard, "trial_id").(*array.String).Value(0); shard.NumRows() != 1 || got != "t09" {
+		t.Errorf("shard through Arrow: %d rows, trial_id %q", shard.NumRows(), got)
+	}
 }
