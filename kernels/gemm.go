@@ -296,6 +296,20 @@ func packB(dst []float32, trans bool, b []float32, ldb, j0, nw, pc, kc, nr int) 
 func transposeInto(dst, s []float32, ld, r0, rows, pc, kc, w int) {
 	dst = dst[:kc*w]
 	r := 0
+	if haveAVX2 && kc >= 8 {
+		blocks := kc / 8
+		for ; r+8 <= rows; r += 8 {
+			// Bounds for the assembly: the last element read and written.
+			_ = dst[(8*blocks-1)*w+r+7]
+			_ = s[(r0+r+7)*ld+pc+8*blocks-1]
+			transpose8AVX2(&dst[r], w, &s[(r0+r)*ld+pc], ld, blocks)
+			for p := 8 * blocks; p < kc; p++ {
+				for j := range 8 {
+					dst[p*w+r+j] = s[(r0+r+j)*ld+pc+p]
+				}
+			}
+		}
+	}
 	for ; r+4 <= rows; r += 4 {
 		s0 := s[(r0+r)*ld+pc:][:kc]
 		s1 := s[(r0+r+1)*ld+pc:][:kc]

@@ -17,8 +17,8 @@ func sgemmKernel16x16AVX512(kc int, a, b, c *float32, ldc int, alpha, beta float
 
 var (
 	kernelAVX512Narrow = &microKernel{name: "avx512-16x16", mr: 16, nr: 16, fn: sgemmKernel16x16AVX512}
-	kernelAVX2   = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, fn: sgemmKernel6x16AVX2}
-	kernelAVX512 = &microKernel{name: "avx512-12x32", mr: 12, nr: 32, fn: sgemmKernel12x32AVX512}
+	kernelAVX2         = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, fn: sgemmKernel6x16AVX2}
+	kernelAVX512       = &microKernel{name: "avx512-12x32", mr: 12, nr: 32, fn: sgemmKernel12x32AVX512}
 )
 
 func init() {

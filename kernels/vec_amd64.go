@@ -25,3 +25,6 @@ func axpyAVX2(alpha float32, x, y []float32)
 
 //go:noescape
 func dotAVX2(x, y []float32) float32
+
+//go:noescape
+func transpose8AVX2(dst *float32, w int, src *float32, ld int, blocks int)

@@ -11,3 +11,7 @@ func geluBackwardAVX2(dx, x, dy []float32)                   { panic("kernels: n
 func adamWAVX2(p, g, m, v []float32, c *[8]float32)          { panic("kernels: no AVX2") }
 func axpyAVX2(alpha float32, x, y []float32)                 { panic("kernels: no AVX2") }
 func dotAVX2(x, y []float32) float32                         { panic("kernels: no AVX2") }
+
+func transpose8AVX2(dst *float32, w int, src *float32, ld int, blocks int) {
+	panic("kernels: no AVX2")
+}
