@@ -22,10 +22,18 @@ import (
 type DoRA struct {
 	*LoRA
 	M *nn.Tensor // magnitude (Out), trainable
+
+	// fixed, when set, replaces ‖W0 + s·B·A‖_row in Forward: the tests
+	// hold the norm constant to check gradients by finite differences.
+	fixed []float32
 }
 
 // rowNorms returns ‖W0 + s·B·A‖ per row (float64 accumulation).
 func (d *DoRA) rowNorms(l *nn.Linear, dst []float32) {
+	if d.fixed != nil {
+		copy(dst, d.fixed)
+		return
+	}
 	w := d.LoRA.Merged(l)
 	rowNorms(dst, w, l.Out, l.In)
 }

@@ -18,8 +18,12 @@ import (
 // initialisation.
 //
 // Methods that start from a decomposition of W0 (PiSSA, OLoRA, LoRA-GA)
-// set Residual to W0 − s·B·A and use it as the frozen base weight, leaving
-// l.Weight at W0: switching the adapter off gives back the base model.
+// freeze the residual W0 − s·B₀·A₀, where A₀, B₀ are the initial factors.
+// Rather than store that dense matrix, the adapter keeps A₀ and B₀ and
+// computes x·W0ᵀ − s·(x·A₀ᵀ)·B₀ᵀ + s·(x̃·Aᵀ)·Bᵀ: the same function, with
+// l.Weight left at W0 (switching the adapter off gives back the base
+// model) and, at step 0, outputs exactly equal to the base model's instead
+// of off by the rounding of a float32 residual.
 type LoRA struct {
 	A, B  *nn.Tensor
 	Rank  int
@@ -27,8 +31,9 @@ type LoRA struct {
 	Scale float32
 	// LRMulB multiplies B's learning rate (LoRA+ sets λ; 1 otherwise).
 	LRMulB float32
-	// Residual, when non-nil, replaces W0 as the frozen base weight.
-	Residual *nn.Tensor
+	// A0 and B0, when non-nil, are the frozen initial factors of a
+	// residual method: the frozen base weight is W0 − s·B0·A0.
+	A0, B0 *nn.Tensor
 	// Dropout is the probability of zeroing an input of the adapter path
 	// while training (SetTraining turns it on).
 	Dropout float32
@@ -48,26 +53,15 @@ func NewLoRA(l *nn.Linear, rank int, alpha float32, rng *nn.RNG) *LoRA {
 	return &LoRA{A: a, B: b, Rank: rank, Alpha: alpha, Scale: alpha / float32(rank), LRMulB: 1}
 }
 
-// base returns the frozen base weight: Residual or W0.
-func (m *LoRA) base(l *nn.Linear) *nn.Tensor {
-	if m.Residual != nil {
-		return m.Residual
-	}
-	return l.Weight
-}
-
-// Forward computes x·W0ᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ without forming ΔW.
+// Forward computes x·W0ᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ (minus s·(x·A0ᵀ)·B0ᵀ for
+// residual methods) without forming ΔW.
 func (m *LoRA) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
-	var y *nn.Tensor
-	if m.Residual == nil {
-		y = l.Base(g, x)
-	} else {
-		y = g.MatMul(x, m.Residual, false, true)
-		if l.Bias != nil {
-			y = g.AddRow(y, l.Bias)
-		}
+	y := l.Base(g, x)
+	d := m.delta(g, g.Dropout(x, m.Dropout, m.rng))
+	if m.A0 != nil {
+		d = g.Sub(d, g.MatMul(g.MatMul(x, m.A0, false, true), m.B0, false, true))
 	}
-	return g.Add(y, g.Scale(m.delta(g, g.Dropout(x, m.Dropout, m.rng)), m.Scale))
+	return g.Add(y, g.Scale(d, m.Scale))
 }
 
 // delta returns (x·Aᵀ)·Bᵀ.
@@ -88,9 +82,12 @@ func (m *LoRA) Params() []nn.ParamRef {
 	return append(ps, nn.ParamRef{Name: m.B.Name, T: m.B, LRMul: lb, Decay: true})
 }
 
-// Merged returns W0 + s·B·A (Residual + s·B·A for residual methods).
+// Merged returns W0 + s·B·A (W0 − s·B0·A0 + s·B·A for residual methods).
 func (m *LoRA) Merged(l *nn.Linear) []float32 {
-	w := append([]float32(nil), m.base(l).Data...)
+	w := append([]float32(nil), l.Weight.Data...)
+	if m.A0 != nil {
+		addLowRank(w, m.B0.Data, m.A0.Data, l.Out, m.Rank, l.In, -float64(m.Scale))
+	}
 	addLowRank(w, m.B.Data, m.A.Data, l.Out, m.Rank, l.In, float64(m.Scale))
 	return w
 }
@@ -126,14 +123,13 @@ func addLowRank(w, b, a []float32, out, r, in int, s float64) {
 	}
 }
 
-// setResidual makes m's base weight W0 − s·B·A, computed in float64 from
-// the float32 factors, so that base + s·B·A reproduces W0.
+// setResidual freezes the current factors as A0, B0, making the frozen
+// base weight W0 − s·B0·A0 (see LoRA).
 func (m *LoRA) setResidual(l *nn.Linear) {
-	res := nn.New(l.Out, l.In)
-	res.Name = l.Name + ".base_layer.weight"
-	copy(res.Data, l.Weight.Data)
-	addLowRank(res.Data, m.B.Data, m.A.Data, l.Out, m.Rank, l.In, -float64(m.Scale))
-	m.Residual = res
+	m.A0, m.B0 = m.A.Clone(), m.B.Clone()
+	m.A0.Name, m.B0.Name = l.Name+".lora_A0", l.Name+".lora_B0"
+	m.A0.SetRequiresGrad(false)
+	m.B0.SetRequiresGrad(false)
 }
 
 // lowRank is a LoRA-family method: the LoRA adapter with a scale rule, an

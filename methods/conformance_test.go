@@ -1,0 +1,243 @@
+package methods
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"testing"
+
+	"peftbench/nn"
+)
+
+// refModel is one of nn's reference models with a fixed batch: out gives
+// the model's outputs, loss the training loss.
+type refModel struct {
+	name    string
+	model   nn.Model
+	targets []*nn.Linear
+	out     func(g *nn.Graph) *nn.Tensor
+	loss    func(g *nn.Graph) *nn.Tensor
+}
+
+// refModels builds the reference MLP (784-256-256-10, fc1 and fc2
+// targeted) and the reference transformer (every linear targeted) with
+// small fixed batches.
+func refModels(seed uint64) []refModel {
+	mlp := nn.NewMLP(nn.RefMLPSizes, nn.NewRNG(seed, "init"))
+	data := nn.NewRNG(seed, "data")
+	x := nn.New(16, nn.RefMLPSizes[0])
+	data.FillNormal(x, 0, 1)
+	labels := make([]int, 16)
+	for i := range labels {
+		labels[i] = data.Intn(nn.RefMLPSizes[len(nn.RefMLPSizes)-1])
+	}
+	mlpOut := func(g *nn.Graph) *nn.Tensor { return mlp.Forward(g, x) }
+
+	cfg := nn.RefTransformerConfig
+	tf := nn.NewTransformer(cfg, nn.NewRNG(seed, "init"))
+	const batch, seq = 2, 16
+	ids := make([]int, batch*seq)
+	next := make([]int, batch*seq)
+	for i := range ids {
+		ids[i] = data.Intn(cfg.Vocab)
+	}
+	for i := range next {
+		next[i] = -1
+		if (i+1)%seq != 0 {
+			next[i] = ids[i+1]
+		}
+	}
+	tfOut := func(g *nn.Graph) *nn.Tensor { return tf.Forward(g, ids, batch, seq) }
+	return []refModel{
+		{"mlp", mlp, mlp.Layers[:2], mlpOut, func(g *nn.Graph) *nn.Tensor { return g.CrossEntropy(mlpOut(g), labels) }},
+		{"transformer", tf, tf.Linears(), tfOut, func(g *nn.Graph) *nn.Tensor { return g.CrossEntropy(tfOut(g), next) }},
+	}
+}
+
+func eval(f func(g *nn.Graph) *nn.Tensor) []float32 {
+	g := &nn.Graph{NoGrad: true}
+	return append([]float32(nil), f(g).Data...)
+}
+
+// relDiff is max|a−b| / max(1, max|b|).
+func relDiff(a, b []float32) float64 {
+	var d, m float64
+	for i := range a {
+		d = max(d, math.Abs(float64(a[i])-float64(b[i])))
+		m = max(m, math.Abs(float64(b[i])))
+	}
+	return d / max(1, m)
+}
+
+// trainer runs the optimiser loop the way package train does, calling
+// every hook a method implements.
+type trainer struct {
+	att    Attachment
+	params []nn.ParamRef
+	opt    *nn.AdamW
+	loss   func(g *nn.Graph) *nn.Tensor
+	g      *nn.Graph
+}
+
+func newTrainer(t *testing.T, att Attachment, loss func(g *nn.Graph) *nn.Tensor) *trainer {
+	t.Helper()
+	if b, ok := att.(BeforeTrainer); ok {
+		if err := b.BeforeTraining(EstimateGrads(func(g *nn.Graph, _ int) *nn.Tensor { return loss(g) })); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opt := nn.NewAdamW()
+	opt.WeightDecay = 0
+	return &trainer{att: att, params: att.Params(), opt: opt, loss: loss, g: nn.NewGraph()}
+}
+
+// step runs one step and returns the task loss before the update.
+func (tr *trainer) step(step, total int, lr float32) float32 {
+	tr.g.Reset()
+	nn.ZeroGrads(tr.params)
+	l := tr.loss(tr.g)
+	task := l.Data[0]
+	if r, ok := tr.att.(Regularizer); ok {
+		if reg := r.Regularizer(tr.g); reg != nil {
+			l = tr.g.Add(l, reg)
+		}
+	}
+	tr.g.Backward(l)
+	if h, ok := tr.att.(AfterBackwarder); ok {
+		h.AfterBackward(step, total)
+	}
+	nn.ClipGradNorm(tr.params, 1)
+	tr.opt.Step(tr.params, lr)
+	if h, ok := tr.att.(AfterStepper); ok {
+		h.AfterStep(step, total)
+	}
+	return task
+}
+
+// TestConformance runs every registered method on the reference MLP and
+// transformer and checks (a) the adapted model starts at the base model,
+// (b) the trainable-parameter count matches the method's formula, (c) a
+// few steps on a fixed batch reduce the loss, (d) the merged weights give
+// the adapter's outputs and (e) the adapter's gradients match finite
+// differences.
+func TestConformance(t *testing.T) {
+	for _, name := range Names() {
+		for mi := range refModels(1) {
+			m := refModels(1)[mi]
+			t.Run(name+"/"+m.name, func(t *testing.T) {
+				method, _ := Lookup(name)
+				info := method.Info()
+				base := eval(m.out)
+				o, err := ResolveOptions(name, 0, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				att, err := Attach(name, m.targets, o, nn.NewRNG(7, "method"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				tr := newTrainer(t, att, m.loss)
+
+				// (a) step 0 is the base model.
+				tol := max(1e-6, info.InitDeviation)
+				if d := relDiff(eval(m.out), base); d > tol {
+					t.Errorf("(a) step-0 outputs differ from the base model by %.3g (tolerance %g)", d, tol)
+				}
+
+				// (b) formula = actual trainable elements, all with gradients.
+				got := int64(0)
+				for _, p := range tr.params {
+					if !p.T.RequiresGrad() {
+						t.Errorf("(b) %s listed as trainable but has no gradient", p.Name)
+					}
+					got += int64(p.T.Size())
+				}
+				if want := method.TrainableParams(Shapes(m.targets), o); got != want {
+					t.Errorf("(b) %d trainable elements, formula %q gives %d", got, info.ParamsFormula, want)
+				}
+
+				// (c) a few steps reduce the loss; (e) gradients against
+				// finite differences after two of them, away from the
+				// initialisation (where e.g. LoRA's A has no gradient).
+				const steps = 6
+				first := tr.step(0, steps, 5e-3)
+				for s := 1; s < steps; s++ {
+					if s == 2 {
+						checkGrads(t, tr.params, m.loss, m.targets)
+					}
+					tr.step(s, steps, 5e-3)
+				}
+				if last := eval(m.loss)[0]; !(last < first) {
+					t.Errorf("(c) loss %v after %d steps, %v before", last, steps, first)
+				}
+
+				// (d) merged weights reproduce the adapter's outputs.
+				adapted := eval(m.out)
+				var saved [][]float32
+				var adapters []nn.Adapter
+				for _, l := range m.targets {
+					saved = append(saved, l.Weight.Data)
+					adapters = append(adapters, l.Adapter)
+					l.Weight.Data = l.Merged()
+					l.Adapter = nil
+				}
+				merged := eval(m.out)
+				for i, l := range m.targets {
+					l.Weight.Data, l.Adapter = saved[i], adapters[i]
+				}
+				if d := relDiff(merged, adapted); d > 1e-5 {
+					t.Errorf("(d) merged weights give outputs %.3g away from the adapter's", d)
+				}
+			})
+		}
+	}
+}
+
+// checkGrads compares backward's gradient of loss with central finite
+// differences at the three largest-gradient elements of every trainable
+// tensor. DoRA's row norm is held fixed: it is a constant in backward.
+func checkGrads(t *testing.T, params []nn.ParamRef, loss func(g *nn.Graph) *nn.Tensor, layers []*nn.Linear) {
+	t.Helper()
+	for _, l := range layers {
+		if d, ok := l.Adapter.(*DoRA); ok {
+			n := make([]float32, l.Out)
+			d.rowNorms(l, n)
+			d.fixed = n
+			defer func() { d.fixed = nil }()
+		}
+	}
+	g := nn.NewGraph()
+	nn.ZeroGrads(params)
+	g.Backward(loss(g))
+	for _, p := range params {
+		idx := make([]int, p.T.Size())
+		for i := range idx {
+			idx[i] = i
+		}
+		slices.SortFunc(idx, func(a, b int) int {
+			return cmp.Compare(math.Abs(float64(p.T.Grad[b])), math.Abs(float64(p.T.Grad[a])))
+		})
+		l0 := float64(eval(loss)[0])
+		// float32 rounding of the loss, amplified by 1/h.
+		noise := 4 * 1.2e-7 * max(1, math.Abs(l0))
+		for _, i := range idx[:min(3, len(idx))] {
+			an := float64(p.T.Grad[i])
+			v := p.T.Data[i]
+			h := float32(2e-3) * max(1, float32(math.Abs(float64(v))))
+			p.T.Data[i] = v + h
+			up := float64(eval(loss)[0])
+			p.T.Data[i] = v - h
+			down := float64(eval(loss)[0])
+			p.T.Data[i] = v
+			hh := float64(h)
+			near := func(fd float64) bool {
+				return math.Abs(fd-an) <= 0.05*max(math.Abs(an), math.Abs(fd))+noise/hh
+			}
+			// At a ReLU kink backward gives one of the one-sided derivatives.
+			fd := (up - down) / (2 * hh)
+			if !near(fd) && !near((up-l0)/hh) && !near((l0-down)/hh) {
+				t.Errorf("(e) %s[%d]: backward %.6g, finite difference %.6g", p.Name, i, an, fd)
+			}
+		}
+	}
+}
