@@ -165,100 +165,128 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	}
 }
 
-var packPool sync.Pool
-
-func getBuf(n int) *[]float32 {
-	if v, ok := packPool.Get().(*[]float32); ok && cap(*v) >= n {
-		*v = (*v)[:n]
-		return v
-	}
-	s := make([]float32, n)
-	return &s
+// gemmJob is one packed product in progress; jobs and their packing
+// buffers are pooled so steady-state calls do not allocate.
+type gemmJob struct {
+	kern           *microKernel
+	transA, transB bool
+	m, n           int
+	alpha          float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	mp, np         int     // panels of A (mr rows) and of B (nr columns)
+	pc, kc         int     // the depth block being computed
+	beta           float32 // beta for this depth block: 1 after the first
+	workers        int
+	buf            []float32 // packed A, packed B, then one tile per worker
+	pa, pb         []float32
+	wg             sync.WaitGroup
 }
 
+var jobPool = sync.Pool{New: func() any { return new(gemmJob) }}
+
 func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	j := jobPool.Get().(*gemmJob)
 	mr, nr := kern.mr, kern.nr
-	mp, np := (m+mr-1)/mr, (n+nr-1)/nr
+	*j = gemmJob{
+		kern: kern, transA: transA, transB: transB, m: m, n: n, alpha: alpha,
+		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
+		mp: (m + mr - 1) / mr, np: (n + nr - 1) / nr,
+		workers: 1, buf: j.buf,
+	}
+	if m*n*k >= parallelWork {
+		j.workers = min(runtime.GOMAXPROCS(0), max(j.mp, j.np))
+	}
 	nkb := (k + kcMax - 1) / kcMax
 	kcb := (k + nkb - 1) / nkb
-	buf := getBuf((mp*mr + np*nr) * kcb)
-	defer packPool.Put(buf)
-	pa, pb := (*buf)[:mp*mr*kcb], (*buf)[mp*mr*kcb:]
-
-	workers := 1
-	if m*n*k >= parallelWork {
-		workers = min(runtime.GOMAXPROCS(0), max(mp, np))
+	na, nb := j.mp*mr*kcb, j.np*nr*kcb
+	if need := na + nb + j.workers*maxTile; cap(j.buf) < need {
+		j.buf = make([]float32, need)
 	}
+	j.pa, j.pb = j.buf[:na], j.buf[na:na+nb]
 	for pc := 0; pc < k; pc += kcb {
-		kc := min(kcb, k-pc)
-		bt := beta
+		j.pc, j.kc, j.beta = pc, min(kcb, k-pc), beta
 		if pc > 0 {
-			bt = 1
+			j.beta = 1
 		}
-		parallel(workers, func(w int) {
-			for ip := mp * w / workers; ip < mp*(w+1)/workers; ip++ {
-				packA(pa[ip*mr*kc:(ip+1)*mr*kc], transA, a, lda, ip*mr, min(mr, m-ip*mr), pc, kc, mr)
-			}
-			for jp := np * w / workers; jp < np*(w+1)/workers; jp++ {
-				packB(pb[jp*nr*kc:(jp+1)*nr*kc], transB, b, ldb, jp*nr, min(nr, n-jp*nr), pc, kc, nr)
-			}
-		})
-		parallel(workers, func(w int) {
-			i0, i1, j0, j1 := 0, mp, 0, np
-			if np >= mp {
-				j0, j1 = np*w/workers, np*(w+1)/workers
-			} else {
-				i0, i1 = mp*w/workers, mp*(w+1)/workers
-			}
-			var tmp [maxTile]float32
-			mcp := max(1, mcMax/mr)
-			for ib := i0; ib < i1; ib += mcp {
-				for jp := j0; jp < j1; jp++ {
-					bp := &pb[jp*nr*kc]
-					nw := min(nr, n-jp*nr)
-					for ip := ib; ip < min(ib+mcp, i1); ip++ {
-						ap := &pa[ip*mr*kc]
-						mh := min(mr, m-ip*mr)
-						off := ip*mr*ldc + jp*nr
-						if mh == mr && nw == nr {
-							kern.fn(kc, ap, bp, &c[off], ldc, alpha, bt)
-							continue
-						}
-						kern.fn(kc, ap, bp, &tmp[0], nr, alpha, 0)
-						for i := 0; i < mh; i++ {
-							crow := c[off+i*ldc : off+i*ldc+nw]
-							trow := tmp[i*nr : i*nr+nw]
-							if bt == 0 {
-								copy(crow, trow)
-								continue
-							}
-							for j, t := range trow {
-								crow[j] = t + bt*crow[j]
-							}
-						}
+		j.parallel((*gemmJob).pack)
+		j.parallel((*gemmJob).compute)
+	}
+	j.a, j.b, j.c, j.pa, j.pb = nil, nil, nil, nil, nil
+	jobPool.Put(j)
+}
+
+// parallel runs f for workers 0..j.workers-1, worker 0 on the calling
+// goroutine.
+func (j *gemmJob) parallel(f func(j *gemmJob, w int)) {
+	if j.workers == 1 {
+		f(j, 0)
+		return
+	}
+	j.wg.Add(j.workers - 1)
+	for w := 1; w < j.workers; w++ {
+		go func() {
+			f(j, w)
+			j.wg.Done()
+		}()
+	}
+	f(j, 0)
+	j.wg.Wait()
+}
+
+// pack packs worker w's share of the panels of A and B for the current
+// depth block.
+func (j *gemmJob) pack(w int) {
+	mr, nr, kc, W := j.kern.mr, j.kern.nr, j.kc, j.workers
+	for ip := j.mp * w / W; ip < j.mp*(w+1)/W; ip++ {
+		packA(j.pa[ip*mr*kc:(ip+1)*mr*kc], j.transA, j.a, j.lda, ip*mr, min(mr, j.m-ip*mr), j.pc, kc, mr)
+	}
+	for jp := j.np * w / W; jp < j.np*(w+1)/W; jp++ {
+		packB(j.pb[jp*nr*kc:(jp+1)*nr*kc], j.transB, j.b, j.ldb, jp*nr, min(nr, j.n-jp*nr), j.pc, kc, nr)
+	}
+}
+
+// compute runs the micro-kernel over worker w's tiles of C: a fixed range
+// of column panels (or row panels, when there are more of those). Which
+// worker computes a tile does not change how it is computed.
+func (j *gemmJob) compute(w int) {
+	mr, nr, kc, W := j.kern.mr, j.kern.nr, j.kc, j.workers
+	i0, i1, j0, j1 := 0, j.mp, 0, j.np
+	if j.np >= j.mp {
+		j0, j1 = j.np*w/W, j.np*(w+1)/W
+	} else {
+		i0, i1 = j.mp*w/W, j.mp*(w+1)/W
+	}
+	tmp := j.buf[len(j.buf)-(w+1)*maxTile:][:maxTile]
+	c, ldc, alpha, beta := j.c, j.ldc, j.alpha, j.beta
+	mcp := max(1, mcMax/mr)
+	for ib := i0; ib < i1; ib += mcp {
+		for jp := j0; jp < j1; jp++ {
+			bp := &j.pb[jp*nr*kc]
+			nw := min(nr, j.n-jp*nr)
+			for ip := ib; ip < min(ib+mcp, i1); ip++ {
+				ap := &j.pa[ip*mr*kc]
+				mh := min(mr, j.m-ip*mr)
+				off := ip*mr*ldc + jp*nr
+				if mh == mr && nw == nr {
+					j.kern.fn(kc, ap, bp, &c[off], ldc, alpha, beta)
+					continue
+				}
+				j.kern.fn(kc, ap, bp, &tmp[0], nr, alpha, 0)
+				for i := 0; i < mh; i++ {
+					crow := c[off+i*ldc : off+i*ldc+nw]
+					trow := tmp[i*nr : i*nr+nw]
+					if beta == 0 {
+						copy(crow, trow)
+						continue
+					}
+					for x, t := range trow {
+						crow[x] = t + beta*crow[x]
 					}
 				}
 			}
-		})
+		}
 	}
-}
-
-// parallel runs f(0..workers-1), f(0) on the calling goroutine.
-func parallel(workers int, f func(w int)) {
-	if workers == 1 {
-		f(0)
-		return
-	}
-	var wg sync.WaitGroup
-	wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		go func() {
-			defer wg.Done()
-			f(w)
-		}()
-	}
-	f(0)
-	wg.Wait()
 }
 
 // packA writes rows i0..i0+mh of op(A), columns pc..pc+kc, to dst as kc
