@@ -141,6 +141,8 @@ func TestOpGradients(t *testing.T) {
 		{"SliceCols", []*Tensor{p(3, 5)}, func(g *Graph, x []*Tensor) *Tensor { return g.SliceCols(x[0], 1, 4) }},
 		{"ConcatRows", []*Tensor{p(2, 3), p(4, 3)}, func(g *Graph, x []*Tensor) *Tensor { return g.ConcatRows(x[0], x[1]) }},
 		{"ConcatCols", []*Tensor{p(3, 2), p(3, 4)}, func(g *Graph, x []*Tensor) *Tensor { return g.ConcatCols(x[0], x[1]) }},
+		{"Linear", []*Tensor{p(5, 4), p(3, 4), p(3)}, func(g *Graph, x []*Tensor) *Tensor { return g.Linear(x[0], x[1], x[2]) }},
+		{"Linear/nobias", []*Tensor{p(5, 4), p(3, 4)}, func(g *Graph, x []*Tensor) *Tensor { return g.Linear(x[0], x[1], nil) }},
 		{"Dropout", []*Tensor{p(4, 6)}, func(g *Graph, x []*Tensor) *Tensor { return g.Dropout(x[0], 0.3, NewRNG(5, "dropout")) }},
 		{"CausalSelfAttention", []*Tensor{p(2*5, 6), p(2*5, 6), p(2*5, 6)}, func(g *Graph, x []*Tensor) *Tensor {
 			return g.CausalSelfAttention(x[0], x[1], x[2], 2, 5, 2)
@@ -164,6 +166,8 @@ func TestOpGradients(t *testing.T) {
 			if tb {
 				bb = p(2, 5, 4)
 			}
+			cases = append(cases, tc{fmt.Sprintf("MatMulAdd/tA=%v,tB=%v", ta, tb), []*Tensor{p(3, 5), a, b},
+				func(g *Graph, x []*Tensor) *Tensor { return g.MatMulAdd(x[0], x[1], x[2], ta, tb, -0.7) }})
 			cases = append(cases, tc{fmt.Sprintf("BatchMatMul/tA=%v,tB=%v", ta, tb), []*Tensor{ba, bb},
 				func(g *Graph, x []*Tensor) *Tensor { return g.BatchMatMul(x[0], x[1], ta, tb) }})
 		}

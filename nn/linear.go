@@ -62,11 +62,7 @@ func (l *Linear) Forward(g *Graph, x *Tensor) *Tensor {
 // Base returns x·W0ᵀ + b, the layer without its adapter. Adapters call it
 // and add their update.
 func (l *Linear) Base(g *Graph, x *Tensor) *Tensor {
-	y := g.MatMul(x, l.Weight, false, true)
-	if l.Bias != nil {
-		y = g.AddRow(y, l.Bias)
-	}
-	return y
+	return g.Linear(x, l.Weight, l.Bias)
 }
 
 // Merged returns W0 + ΔW: the adapter's merged weight, or a copy of W0.

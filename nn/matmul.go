@@ -195,3 +195,75 @@ func backAttention(g *Graph, n *node) {
 		}
 	})
 }
+
+// Linear returns x·wᵀ + b for x (N×In), w (Out×In) and b (Out) or nil: the
+// affine map of a linear layer as one op (the bias initialises the output
+// that the product accumulates into).
+func (g *Graph) Linear(x, w, b *Tensor) *Tensor {
+	m, k, n := mmDims("Linear", x, w, false, true)
+	if b != nil {
+		mustVec("Linear", b, n, "bias")
+	}
+	rec := g.needs(x, w, b)
+	y := g.out(rec, m, n)
+	beta := float32(0)
+	if b != nil {
+		for i := range m {
+			copy(y.Data[i*n:(i+1)*n], b.Data)
+		}
+		beta = 1
+	}
+	kernels.Sgemm(false, true, m, n, k, 1, x.Data, k, w.Data, k, beta, y.Data, n)
+	if rec {
+		nd := g.record(backLinear, y)
+		nd.a, nd.b, nd.c = x, w, b
+		nd.i0, nd.i1, nd.i2 = m, k, n
+	}
+	return y
+}
+
+func backLinear(g *Graph, nd *node) {
+	x, w, b := nd.a, nd.b, nd.c
+	m, k, n := nd.i0, nd.i1, nd.i2
+	mmBack(x.Data, x.Grad, w.Data, w.Grad, nd.out.Grad, m, k, n, false, true, k, k, n)
+	if b != nil && b.Grad != nil {
+		for i := range m {
+			addTo(nd.out.Grad[i*n:(i+1)*n], b.Grad)
+		}
+	}
+}
+
+// MatMulAdd returns c + alpha·op(a)·op(b) for 2-D tensors, one op: the
+// update path of low-rank adapters, y + s·(x·Aᵀ)·Bᵀ, without a separate
+// scale and add.
+func (g *Graph) MatMulAdd(c, a, b *Tensor, transA, transB bool, alpha float32) *Tensor {
+	m, k, n := mmDims("MatMulAdd", a, b, transA, transB)
+	if len(c.Shape) != 2 || c.Shape[0] != m || c.Shape[1] != n {
+		panic(fmt.Sprintf("nn: MatMulAdd: c has shape %v, want [%d %d]", c.Shape, m, n))
+	}
+	rec := g.needs(a, b, c)
+	y := g.out(rec, m, n)
+	copy(y.Data, c.Data)
+	kernels.Sgemm(transA, transB, m, n, k, alpha, a.Data, a.Cols(), b.Data, b.Cols(), 1, y.Data, n)
+	if rec {
+		nd := g.record(backMatMulAdd, y)
+		nd.a, nd.b, nd.c = a, b, c
+		nd.i0, nd.i1, nd.i2 = m, k, n
+		nd.i3 = flags(transA, transB)
+		nd.f0 = alpha
+	}
+	return y
+}
+
+func backMatMulAdd(g *Graph, nd *node) {
+	if nd.c.Grad != nil {
+		addTo(nd.out.Grad, nd.c.Grad)
+	}
+	ta, tb := nd.i3&1 != 0, nd.i3&2 != 0
+	dc := nd.out.Grad
+	if nd.f0 != 1 {
+		dc = g.scratch32(len(dc))
+		scaleTo(dc, nd.f0, nd.out.Grad)
+	}
+	mmBack(nd.a.Data, nd.a.Grad, nd.b.Data, nd.b.Grad, dc, nd.i0, nd.i1, nd.i2, ta, tb, nd.a.Cols(), nd.b.Cols(), nd.i2)
+}

@@ -447,15 +447,19 @@ func backTanh(g *Graph, n *node) {
 func (g *Graph) GELU(x *Tensor) *Tensor {
 	rec := g.needs(x)
 	y := g.out(rec, x.Shape...)
-	geluRow(y.Data, x.Data)
+	var th []float32
+	if rec {
+		th = g.buf(len(x.Data))
+	}
+	geluRow(y.Data, th, x.Data)
 	if rec {
 		n := g.record(backGELU, y)
-		n.a = x
+		n.a, n.aux = x, th
 	}
 	return y
 }
 
-func backGELU(g *Graph, n *node) { geluBackRow(n.a.Grad, n.out.Grad, n.a.Data) }
+func backGELU(g *Graph, n *node) { geluBackRow(n.a.Grad, n.out.Grad, n.a.Data, n.aux) }
 
 // Softmax over the last axis.
 func (g *Graph) Softmax(x *Tensor) *Tensor {

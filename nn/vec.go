@@ -110,20 +110,23 @@ const (
 	geluK = 0.044715
 )
 
-// geluRow: dst = x·½(1+tanh(√(2/π)(x+0.044715x³))), torch's approximate="tanh".
-func geluRow(dst, x []float32) {
+// geluRow: dst = x·½(1+tanh(√(2/π)(x+0.044715x³))), torch's
+// approximate="tanh"; th, when non-nil, receives the tanh for backward.
+func geluRow(dst, th, x []float32) {
 	for i, v := range x {
-		u := geluC * (float64(v) + geluK*float64(v)*float64(v)*float64(v))
-		dst[i] = float32(0.5 * float64(v) * (1 + math.Tanh(u)))
+		xv := float64(v)
+		t := math.Tanh(geluC * (xv + geluK*xv*xv*xv))
+		dst[i] = float32(0.5 * xv * (1 + t))
+		if th != nil {
+			th[i] = float32(t)
+		}
 	}
 }
 
-// geluBackRow: dx += dy·gelu'(x).
-func geluBackRow(dx, dy, x []float32) {
+// geluBackRow: dx += dy·gelu'(x), given th = tanh(√(2/π)(x+0.044715x³)).
+func geluBackRow(dx, dy, x, th []float32) {
 	for i, v := range x {
-		xv := float64(v)
-		u := geluC * (xv + geluK*xv*xv*xv)
-		t := math.Tanh(u)
+		xv, t := float64(v), float64(th[i])
 		d := 0.5*(1+t) + 0.5*xv*(1-t*t)*geluC*(1+3*geluK*xv*xv)
 		dx[i] += dy[i] * float32(d)
 	}
