@@ -1,0 +1,124 @@
+package tasks
+
+import (
+	"context"
+
+	"peftbench/nn"
+)
+
+// Task is one fine-tuning task. Implementations register themselves with
+// Register from an init function in their own file.
+type Task interface {
+	// Info describes the task: architecture, metrics, options, base quality.
+	Info() Info
+	// Layers returns the linear layers of the task's model for resolved
+	// options o, computed from the architecture alone (no pretraining), so
+	// that sweeps can check target patterns and ranks when they load.
+	Layers(o Options) []LayerShape
+	// New builds an instance for resolved options o: data sets and the
+	// recipe of its base model. It does not pretrain.
+	New(o Options) (Instance, error)
+}
+
+// Info is what a task declares about itself; `bench tasks` prints it.
+type Info struct {
+	Name         string `json:"name"`
+	Description  string `json:"description"`
+	Architecture string `json:"architecture"`
+	// Metrics lists the metric names every trial of the task reports: the
+	// generic ones (see Summary) and the task's extras.
+	Metrics []string `json:"metrics"`
+	Options []Option `json:"options"`
+	// BaseAccuracy is the accuracy the base model reaches at least on the
+	// retain set with default options (checked by the conformance test).
+	BaseAccuracy float64 `json:"base_accuracy"`
+	// Recipe is the version of the pretraining recipe; bumping it
+	// invalidates cached base models.
+	Recipe int `json:"recipe"`
+}
+
+// Option is one configurable option of a task.
+type Option struct {
+	Name    string   `json:"name"`
+	Kind    string   `json:"kind"` // "int", "float", "string" or "bool"
+	Default any      `json:"default"`
+	Min     *float64 `json:"min,omitempty"`
+	Max     *float64 `json:"max,omitempty"`
+	Choices []string `json:"choices,omitempty"`
+	Doc     string   `json:"doc"`
+	// Base marks options that change the base model (its architecture or
+	// pretraining); they, and only they, enter the cache key, so trials
+	// that differ in fine-tuning options share one base.
+	Base bool `json:"base,omitempty"`
+}
+
+// LayerShape is a linear layer of a task's model: its dotted name and the
+// shape (Out×In) of its weight. Fields match methods.LayerShape.
+type LayerShape struct {
+	Name    string
+	Out, In int
+	Bias    bool
+}
+
+// Instance is a task with resolved options: its base model, its fine-tuning
+// distribution and its evaluation sets. Evaluation sets are fixed for given
+// options; they do not depend on the trial seed.
+type Instance interface {
+	// Base returns the pretrained base model, from c when cached, else
+	// pretraining it (deterministic for the task, its base options and
+	// base_seed) and storing it. Every call returns a new, independent model.
+	Base(ctx context.Context, c *Cache) (Model, error)
+	// TrainBatch draws a fine-tuning batch of size examples using rng.
+	TrainBatch(rng *nn.RNG, size int) Batch
+	// Target is the held-out evaluation set of the fine-tuning distribution.
+	Target() []Batch
+	// Retain is the held-out evaluation set of the pretraining distribution.
+	Retain() []Batch
+}
+
+// Extraser is implemented by instances with metrics of their own
+// (safety-guard's refusal_retention). The trainer merges the map into the
+// trial's summary; tuned and base are evaluated with g (NoGrad).
+type Extraser interface {
+	Extras(g *nn.Graph, tuned, base Model) map[string]float64
+}
+
+// Staged is implemented by instances of continual tasks (option stages > 1):
+// the fine-tuning data come in stages T1 → T2 → …, which the trainer runs in
+// order; see the package documentation for what it must do between stages.
+// TrainBatch and Target of a Staged instance are those of its first stage.
+type Staged interface {
+	Stages() []Stage
+	// Merge reports the task's merge option: fold the adapter into the
+	// base weights after each stage (true) or keep training one adapter.
+	Merge() bool
+}
+
+// Stage is one stage of a continual task.
+type Stage struct {
+	Name       string
+	TrainBatch func(rng *nn.RNG, size int) Batch
+	Target     []Batch
+}
+
+// Model is a task's model: an nn.Model (linears, other parameters, state
+// dict) with the task's input format.
+type Model interface {
+	nn.Model
+	// Logits returns the logits of b: one row per entry of b.Labels.
+	Logits(g *nn.Graph, b Batch) *nn.Tensor
+	// Clone returns an independent copy of the base weights, without
+	// adapters: each trial fine-tunes its own clone of the base.
+	Clone() Model
+}
+
+// Batch is one batch of examples. MLP tasks set X (N×features); sequence
+// tasks set IDs (N sequences of Seq tokens, row after row). Labels holds
+// one class per logits row (N rows for MLPs, N·Seq for sequence models);
+// −1 marks a row that counts in no loss or metric.
+type Batch struct {
+	X      *nn.Tensor
+	IDs    []int
+	N, Seq int
+	Labels []int
+}
