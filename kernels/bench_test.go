@@ -71,3 +71,20 @@ func BenchmarkVec(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMicroKernel times each micro-kernel alone on panels held in
+// cache: the ceiling for Sgemm on one core.
+func BenchmarkMicroKernel(b *testing.B) {
+	for _, kern := range supportedKernels {
+		b.Run(kern.name, func(b *testing.B) {
+			const kc = 256
+			r := rand.New(rand.NewPCG(1, 1))
+			pa, pb := randSlice(r, kern.mr*kc), randSlice(r, kc*kern.nr)
+			c := make([]float32, kern.mr*kern.nr)
+			for b.Loop() {
+				kern.fn(kc, &pa[0], &pb[0], &c[0], kern.nr, 1, 1)
+			}
+			b.ReportMetric(2*float64(kern.mr*kern.nr*kc)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}

@@ -25,7 +25,7 @@ func LogSoftmaxRows(dst, src []float32, cols int) {
 	dst = dst[:len(src)]
 	for r := 0; r < len(src); r += cols {
 		x, y := src[r:r+cols], dst[r:r+cols]
-		mx := maxOf(x)
+		mx := Max(x)
 		var s float32
 		if haveAVX2 && &x[0] != &y[0] {
 			s = expShift(y, x, mx) // y as scratch
@@ -213,10 +213,7 @@ func AddBias(dst, src, bias []float32, cols int) {
 	dst = dst[:len(src)]
 	bias = bias[:cols]
 	for r := 0; r < len(src); r += cols {
-		x, y := src[r:r+cols], dst[r:r+cols]
-		for j, b := range bias {
-			y[j] = x[j] + b
-		}
+		Add(dst[r:r+cols], src[r:r+cols], bias)
 	}
 }
 
@@ -227,9 +224,18 @@ func AddBias(dst, src, bias []float32, cols int) {
 func AddBiasRelu(dst, src, bias []float32, cols int) {
 	checkRows("AddBiasRelu", len(src), cols)
 	dst = dst[:len(src)]
+	if bias != nil {
+		bias = bias[:cols]
+	}
 	for r := 0; r < len(src); r += cols {
 		x, y := src[r:r+cols], dst[r:r+cols]
-		for j, v := range x {
+		j := 0
+		if haveAVX2 && bias != nil {
+			addReluAVX2(y, x, bias)
+			j = cols &^ 7
+		}
+		for ; j < cols; j++ {
+			v := x[j]
 			if bias != nil {
 				v += bias[j]
 			}
@@ -261,15 +267,12 @@ func SumRows(dst, src []float32, cols int) {
 	checkRows("SumRows", len(src), cols)
 	dst = dst[:cols]
 	for r := 0; r < len(src); r += cols {
-		x := src[r : r+cols]
-		for j, v := range x {
-			dst[j] += v
-		}
+		Add(dst, dst, src[r:r+cols])
 	}
 }
 
 func softmaxRow(y, x []float32) {
-	s := expShift(y, x, maxOf(x))
+	s := expShift(y, x, Max(x))
 	Scale(1/s, y)
 }
 
@@ -289,14 +292,6 @@ func expShift(y, x []float32, shift float32) float32 {
 		s += e
 	}
 	return s
-}
-
-func maxOf(x []float32) float32 {
-	mx := float32(math.Inf(-1))
-	for _, v := range x {
-		mx = max(mx, v)
-	}
-	return mx
 }
 
 func exp32(x float32) float32 { return float32(math.Exp(float64(x))) }

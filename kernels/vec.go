@@ -40,7 +40,12 @@ func Dot(x, y []float32) float32 {
 //
 //	for i := range x { x[i] *= alpha }
 func Scale(alpha float32, x []float32) {
-	for i := range x {
+	i := 0
+	if haveAVX2 {
+		scaleAVX2(alpha, x)
+		i = len(x) &^ 7
+	}
+	for ; i < len(x); i++ {
 		x[i] *= alpha
 	}
 }
@@ -50,7 +55,12 @@ func Scale(alpha float32, x []float32) {
 func Add(dst, x, y []float32) {
 	x = x[:len(dst)]
 	y = y[:len(dst)]
-	for i := range dst {
+	i := 0
+	if haveAVX2 {
+		addAVX2(dst, x, y)
+		i = len(dst) &^ 7
+	}
+	for ; i < len(dst); i++ {
 		dst[i] = x[i] + y[i]
 	}
 }
@@ -60,9 +70,29 @@ func Add(dst, x, y []float32) {
 func Mul(dst, x, y []float32) {
 	x = x[:len(dst)]
 	y = y[:len(dst)]
-	for i := range dst {
+	i := 0
+	if haveAVX2 {
+		mulAVX2(dst, x, y)
+		i = len(dst) &^ 7
+	}
+	for ; i < len(dst); i++ {
 		dst[i] = x[i] * y[i]
 	}
+}
+
+// Max returns the largest element of x, −Inf for an empty x. NaN elements
+// may be skipped.
+func Max(x []float32) float32 {
+	mx := float32(math.Inf(-1))
+	i := 0
+	if haveAVX2 {
+		mx = maxAVX2(mx, x)
+		i = len(x) &^ 7
+	}
+	for ; i < len(x); i++ {
+		mx = max(mx, x[i])
+	}
+	return mx
 }
 
 // AdamW applies one AdamW update with decoupled weight decay, as

@@ -28,3 +28,18 @@ func dotAVX2(x, y []float32) float32
 
 //go:noescape
 func transpose8AVX2(dst *float32, w int, src *float32, ld int, blocks int)
+
+//go:noescape
+func addAVX2(dst, x, y []float32)
+
+//go:noescape
+func mulAVX2(dst, x, y []float32)
+
+//go:noescape
+func addReluAVX2(dst, x, y []float32)
+
+//go:noescape
+func scaleAVX2(alpha float32, x []float32) float32
+
+//go:noescape
+func maxAVX2(alpha float32, x []float32) float32

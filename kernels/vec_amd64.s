@@ -465,3 +465,4 @@ tr_loop:
 	VZEROUPPER
 tr_done:
 	RET
+

@@ -15,3 +15,9 @@ func dotAVX2(x, y []float32) float32                         { panic("kernels: n
 func transpose8AVX2(dst *float32, w int, src *float32, ld int, blocks int) {
 	panic("kernels: no AVX2")
 }
+
+func addAVX2(dst, x, y []float32)                  { panic("kernels: no AVX2") }
+func mulAVX2(dst, x, y []float32)                  { panic("kernels: no AVX2") }
+func addReluAVX2(dst, x, y []float32)              { panic("kernels: no AVX2") }
+func scaleAVX2(alpha float32, x []float32) float32 { panic("kernels: no AVX2") }
+func maxAVX2(alpha float32, x []float32) float32   { panic("kernels: no AVX2") }

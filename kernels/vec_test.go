@@ -40,6 +40,13 @@ func TestAxpyDotScaleAddMul(t *testing.T) {
 		if got := Dot(x, y); !close32(got, dot, 1e-5*float64(n+1)) {
 			t.Errorf("n=%d: Dot = %g, want %g", n, got, dot)
 		}
+		wantMax := float32(math.Inf(-1))
+		for _, v := range x {
+			wantMax = max(wantMax, v)
+		}
+		if got := Max(x); got != wantMax {
+			t.Errorf("n=%d: Max = %g, want %g", n, got, wantMax)
+		}
 		sum, prod := make([]float32, n), make([]float32, n)
 		Add(sum, x, y)
 		Mul(prod, x, y)
