@@ -7,11 +7,27 @@
 // A Graph records one forward pass. Every op returns a tensor whose buffers
 // come from the graph's arena; Reset rewinds the arena so that the next
 // step reuses them, and tensors returned by ops are valid only until then.
-// Parameters (Param) live outside any graph.
+// Parameters (Param) live outside any graph. A graph and a model are for
+// one goroutine at a time; ops parallelise internally.
 //
 // Matrix products go through kernels.Sgemm. Element-wise and per-row loops
-// are small functions in this package (see vec.go) so faster kernels can
+// are small functions in this package (vec.go) so faster kernels can
 // replace them one at a time. No op's result depends on the number of
-// goroutines: work is split by rows with each row computed by one
-// goroutine, and reductions over many values run in a fixed order.
+// goroutines: work is split by rows or attention heads, each computed by
+// one goroutine, and reductions run in a fixed order with float64
+// accumulators.
+//
+// Conventions, matched by the PyTorch cross-check (testdata/torch_check.py):
+//   - GELU is the tanh approximation (torch approximate="tanh", GPT-2).
+//   - LayerNorm and RMSNorm use ε = NormEps = 1e-5; LayerNorm's variance
+//     is biased, as torch's.
+//   - CrossEntropy ignores rows with a negative label (torch ignore_index)
+//     and averages over the rest.
+//   - AdamW is torch.optim.AdamW's update; ClipGradNorm is
+//     clip_grad_norm_'s; LRSchedule follows HF transformers' schedules.
+//   - A linear layer owns its weight and bias; Model.Params lists only the
+//     other tensors (embeddings, norms), so full fine-tuning is the Full
+//     adapter on every linear plus SetTrainable(model.Params(), true).
+//   - Linear layers initialise like torch.nn.Linear in the MLP and
+//     GPT-2-style (N(0, 0.02²), zero bias) in the transformer.
 package nn
