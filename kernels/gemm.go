@@ -324,9 +324,12 @@ func packB(dst []float32, trans bool, b []float32, ldb, j0, nw, pc, kc, nr int) 
 func transposeInto(dst, s []float32, ld, r0, rows, pc, kc, w int) {
 	dst = dst[:kc*w]
 	r := 0
-	if haveAVX2 && kc >= 8 {
+	if haveAVX2 && kc >= 8 && rows >= 8 {
 		blocks := kc / 8
-		for ; r+8 <= rows; r += 8 {
+		for r < rows {
+			// A last partial group overlaps the previous one, rewriting
+			// some rows with the same values.
+			r = min(r, rows-8)
 			// Bounds for the assembly: the last element read and written.
 			_ = dst[(8*blocks-1)*w+r+7]
 			_ = s[(r0+r+7)*ld+pc+8*blocks-1]
@@ -336,6 +339,7 @@ func transposeInto(dst, s []float32, ld, r0, rows, pc, kc, w int) {
 					dst[p*w+r+j] = s[(r0+r+j)*ld+pc+p]
 				}
 			}
+			r += 8
 		}
 	}
 	for ; r+4 <= rows; r += 4 {
