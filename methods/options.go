@@ -76,6 +76,9 @@ func ResolveOptions(method string, rank int, opts map[string]any) (Options, erro
 			return nil, bad(k, "%s; %s takes %s", msg, method, strings.Join(names, ", "))
 		}
 	}
+	if rank < 0 {
+		return nil, bad("rank", "%d, want > 0", rank)
+	}
 	if !info.HasRank && rank != 0 {
 		return nil, bad("rank", "%s has no rank, have %d", method, rank)
 	}
