@@ -63,7 +63,9 @@ func TestResolveOptions(t *testing.T) {
 		key    string // "" means no error
 		check  func(Options) bool
 	}{
-		{"lora", 0, nil, "", func(o Options) bool { return o.Int("rank") == 8 && o.Float("alpha") == 8 && o.String("init") == "kaiming" }},
+		{"lora", 0, nil, "", func(o Options) bool {
+			return o.Int("rank") == 8 && o.Float("alpha") == 8 && o.String("init") == "kaiming"
+		}},
 		{"lora", 16, map[string]any{"alpha": "2r"}, "", func(o Options) bool { return o.Int("rank") == 16 && o.Float("alpha") == 32 }},
 		{"lora", 4, map[string]any{"alpha": "r"}, "", func(o Options) bool { return o.Float("alpha") == 4 }},
 		{"lora", 0, map[string]any{"alpha": int64(16), "rank": int64(4)}, "", func(o Options) bool { return o.Float("alpha") == 16 && o.Int("rank") == 4 }},
