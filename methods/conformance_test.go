@@ -92,7 +92,12 @@ func newTrainer(t *testing.T, att Attachment, loss func(g *nn.Graph) *nn.Tensor)
 }
 
 // step runs one step and returns the task loss before the update.
-func (tr *trainer) step(step, total int, lr float32) float32 {
+func (tr *trainer) step(step, total int, lr float32) float32 { return tr.run(step, total, lr, 1) }
+
+// stepNoClip is step without gradient clipping.
+func (tr *trainer) stepNoClip(step, total int, lr float32) float32 { return tr.run(step, total, lr, 0) }
+
+func (tr *trainer) run(step, total int, lr, clip float32) float32 {
 	tr.g.Reset()
 	nn.ZeroGrads(tr.params)
 	l := tr.loss(tr.g)
@@ -106,7 +111,9 @@ func (tr *trainer) step(step, total int, lr float32) float32 {
 	if h, ok := tr.att.(AfterBackwarder); ok {
 		h.AfterBackward(step, total)
 	}
-	nn.ClipGradNorm(tr.params, 1)
+	if clip > 0 {
+		nn.ClipGradNorm(tr.params, clip)
+	}
 	tr.opt.Step(tr.params, lr)
 	if h, ok := tr.att.(AfterStepper); ok {
 		h.AfterStep(step, total)
