@@ -1,0 +1,71 @@
+// Package methods holds peftbench's parameter-efficient fine-tuning methods,
+// one file each, registered by name like database/sql drivers:
+//
+//	full      full fine-tuning of the targeted layers (baseline)
+//	lora      ΔW = (α/r)·B·A                          Hu et al. 2021
+//	rslora    s = α/√r                                 Kalajdzievski 2023
+//	loraplus  lr_B = λ·lr_A, λ = 16                    Hayou et al. 2024
+//	lora-fa   A frozen, B trained (+ preconditioning)  Zhang et al. 2023
+//	dora      magnitude × normalised direction         Liu et al. 2024
+//	pissa     A, B from the top SVD of W0              Meng et al. 2024
+//	olora     A, B from the QR of W0                   Büyükakyüz 2024
+//	vera      shared frozen A, B; train d, b           Kopiczko et al. 2023
+//	lora-xs   train r×r R between SVD factors of W0    Bałazy et al. 2024
+//	adalora   P·Λ·Q with an importance-scored budget   Zhang et al. 2023
+//	lora-ga   A, B from the SVD of the gradient        Wang et al. 2024
+//
+// Every method declares an Info (family, paper, options with defaults and
+// ranges, and its trainable-parameter count as a formula) and implements
+// Method. Adding a method is adding a file with an init that calls
+// Register; the conformance test then runs it on the reference models.
+//
+// # Options
+//
+// ResolveOptions validates a method's options (unknown keys, types,
+// ranges, choices: errors are *OptionError naming the key) and fills in
+// defaults, which follow the papers and HF PEFT (LoRA: r = 8, α = 8). alpha
+// may be given as a multiple of the rank, "2r". CheckLayers checks
+// resolved options against the targeted layer shapes at sweep-load time
+// (rank ≤ min(out, in); LoRA-GA needs 2r; AdaLoRA checks its initial rank;
+// VeRA's random projections allow any rank).
+//
+// # Trainer contract
+//
+// A trainer (package train, or a test) drives a method like this, and
+// never names one:
+//
+//	att, err := methods.Attach(name, layers, opts, nn.NewRNG(seed, "method"))
+//	if b, ok := att.(methods.BeforeTrainer); ok {      // LoRA-GA
+//		err = b.BeforeTraining(methods.EstimateGrads(lossOfBatch))
+//	}
+//	params := att.Params()                             // after BeforeTraining
+//	att.SetTraining(nn.NewRNG(seed, "dropout"))        // nil for evaluation
+//	for step := range total {
+//		g.Reset(); nn.ZeroGrads(params)
+//		loss := taskLoss(g)
+//		if r, ok := att.(methods.Regularizer); ok {    // AdaLoRA
+//			if reg := r.Regularizer(g); reg != nil { loss = g.Add(loss, reg) }
+//		}
+//		g.Backward(loss)
+//		if h, ok := att.(methods.AfterBackwarder); ok { h.AfterBackward(step, total) } // LoRA-FA
+//		nn.ClipGradNorm(params, clip)
+//		opt.Step(params, lr)                           // ParamRef.LRMul: LoRA+
+//		if h, ok := att.(methods.AfterStepper); ok { h.AfterStep(step, total) }         // AdaLoRA
+//	}
+//
+// step counts from 0 and total is the run's number of steps (AdaLoRA's
+// schedule is stated in fractions of it). Attach sets each layer's
+// nn.Adapter; Linear.Merged then gives W0 + ΔW for spectra and export, and
+// l.Weight stays W0 for every method but full (PiSSA, OLoRA and LoRA-GA
+// keep their frozen initial factors instead of overwriting W0 with a
+// residual), so evaluating the base model is switching adapters off.
+//
+// Methods choices worth knowing: LoRA-FA preconditions B's gradient as HF
+// PEFT's LoRA-FA optimiser does (option precondition, default on); DoRA's
+// row norm is detached; VeRA's projections come from a fixed seed
+// (projection_seed, default 0), shared per layer shape; LoRA-XS's R starts
+// N(0, 1e-5²), so its step-0 outputs differ from the base by O(1e-5)
+// (Info.InitDeviation); AdaLoRA's rank option is the target rank, its
+// initial rank ⌈1.5·r⌉ by default, tinit and tfinal fractions of the run;
+// LoRA-GA scales A and B by out^{1/4}/√γ as the authors' code does.
+package methods
