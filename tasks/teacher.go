@@ -129,8 +129,8 @@ func pick(pool Batch, rng *nn.RNG, size int) Batch {
 }
 
 func (in *teacherInst) TrainBatch(rng *nn.RNG, size int) Batch { return in.stageBatch(0, rng, size) }
-func (in *teacherInst) Target() []Batch                         { return in.targets[0] }
-func (in *teacherInst) Retain() []Batch                         { return in.retain }
+func (in *teacherInst) Target() []Batch                        { return in.targets[0] }
+func (in *teacherInst) Retain() []Batch                        { return in.retain }
 
 type stagedTeacher struct{ *teacherInst }
 

