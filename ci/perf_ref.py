@@ -17,7 +17,7 @@ MLP ratio 4, GELU tanh, LayerNorm, vocab 64, untied LM head without bias) at
 sequence 64, batch 16; LoRA r=16 on every linear layer (base frozen) or full
 fine-tuning, cross-entropy loss, AdamW.
 
-Usage: perf_ref.py [--threads N] [--quick]. The thread count (default: env
+Usage: perf_ref.py [--threads N] [--quick] [--only numpy|torch]. The thread count (default: env
 PEFTBENCH_THREADS, else the number of CPUs) applies to OpenBLAS and torch.
 
 This machine's environment may set OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE to
@@ -41,6 +41,7 @@ def parse_args():
     ap.add_argument("--threads", type=int,
                     default=int(os.environ.get("PEFTBENCH_THREADS", "0")) or os.cpu_count())
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
+    ap.add_argument("--only", choices=("numpy", "torch"), help="run one half only")
     return ap.parse_args()
 
 
@@ -224,9 +225,11 @@ def bench_torch(steps):
 
 
 def main():
-    bench_numpy(0.05 if ARGS.quick else 0.2)
-    print(f"perf_ref: threads={ARGS.threads} numpy={np.__version__} blas: {blas_info()}", file=sys.stderr)
-    bench_torch(10 if ARGS.quick else 50)
+    if ARGS.only != "torch":
+        bench_numpy(0.05 if ARGS.quick else 0.2)
+        print(f"perf_ref: threads={ARGS.threads} numpy={np.__version__} blas: {blas_info()}", file=sys.stderr)
+    if ARGS.only != "numpy":
+        bench_torch(10 if ARGS.quick else 50)
     json.dump(RESULTS, sys.stdout, indent=1)
     print()
 

@@ -22,7 +22,7 @@ import (
 //	}
 //
 // With beta == 0, C is not read, so it may hold NaNs; with alpha == 0, as in
-// BLAS, A and B are not read.
+// BLAS, A and B are not read. C must not overlap A or B.
 //
 // Where the CPU has AVX2+FMA or AVX-512 (and the noasm tag is absent), Sgemm
 // packs A and B into panels and runs an assembly micro-kernel on the tiles of
