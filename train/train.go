@@ -1,0 +1,451 @@
+// Package train is the builtin trainer: it builds a task's base model,
+// attaches a PEFT method to the targeted layers, runs the optimiser loop,
+// evaluates, and reports metrics and weights.
+//
+// The loop calls the methods' optional hooks (methods.BeforeTrainer,
+// Regularizer, AfterBackwarder, AfterStepper) at the points documented in
+// package methods; no method is a special case here. Continual tasks
+// (tasks.Staged) run their stages in order, merging the adapter into the
+// base weights between stages when the task asks for it.
+//
+// Every random draw comes from an nn.RNG stream named by its purpose and
+// seeded by the trial seed ("init", "data", "dropout", "gradest"), and every
+// kernel is deterministic whatever the number of threads, so one Config
+// gives bit-identical metrics and weights on every run.
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"peftbench/methods"
+	"peftbench/nn"
+	"peftbench/safetensors"
+	"peftbench/tasks"
+)
+
+// Config is everything that decides a builtin trial's result.
+type Config struct {
+	Method        string
+	MethodOptions map[string]any // resolved, rank included
+	Task          string
+	TaskOptions   map[string]any // resolved
+	Seed          int64
+	// Layers names the targeted linear layers (resolved from the sweep's
+	// target patterns); nil targets every linear layer.
+	Layers []string
+
+	Steps       int
+	Batch       int
+	LR          float64
+	Optimizer   string // "adamw" or "sgd"
+	Momentum    float64
+	Beta1       float64
+	Beta2       float64
+	Eps         float64
+	WeightDecay float64
+	Schedule    string // "constant", "cosine" or "linear"
+	Warmup      int
+	GradClip    float64 // global-norm clip; 0 = none
+	EvalEvery   int     // steps between target evaluations; 0 = only at the end
+
+	// GradEstBatches is the number of batches LoRA-GA-style methods average
+	// their full-gradient estimate over; 0 means 8.
+	GradEstBatches int
+}
+
+// Reporter receives what the trainer measures; runner.Reporter satisfies it.
+type Reporter interface {
+	Step(step int, split, metric string, value float64)
+	Summary(name string, value float64)
+	Artifact(name, path string)
+	Log(msg string)
+}
+
+// DivergedError ends a trial whose loss or gradients became NaN or Inf.
+type DivergedError struct {
+	Step   int
+	Tensor string
+}
+
+func (e *DivergedError) Error() string {
+	return fmt.Sprintf("train: diverged at step %d: non-finite %s", e.Step, e.Tensor)
+}
+
+// WeightsFile is the artifact holding the base and tuned weights of every
+// targeted layer: tensors "<layer>.base" and "<layer>.tuned" (Out×In).
+const WeightsFile = "weights.safetensors"
+
+// Trainer runs builtin trials. The zero value uses the default cache.
+type Trainer struct {
+	// Cache holds pretrained base models; nil uses tasks.DefaultCacheDir.
+	Cache *tasks.Cache
+	// NoWeights skips writing WeightsFile.
+	NoWeights bool
+}
+
+// Layers returns the linear layers of a task's model for resolved options,
+// without pretraining, so callers can resolve target patterns.
+func Layers(task string, opts map[string]any) ([]tasks.LayerShape, error) {
+	return tasks.Layers(task, opts)
+}
+
+// Run trains one trial, reporting into rep and writing artifacts into dir.
+func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep Reporter) error {
+	if err := cfg.check(); err != nil {
+		return err
+	}
+	cache := tr.Cache
+	if cache == nil {
+		d, err := tasks.DefaultCacheDir()
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		if cache, err = tasks.NewCache(d); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	inst, err := tasks.New(cfg.Task, cfg.TaskOptions)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	start := time.Now()
+	base, err := inst.Base(ctx, cache)
+	if err != nil {
+		return fmt.Errorf("train: base model of %s: %w", cfg.Task, err)
+	}
+	rep.Log(fmt.Sprintf("base model of %s ready in %s", cfg.Task, time.Since(start).Round(time.Millisecond)))
+	model := base.Clone()
+
+	layers, err := pick(model.Linears(), cfg.Layers)
+	if err != nil {
+		return err
+	}
+	seed := uint64(cfg.Seed)
+	r := &run{
+		cfg:     cfg,
+		rep:     rep,
+		inst:    inst,
+		base:    base,
+		model:   model,
+		layers:  layers,
+		dataRNG: nn.NewRNG(seed, "data"),
+		dropRNG: nn.NewRNG(seed, "dropout"),
+		graph:   nn.NewGraph(),
+		eval:    &nn.Graph{NoGrad: true},
+	}
+	if err := r.attach(nn.NewRNG(seed, "init")); err != nil {
+		return err
+	}
+	shapes := methods.Shapes(layers)
+	formula, err := methods.TrainableParams(cfg.Method, shapes, cfg.MethodOptions)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if got := int64(nn.CountParams(r.att.Params())); got != formula {
+		return fmt.Errorf("train: %s: %d trainable parameters, but its formula says %d", cfg.Method, got, formula)
+	}
+	rep.Summary("trainable_params", float64(formula))
+	rep.Summary("total_params", float64(nn.CountParams(nn.AllParams(model))))
+
+	stages := []tasks.Stage{{Name: "target", TrainBatch: inst.TrainBatch, Target: inst.Target()}}
+	merge := false
+	if st, ok := inst.(tasks.Staged); ok {
+		stages, merge = st.Stages(), st.Merge()
+	}
+	step := 0
+	for si, stage := range stages {
+		if si > 0 && merge {
+			r.mergeAdapter()
+			if err := r.attach(nn.NewRNG(seed, fmt.Sprintf("init/stage%d", si))); err != nil {
+				return err
+			}
+		}
+		if err := r.train(ctx, stage, &step); err != nil {
+			return err
+		}
+		if len(stages) > 1 {
+			for sj := 0; sj <= si; sj++ {
+				loss, acc := tasks.Evaluate(r.eval, model, stages[sj].Target)
+				rep.Step(step, "stage", stages[sj].Name+"_loss", loss)
+				rep.Step(step, "stage", stages[sj].Name+"_accuracy", acc)
+				if si == len(stages)-1 {
+					rep.Summary(stages[sj].Name+"_accuracy", acc)
+				}
+			}
+		}
+	}
+	rep.Summary("steps", float64(step))
+
+	r.att.SetTraining(nil)
+	sum := tasks.Summary(r.eval, model, base, inst)
+	if len(stages) > 1 {
+		// The target of a continual task is its last stage.
+		sum["target_loss"], sum["target_accuracy"] = tasks.Evaluate(r.eval, model, stages[len(stages)-1].Target)
+		sum["target_loss_before"], sum["target_accuracy_before"] = tasks.Evaluate(r.eval, base, stages[len(stages)-1].Target)
+	}
+	report(rep, sum)
+	rep.Summary("peak_mem_bytes", float64(peakRSS()))
+	if !tr.NoWeights {
+		if err := r.saveWeights(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// resultNames maps tasks.Summary's names to the trials table's columns.
+var resultNames = map[string]string{
+	"target_accuracy":        "target_metric",
+	"target_accuracy_before": "target_metric_before",
+	"retain_loss":            "retain_loss_after",
+	"retain_accuracy":        "retain_metric_after",
+	"retain_accuracy_before": "retain_metric_before",
+}
+
+func report(rep Reporter, sum map[string]float64) {
+	names := make([]string, 0, len(sum))
+	for k := range sum {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		name := k
+		if n, ok := resultNames[k]; ok {
+			name = n
+		}
+		rep.Summary(name, sum[k])
+	}
+}
+
+func (c *Config) check() error {
+	switch {
+	case c.Steps < 0:
+		return fmt.Errorf("train: steps %d < 0", c.Steps)
+	case c.Batch <= 0:
+		return fmt.Errorf("train: batch %d ≤ 0", c.Batch)
+	case c.LR < 0 || math.IsNaN(c.LR):
+		return fmt.Errorf("train: lr %g", c.LR)
+	}
+	switch c.Optimizer {
+	case "", "adamw", "sgd":
+	default:
+		return fmt.Errorf("train: unknown optimizer %q (want adamw or sgd)", c.Optimizer)
+	}
+	return nil
+}
+
+// pick returns the layers named in names, in the model's order; nil names
+// pick every layer.
+func pick(all []*nn.Linear, names []string) ([]*nn.Linear, error) {
+	if names == nil {
+		return all, nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	var out []*nn.Linear
+	for _, l := range all {
+		if want[l.Name] {
+			out = append(out, l)
+			delete(want, l.Name)
+		}
+	}
+	if len(want) > 0 {
+		var missing []string
+		for n := range want {
+			missing = append(missing, n)
+		}
+		sort.Strings(missing)
+		return nil, fmt.Errorf("train: no layer named %v in the model", missing)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("train: no layer targeted")
+	}
+	return out, nil
+}
+
+// run is the state of one trial's optimiser loop.
+type run struct {
+	cfg     Config
+	rep     Reporter
+	inst    tasks.Instance
+	base    tasks.Model
+	model   tasks.Model
+	layers  []*nn.Linear
+	att     methods.Attachment
+	params  []nn.ParamRef
+	opt     nn.Optimizer
+	dataRNG *nn.RNG
+	dropRNG *nn.RNG
+	graph   *nn.Graph
+	eval    *nn.Graph
+}
+
+// attach attaches the method to the targeted layers, runs its
+// before-training hook, and makes a fresh optimiser for its parameters.
+func (r *run) attach(rng *nn.RNG) error {
+	att, err := methods.Attach(r.cfg.Method, r.layers, r.cfg.MethodOptions, rng)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	r.att = att
+	if bt, ok := att.(methods.BeforeTrainer); ok {
+		n := r.cfg.GradEstBatches
+		if n == 0 {
+			n = 8
+		}
+		estRNG := nn.NewRNG(uint64(r.cfg.Seed), "gradest")
+		batches := make([]tasks.Batch, n)
+		for i := range batches {
+			batches[i] = r.inst.TrainBatch(estRNG, r.cfg.Batch)
+		}
+		est := methods.EstimateGrads(func(g *nn.Graph, i int) *nn.Tensor {
+			return g.CrossEntropy(r.model.Logits(g, batches[i]), batches[i].Labels)
+		})
+		if err := bt.BeforeTraining(est); err != nil {
+			return fmt.Errorf("train: %s before training: %w", r.cfg.Method, err)
+		}
+	}
+	r.params = att.Params()
+	nn.ZeroGrads(r.params)
+	switch r.cfg.Optimizer {
+	case "sgd":
+		r.opt = &nn.SGD{Momentum: float32(r.cfg.Momentum), WeightDecay: float32(r.cfg.WeightDecay)}
+	default:
+		r.opt = &nn.AdamW{
+			Beta1:       float32(r.cfg.Beta1),
+			Beta2:       float32(r.cfg.Beta2),
+			Eps:         float32(r.cfg.Eps),
+			WeightDecay: float32(r.cfg.WeightDecay),
+		}
+	}
+	return nil
+}
+
+// mergeAdapter folds each layer's adapter into its base weight and removes
+// it, so the next stage starts a fresh adapter on the merged weights.
+func (r *run) mergeAdapter() {
+	for _, l := range r.layers {
+		if l.Adapter == nil {
+			continue
+		}
+		w := l.Adapter.Merged(l)
+		copy(l.Weight.Data, w)
+		l.Adapter = nil
+		l.Weight.SetRequiresGrad(false)
+		if l.Bias != nil {
+			l.Bias.SetRequiresGrad(false)
+		}
+	}
+}
+
+// evalEvery is the cadence of train-loss reports: about 100 points a run.
+func (r *run) logEvery() int { return max(1, r.cfg.Steps/100) }
+
+// train runs cfg.Steps optimiser steps on one stage, advancing *step.
+func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
+	cfg := r.cfg
+	reg, _ := r.att.(methods.Regularizer)
+	ab, _ := r.att.(methods.AfterBackwarder)
+	as, _ := r.att.(methods.AfterStepper)
+	total := cfg.Steps
+	for i := 0; i < total; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		s := *step
+		b := stage.TrainBatch(r.dataRNG, cfg.Batch)
+		r.att.SetTraining(r.dropRNG)
+		g := r.graph
+		g.Reset()
+		loss := g.CrossEntropy(r.model.Logits(g, b), b.Labels)
+		lossVal := float64(loss.Data[0])
+		if reg != nil {
+			if t := reg.Regularizer(g); t != nil {
+				loss = g.Add(loss, t)
+			}
+		}
+		if math.IsNaN(float64(loss.Data[0])) || math.IsInf(float64(loss.Data[0]), 0) {
+			return &DivergedError{Step: s, Tensor: "loss"}
+		}
+		g.Backward(loss)
+		if ab != nil {
+			ab.AfterBackward(i, total)
+		}
+		if err := nn.CheckFiniteParams(s, r.params); err != nil {
+			var nf *nn.NonFiniteError
+			if errors.As(err, &nf) {
+				return &DivergedError{Step: s, Tensor: "gradient of " + nf.Tensor}
+			}
+			return err
+		}
+		gnorm := nn.GradNorm(r.params)
+		if cfg.GradClip > 0 {
+			nn.ClipGradNorm(r.params, float32(cfg.GradClip))
+		}
+		lr := nn.LRSchedule(cfg.Schedule, cfg.LR, cfg.Warmup, total, i)
+		r.opt.Step(r.params, float32(lr))
+		if as != nil {
+			as.AfterStep(i, total)
+		}
+		nn.ZeroGrads(r.params)
+		*step = s + 1
+		if i%r.logEvery() == 0 || i == total-1 {
+			r.rep.Step(s, "train", "loss", lossVal)
+			r.rep.Step(s, "train", "grad_norm", gnorm)
+			r.rep.Step(s, "train", "lr", lr)
+		}
+		if cfg.EvalEvery > 0 && (i+1)%cfg.EvalEvery == 0 && i != total-1 {
+			r.att.SetTraining(nil)
+			r.evaluate(*step, stage)
+		}
+	}
+	r.att.SetTraining(nil)
+	r.evaluate(*step, stage)
+	return nil
+}
+
+// evaluate reports target and retain loss and accuracy at step.
+func (r *run) evaluate(step int, stage tasks.Stage) {
+	loss, acc := tasks.Evaluate(r.eval, r.model, stage.Target)
+	r.rep.Step(step, "target", "loss", loss)
+	r.rep.Step(step, "target", "accuracy", acc)
+	loss, acc = tasks.Evaluate(r.eval, r.model, r.inst.Retain())
+	r.rep.Step(step, "retain", "loss", loss)
+	r.rep.Step(step, "retain", "accuracy", acc)
+}
+
+// saveWeights writes the base and tuned weights of every targeted layer.
+func (r *run) saveWeights(dir string) error {
+	baseLayers := map[string]*nn.Linear{}
+	for _, l := range r.base.Linears() {
+		baseLayers[l.Name] = l
+	}
+	var ts []safetensors.Tensor
+	for _, l := range r.layers {
+		b := baseLayers[l.Name]
+		tuned := l.Weight.Data
+		if l.Adapter != nil {
+			tuned = l.Adapter.Merged(l)
+		}
+		shape := []int{l.Out, l.In}
+		ts = append(ts,
+			safetensors.Tensor{Name: l.Name + ".base", Shape: shape, Data: b.Weight.Data},
+			safetensors.Tensor{Name: l.Name + ".tuned", Shape: shape, Data: tuned})
+	}
+	path := filepath.Join(dir, WeightsFile)
+	if err := safetensors.WriteFile(path, ts, map[string]string{
+		"method": r.cfg.Method, "task": r.cfg.Task,
+	}); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	r.rep.Artifact("weights", WeightsFile)
+	return nil
+}
