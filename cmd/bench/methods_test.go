@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func init() {
+	// The golden-file tests of this package share one -update flag.
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite golden files")
+	}
+}
+
+func updating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+func TestMethodsGolden(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		golden string
+	}{
+		{nil, "methods.txt"},
+		{[]string{"--json"}, "methods.json"},
+	} {
+		var out, errb bytes.Buffer
+		if err := runMethods(c.args, &out, &errb); err != nil {
+			t.Fatalf("bench methods %v: %v\n%s", c.args, err, errb.String())
+		}
+		path := filepath.Join("testdata", c.golden)
+		if updating() {
+			if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -update to create it)", err)
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("bench methods %v differs from %s (run go test -update after checking):\n%s", c.args, path, out.String())
+		}
+	}
+}
+
+func TestMethodsJSONListsTheTwelve(t *testing.T) {
+	var out bytes.Buffer
+	if err := runMethods([]string{"--json"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, m := range got {
+		for _, k := range []string{"name", "family", "paper", "options"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%v lacks %q", m["name"], k)
+			}
+		}
+		names[m["name"].(string)] = true
+	}
+	for _, n := range []string{"full", "lora", "rslora", "loraplus", "lora-fa", "dora", "pissa", "olora", "vera", "lora-xs", "adalora", "lora-ga"} {
+		if !names[n] {
+			t.Errorf("bench methods --json does not list %s", n)
+		}
+	}
+}
+
+func TestMethodsRejectsArguments(t *testing.T) {
+	var out bytes.Buffer
+	if err := runMethods([]string{"lora"}, &out, &out); err == nil {
+		t.Error("bench methods lora: no error")
+	}
+}
