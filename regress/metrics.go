@@ -1,0 +1,78 @@
+package regress
+
+import (
+	"math"
+	"strings"
+
+	"peftbench/results"
+)
+
+// Metric is a final metric of the trials table that a regression can
+// move, with the direction that counts as better.
+type Metric struct {
+	Name           string // trials.parquet column, or an extra key
+	HigherIsBetter bool
+	value          func(*results.TrialRow) float64
+}
+
+// Value returns the metric of row; NaN when the row does not report it.
+func (m Metric) Value(row *results.TrialRow) float64 {
+	if m.value != nil {
+		return m.value(row)
+	}
+	if v, ok := row.Extra[m.Name]; ok {
+		return v
+	}
+	return math.NaN()
+}
+
+// Metrics are the trials-table metrics bench regress compares, in table
+// order. retain_*_before are absent: they measure the base model, which a
+// trial does not train, and a change there is a task change, caught by
+// every retain_*_after and forgetting row anyway.
+var Metrics = []Metric{
+	{"target_metric", true, func(r *results.TrialRow) float64 { return r.TargetMetric }},
+	{"target_loss", false, func(r *results.TrialRow) float64 { return r.TargetLoss }},
+	{"forgetting", false, func(r *results.TrialRow) float64 { return r.Forgetting }},
+	{"retain_metric_after", true, func(r *results.TrialRow) float64 { return r.RetainMetricAfter }},
+	{"retain_loss_after", false, func(r *results.TrialRow) float64 { return r.RetainLossAfter }},
+}
+
+// WallMetric is training wall time. It is compared only when
+// Options.WallMinEffect is set: wall time on a shared CI runner varies by
+// tens of percent from run to run, and engine speed has its own,
+// controlled comparison (bench perf, regress --perf).
+var WallMetric = Metric{"wall_seconds", false, func(r *results.TrialRow) float64 { return r.WallSeconds }}
+
+// extraHigherIsBetter gives the direction of the task-specific metrics in
+// TrialRow.Extra that bench regress knows. Extras not listed are compared
+// too, and a significant change is reported as a warning, never a failure.
+var extraHigherIsBetter = map[string]bool{
+	"refusal_retention": true,
+}
+
+// extraMetric returns the Metric of an Extra key and whether its direction
+// is known.
+func extraMetric(name string) (Metric, bool) {
+	hib, ok := extraHigherIsBetter[name]
+	return Metric{Name: name, HigherIsBetter: hib}, ok
+}
+
+// unitHigherIsBetter says whether a larger value is better for a bench perf
+// figure in unit: rates (anything "/s", "per second", "ops") are better
+// higher; times, bytes and allocations better lower. ok is false for a unit
+// it does not know.
+func unitHigherIsBetter(unit string) (higher, ok bool) {
+	u := strings.ToLower(strings.TrimSpace(unit))
+	switch {
+	case strings.HasSuffix(u, "/s"), strings.HasSuffix(u, "/sec"), strings.Contains(u, "per second"),
+		strings.HasSuffix(u, "ops"), strings.HasSuffix(u, "flops"), u == "x", u == "speedup":
+		return true, true
+	}
+	switch strings.TrimSuffix(strings.TrimSuffix(u, "/op"), "/step") {
+	case "ns", "us", "µs", "ms", "s", "sec", "seconds", "min",
+		"b", "bytes", "kb", "kib", "mb", "mib", "gb", "gib", "allocs":
+		return false, true
+	}
+	return false, false
+}
