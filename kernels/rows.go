@@ -250,8 +250,13 @@ func AddBiasRelu(dst, src, bias []float32, cols int) {
 //	dx[i] = dy[i] if y[i] > 0 else 0
 func ReluBackward(dx, y, dy []float32) {
 	dx, dy = dx[:len(y)], dy[:len(y)]
-	for i, v := range y {
-		if v > 0 {
+	i := 0
+	if haveAVX2 {
+		reluBackAVX2(dx, y, dy)
+		i = len(y) &^ 7
+	}
+	for ; i < len(y); i++ {
+		if y[i] > 0 {
 			dx[i] = dy[i]
 		} else {
 			dx[i] = 0

@@ -43,3 +43,6 @@ func scaleAVX2(alpha float32, x []float32) float32
 
 //go:noescape
 func maxAVX2(alpha float32, x []float32) float32
+
+//go:noescape
+func reluBackAVX2(dx, y, dy []float32)

@@ -21,3 +21,5 @@ func mulAVX2(dst, x, y []float32)                  { panic("kernels: no AVX2") }
 func addReluAVX2(dst, x, y []float32)              { panic("kernels: no AVX2") }
 func scaleAVX2(alpha float32, x []float32) float32 { panic("kernels: no AVX2") }
 func maxAVX2(alpha float32, x []float32) float32   { panic("kernels: no AVX2") }
+
+func reluBackAVX2(dx, y, dy []float32) { panic("kernels: no AVX2") }
