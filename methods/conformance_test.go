@@ -79,11 +79,10 @@ type trainer struct {
 	g      *nn.Graph
 }
 
-func newTrainer(t *testing.T, att Attachment, loss func(g *nn.Graph) *nn.Tensor) *trainer {
-	t.Helper()
+func newTrainer(tb testing.TB, att Attachment, loss func(g *nn.Graph) *nn.Tensor) *trainer {
 	if b, ok := att.(BeforeTrainer); ok {
 		if err := b.BeforeTraining(EstimateGrads(func(g *nn.Graph, _ int) *nn.Tensor { return loss(g) })); err != nil {
-			t.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 	opt := nn.NewAdamW()
