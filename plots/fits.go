@@ -1,0 +1,245 @@
+package plots
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"slices"
+	"sync"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+
+	"peftbench/analysis"
+	"peftbench/results"
+)
+
+// LawFit is one forgetting law fitted to a task's trials (Kalajdzievski
+// 2024): forgetting against trainable parameters P, against steps N,
+// jointly, or against the fine-tuning loss.
+type LawFit struct {
+	Task   string
+	Name   string // what is fitted against: "P", "N", "P,N" or "L_ft"
+	Form   string // the analysis form: power-P, power-N, power, linear
+	Source string // where the observations come from: trials.parquet or steps.parquet
+	Fit    *analysis.Fit
+	Err    error // why there is no fit (too few points, no convergence)
+
+	x       [][]float64 // predictors per observation
+	y       []float64
+	methods []string // method of each observation
+}
+
+// fitResamples bounds the bootstrap of the nonlinear fits: 200 resamples
+// give percentile intervals good to about a unit in the second digit and
+// keep `bench plot` fast.
+const fitResamples = 200
+
+const maxStepPoints = 200
+
+// Fits returns the forgetting laws the task's data supports, fitted once
+// per Data. A law whose predictor takes fewer than three distinct values
+// is left out; a fit that fails is returned with its error.
+func (d *Data) Fits(task string) []*LawFit {
+	if f, ok := d.fits[task]; ok {
+		return f
+	}
+	var trials []*results.TrialRow
+	for i := range d.Trials {
+		t := &d.Trials[i]
+		if t.Task == task && t.Status == results.StatusOK && !math.IsNaN(t.Forgetting) && !math.IsInf(t.Forgetting, 0) {
+			trials = append(trials, t)
+		}
+	}
+	var out []*LawFit
+	collect := func(name, form string, pred func(*results.TrialRow) []float64) *LawFit {
+		lf := &LawFit{Task: task, Name: name, Form: form, Source: results.TrialsFile}
+		for _, t := range trials {
+			x := pred(t)
+			if slices.ContainsFunc(x, func(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 0) || (form != "linear" && v <= 0) }) {
+				continue
+			}
+			lf.x = append(lf.x, x)
+			lf.y = append(lf.y, t.Forgetting)
+			lf.methods = append(lf.methods, t.Method)
+		}
+		return lf
+	}
+	P := func(t *results.TrialRow) []float64 { return []float64{float64(t.TrainableParams)} }
+	N := func(t *results.TrialRow) []float64 { return []float64{float64(t.Steps)} }
+	cands := []*LawFit{
+		collect("P", "power-P", P),
+		collect("N", "power-N", N),
+		collect("P,N", "power", func(t *results.TrialRow) []float64 { return []float64{float64(t.TrainableParams), float64(t.Steps)} }),
+		collect("L_ft", "linear", func(t *results.TrialRow) []float64 { return []float64{t.TargetLoss} }),
+	}
+	if distinct(cands[1].x, 0) < 3 {
+		// Steps do not vary across trials: use forgetting logged during
+		// training, if any, as the N series.
+		cands[1] = d.stepForgetting(task)
+	}
+	for _, lf := range cands {
+		if distinct(lf.x, 0) < 3 || (lf.Form == "power" && distinct(lf.x, 1) < 3) {
+			continue
+		}
+		out = append(out, lf)
+	}
+	// The nonlinear fits dominate `bench plot`: run them side by side.
+	var wg sync.WaitGroup
+	for _, lf := range out {
+		wg.Go(func() {
+			opt := analysis.FitOptions{}
+			if lf.Form != "linear" {
+				opt.Resamples = fitResamples
+			}
+			lf.Fit, lf.Err = analysis.FitForm(lf.Form, lf.x, lf.y, opt)
+		})
+	}
+	wg.Wait()
+	if d.fits == nil {
+		d.fits = map[string][]*LawFit{}
+	}
+	d.fits[task] = out
+	return out
+}
+
+// stepForgetting collects forgetting logged per step (metric "forgetting"
+// in steps.parquet) for the task's successful trials, at most 200 points
+// evenly spread (the bootstrap refits them a few hundred times).
+func (d *Data) stepForgetting(task string) *LawFit {
+	lf := &LawFit{Task: task, Name: "N", Form: "power-N", Source: results.StepsFile}
+	for _, s := range d.Steps {
+		if s.Metric != "forgetting" || s.Step <= 0 || math.IsNaN(s.Value) || math.IsInf(s.Value, 0) {
+			continue
+		}
+		t := d.Trial(s.TrialID)
+		if t == nil || t.Task != task || t.Status != results.StatusOK {
+			continue
+		}
+		lf.x = append(lf.x, []float64{float64(s.Step)})
+		lf.y = append(lf.y, s.Value)
+		lf.methods = append(lf.methods, t.Method)
+	}
+	if n := len(lf.y); n > maxStepPoints {
+		var x [][]float64
+		var y []float64
+		var m []string
+		for i := range maxStepPoints {
+			k := i * (n - 1) / (maxStepPoints - 1)
+			x, y, m = append(x, lf.x[k]), append(y, lf.y[k]), append(m, lf.methods[k])
+		}
+		lf.x, lf.y, lf.methods = x, y, m
+	}
+	return lf
+}
+
+func distinct(x [][]float64, j int) int {
+	var seen []float64
+	for _, row := range x {
+		if j < len(row) && !slices.Contains(seen, row[j]) {
+			seen = append(seen, row[j])
+		}
+	}
+	return len(seen)
+}
+
+// Summary is the fit in one line: the formula, each parameter with its CI,
+// and R².
+func (lf *LawFit) Summary() string {
+	if lf.Fit == nil {
+		return fmt.Sprintf("%s: no fit: %v", lf.Name, lf.Err)
+	}
+	s := lf.Fit.Formula + ":"
+	for i, name := range lf.Fit.Params {
+		s += fmt.Sprintf(" %s = %s;", name, fmtCI(lf.Fit.Values[i], lf.Fit.CILo[i], lf.Fit.CIHi[i]))
+	}
+	return s + fmt.Sprintf(" R² = %.3f (n = %d)", lf.Fit.R2, lf.Fit.N)
+}
+
+var lawLabels = map[string]string{
+	"P":    "trainable parameters P (log scale)",
+	"N":    "optimizer steps N (log scale)",
+	"L_ft": "fine-tuning loss L_ft (nats)",
+}
+
+var greek = map[string]string{"alpha": "α", "beta": "β"}
+
+// forgettingLaw draws forgetting against P, N and the fine-tuning loss,
+// one panel each, with the fitted law over the points.
+func forgettingLaw(d *Data, task string) ([]*Figure, string) {
+	var panels []*plot.Plot
+	var legend []legendEntry
+	for _, lf := range d.Fits(task) {
+		if lf.Form == "power" {
+			continue // two predictors: reported in the table, not drawn
+		}
+		title := "no fit"
+		if lf.Fit != nil {
+			title = ""
+			for i, name := range lf.Fit.Params {
+				if g, ok := greek[name]; ok || lf.Form == "linear" && name == "b" {
+					if ok {
+						name = g
+					}
+					title += fmt.Sprintf("%s = %.2g [%.2g, %.2g], ", name, lf.Fit.Values[i], lf.Fit.CILo[i], lf.Fit.CIHi[i])
+				}
+			}
+			title += fmt.Sprintf("R² = %.2f", lf.Fit.R2)
+		}
+		p := newPanel(title, lawLabels[lf.Name], Forgetting.Label)
+		p.Title.TextStyle.Font.Size = labelSize
+		logX := lf.Form != "linear"
+		if logX {
+			logAxis(&p.X)
+		}
+		byM := map[string]plotter.XYs{}
+		var methods []string
+		lo, hi := math.Inf(1), math.Inf(-1)
+		for i, x := range lf.x {
+			m := lf.methods[i]
+			if _, ok := byM[m]; !ok {
+				methods = append(methods, m)
+			}
+			byM[m] = append(byM[m], plotter.XY{X: x[0], Y: lf.y[i]})
+			lo, hi = math.Min(lo, x[0]), math.Max(hi, x[0])
+		}
+		sortMethods(methods)
+		for _, m := range methods {
+			sc, _ := plotter.NewScatter(byM[m])
+			g := glyphStyle(MethodStyle(m))
+			g.Radius = vg.Points(1.8)
+			sc.GlyphStyle = g
+			p.Add(sc)
+			if !slices.ContainsFunc(legend, func(e legendEntry) bool { return e.name == m }) {
+				legend = append(legend, methodEntry(m, false))
+			}
+		}
+		if lf.Fit != nil {
+			var xs []float64
+			if logX {
+				xs = logSpace(lo, hi, 60)
+			} else {
+				xs = []float64{lo, hi}
+			}
+			curve := make(plotter.XYs, len(xs))
+			for i, x := range xs {
+				curve[i] = plotter.XY{X: x, Y: lf.Fit.Predict([]float64{x})}
+			}
+			l, _ := plotter.NewLine(curve)
+			l.LineStyle = fitLine
+			p.Add(l)
+		}
+		panels = append(panels, p)
+	}
+	if len(panels) == 0 {
+		return nil, "forgetting does not vary with P, N or the fine-tuning loss over ≥ 3 values"
+	}
+	legend = append(legend, legendEntry{name: "fitted law", line: &fitLine})
+	return []*Figure{newFigure("forgetting-law", task,
+		fmt.Sprintf("%s: forgetting against trainable parameters P (L_f = c + A·P^α), steps N (L_f = c + A·N^β) and fine-tuning loss (L_f = a − b·L_ft), one point per trial; titles give the exponents and slope with 95%% bootstrap CIs.", task),
+		panels, legend)}, ""
+}
+
+var fitLine = draw.LineStyle{Color: color.Gray{0x22}, Width: vg.Points(1.1)}

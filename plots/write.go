@@ -1,0 +1,107 @@
+package plots
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+
+	"github.com/sourcegraph/conc/pool"
+)
+
+// FiguresDir is the folder, inside a results folder, figures are written to.
+const FiguresDir = "figures"
+
+// Options selects what Write draws.
+type Options struct {
+	Formats []string // of Formats; default all three
+	Only    []string // figure kinds; default all
+}
+
+// Written is what Write did.
+type Written struct {
+	Files []string // paths written, in figure order
+	Skips []Skip
+}
+
+// Write draws every figure the results in dir support to
+// dir/figures/<kind>[-<task>].<format>. Figures without data are skipped and
+// reported in Written.Skips, never drawn empty. Figures are rendered in
+// parallel; each file is written whole or not at all.
+func Write(dir string, opt Options) (*Written, error) {
+	formats := opt.Formats
+	if len(formats) == 0 {
+		formats = Formats
+	}
+	for _, f := range formats {
+		if !slices.Contains(Formats, f) {
+			return nil, fmt.Errorf("plots: unknown format %q (known: %s)", f, strings.Join(Formats, ", "))
+		}
+	}
+	d, err := Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	figs, skips, err := Figures(d, opt.Only)
+	if err != nil {
+		return nil, err
+	}
+	out := filepath.Join(dir, FiguresDir)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, fmt.Errorf("plots: %w", err)
+	}
+	w := &Written{Skips: skips}
+	files := make([][]string, len(figs))
+	p := pool.New().WithErrors().WithMaxGoroutines(runtime.GOMAXPROCS(0))
+	for i, f := range figs {
+		for _, format := range formats {
+			files[i] = append(files[i], filepath.Join(out, f.Name+"."+format))
+		}
+		// One goroutine per figure: drawing mutates the figure's plots,
+		// so its formats are rendered in turn.
+		p.Go(func() error {
+			for j, format := range formats {
+				b, err := f.Encode(format)
+				if err != nil {
+					return err
+				}
+				if err := writeFile(files[i][j], b); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err := p.Wait(); err != nil {
+		return nil, err
+	}
+	for _, fs := range files {
+		w.Files = append(w.Files, fs...)
+	}
+	return w, nil
+}
+
+// writeFile writes b to path through a temporary file and a rename.
+func writeFile(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("plots: %w", err)
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("plots: %w", err)
+	}
+	return nil
+}
