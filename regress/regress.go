@@ -431,7 +431,7 @@ func fewSeedsWarning(rows []Row, alpha float64) []string {
 	for minP(need, need) >= alpha {
 		need++
 	}
-	return []string{fmt.Sprintf("%d comparisons have too few seeds to reach α = %g (first: %s %s, %d vs %d); %d vs %d seeds is the least that can",
+	return []string{fmt.Sprintf("%d comparisons have too few samples (seeds or runs) to reach α = %g (first: %s %s, %d vs %d); %d vs %d is the least that can",
 		n, alpha, first.Name, first.Metric, len(first.Base), len(first.Cur), need, need)}
 }
 
