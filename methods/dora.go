@@ -26,6 +26,7 @@ type DoRA struct {
 	// fixed, when set, replaces ‖W0 + s·B·A‖_row in Forward: the tests
 	// hold the norm constant to check gradients by finite differences.
 	fixed []float32
+	row   []float64 // scratch for rowNorms
 }
 
 // rowNorms returns ‖W0 + s·B·A‖ per row (float64 accumulation).
@@ -34,8 +35,32 @@ func (d *DoRA) rowNorms(l *nn.Linear, dst []float32) {
 		copy(dst, d.fixed)
 		return
 	}
-	w := d.LoRA.Merged(l)
-	rowNorms(dst, w, l.Out, l.In)
+	// Row by row, without a dense W0 + s·B·A: ‖W0ᵢ + s·Σ_p Bᵢₚ·Aₚ‖.
+	r, in := d.Rank, l.In
+	if cap(d.row) < in {
+		d.row = make([]float64, in)
+	}
+	row := d.row[:in]
+	s := float64(d.Scale)
+	for i := range l.Out {
+		for j, w := range l.Weight.Data[i*in : (i+1)*in] {
+			row[j] = float64(w)
+		}
+		for p, bv := range d.B.Data[i*r : (i+1)*r] {
+			if bv == 0 {
+				continue
+			}
+			c := s * float64(bv)
+			for j, av := range d.A.Data[p*in : (p+1)*in] {
+				row[j] += c * float64(av)
+			}
+		}
+		var acc float64
+		for _, v := range row {
+			acc += v * v
+		}
+		dst[i] = float32(math.Sqrt(acc))
+	}
 }
 
 func rowNorms(dst, w []float32, rows, cols int) {
