@@ -49,7 +49,7 @@ func BenchmarkPlotReport(b *testing.B) {
 		if _, err := Write(dir, Options{}); err != nil {
 			b.Fatal(err)
 		}
-		if err := error(nil); err != nil {
+		if _, err := WriteReport(dir); err != nil {
 			b.Fatal(err)
 		}
 	}
