@@ -1,0 +1,613 @@
+#!/usr/bin/env python3
+"""Reference PyTorch trainer for peftbench, protocol v1 (docs/trainer-protocol.md).
+
+The runner starts it with the trial file at $PEFTBENCH_TRIAL and the trial's
+folder at $PEFTBENCH_OUT. It asks `bench export` for the trial's data (base
+weights, the exact training batches, evaluation sets, initial adapter
+tensors, learning rate per step), trains with plain PyTorch, and prints one
+JSON object per line on stdout: step metrics, a summary with the same names
+the builtin engine reports, and a weights artifact in the builtin format.
+
+Backends:
+  native  lora, rslora, dora and full (and the other plain reparametrisations
+          `bench export` describes: loraplus, pissa, olora, lora-ga), from the
+          exported initial tensors: agrees with the builtin engine.
+  peft    HF PEFT (`peft.get_peft_model`) when peft is importable: lora,
+          rslora, dora, pissa, olora, loraplus, vera, adalora by our method
+          name, or any PEFT type by name with --peft-type.
+  auto    native when the export describes the method, else peft.
+
+Usage: train.py [--bench PATH] [--data DIR] [--backend auto|native|peft]
+                [--peft-type NAME] [--keep-data]
+See README.md in this folder.
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import time
+
+PROTOCOL = 1
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj, separators=(",", ":"), allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+def num(v):
+    """A JSON-safe number: NaN and infinities as the strings the protocol allows."""
+    v = float(v)
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "Inf" if v > 0 else "-Inf"
+    return v
+
+
+def log(msg):
+    emit({"type": "log", "msg": msg})
+
+
+def metric(step, split, name, value):
+    emit({"type": "metric", "step": step, "split": split, "name": name, "value": num(value)})
+
+
+class Fail(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- safetensors
+
+def read_safetensors(path, torch):
+    dtypes = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64}
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8:
+        raise Fail("%s: too short for a safetensors file" % path)
+    n = struct.unpack("<Q", data[:8])[0]
+    if n > len(data) - 8:
+        raise Fail("%s: header length %d exceeds the file" % (path, n))
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    buf = memoryview(data)[8 + n:]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dt = dtypes.get(info["dtype"])
+        if dt is None:
+            raise Fail("%s: tensor %s: dtype %s is not a float type" % (path, name, info["dtype"]))
+        lo, hi = info["data_offsets"]
+        if hi > lo:
+            t = torch.frombuffer(bytearray(buf[lo:hi]), dtype=dt)
+        else:
+            t = torch.empty(0, dtype=dt)
+        out[name] = t.reshape(info["shape"]).to(torch.float32)
+    return out
+
+
+def write_safetensors(path, tensors, metadata):
+    """Writes F32 tensors in the safetensors format (no safetensors package
+    needed): 8-byte header length, JSON header padded with spaces to a
+    multiple of 8, then the data; written to a temporary name and renamed."""
+    header = {"__metadata__": dict(metadata)}
+    blobs, off = [], 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").float().contiguous()
+        b = t.numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    h += b" " * (-len(h) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------- data
+
+def export(args, trial_path, out):
+    """Runs `bench export` for the trial and returns the data folder."""
+    if args.data:
+        return args.data
+    bench = args.bench or os.environ.get("PEFTBENCH_BENCH") or shutil.which("bench")
+    if not bench:
+        raise Fail("no bench binary: pass --bench, set PEFTBENCH_BENCH (e.g. in the sweep's [trainer] env) or put bench on PATH")
+    data = os.path.join(out, "data")
+    cmd = [bench, "export", "--trial", trial_path, "--out", data]
+    if args.backend == "peft":
+        cmd.append("--data-only")
+    # bench's own output goes to stderr: stdout carries the protocol.
+    r = subprocess.run(cmd, stdout=sys.stderr, stderr=sys.stderr)
+    if r.returncode != 0 and args.backend == "auto":
+        log("bench export could not describe the method; exporting the data only, for PEFT")
+        r = subprocess.run(cmd + ["--data-only"], stdout=sys.stderr, stderr=sys.stderr)
+    if r.returncode != 0:
+        raise Fail("%s exited with status %d" % (" ".join(cmd), r.returncode))
+    return data
+
+
+def load(data_dir, torch):
+    with open(os.path.join(data_dir, "export.json")) as f:
+        man = json.load(f)
+    if man.get("format") != 1:
+        raise Fail("%s: export format %r, want 1" % (data_dir, man.get("format")))
+    if man["arch"]["kind"] != "mlp":
+        raise Fail("architecture %r is not supported" % man["arch"]["kind"])
+    base = read_safetensors(os.path.join(data_dir, "base.safetensors"), torch)
+    init = {}
+    if not man.get("data_only"):
+        init = read_safetensors(os.path.join(data_dir, "init.safetensors"), torch)
+    data = read_safetensors(os.path.join(data_dir, "data.safetensors"), torch)
+    for k in list(data):
+        if k.endswith(".labels"):
+            data[k] = data[k].to(torch.int64)
+    return man, base, init, data
+
+
+# ---------------------------------------------------------------- native model
+
+class Native:
+    """The exported MLP with the exported adapters, in plain PyTorch. Every
+    formula follows the builtin engine's (package methods) in float32."""
+
+    def __init__(self, man, base, init, device, torch):
+        self.torch = torch
+        self.act = man["arch"]["act"]
+        self.layers = []
+        self.base = []
+        tensors = {}
+        for L in man["layers"]:
+            W = base[L["name"] + ".weight"].to(device)
+            b = base[L["name"] + ".bias"].to(device) if L["bias"] else None
+            self.base.append((L["name"], W, b))
+            layer = {"name": L["name"], "W": W, "b": b, "ad": L.get("adapter")}
+            ad = layer["ad"]
+            if ad is not None:
+                n = L["name"]
+                if ad["kind"] == "full":
+                    layer["W"] = init[n + ".weight"].to(device).clone().requires_grad_()
+                    tensors[n + ".weight"] = layer["W"]
+                    if L["bias"]:
+                        layer["b"] = init[n + ".bias"].to(device).clone().requires_grad_()
+                        tensors[n + ".bias"] = layer["b"]
+                elif ad["kind"] in ("lora", "dora"):
+                    layer["A"] = init[n + ".lora_A.weight"].to(device).clone().requires_grad_(not ad.get("frozen_a", False))
+                    layer["B"] = init[n + ".lora_B.weight"].to(device).clone().requires_grad_()
+                    tensors[n + ".lora_A.weight"] = layer["A"]
+                    tensors[n + ".lora_B.weight"] = layer["B"]
+                    if ad.get("residual"):
+                        layer["A0"] = init[n + ".lora_A0"].to(device)
+                        layer["B0"] = init[n + ".lora_B0"].to(device)
+                    if ad["kind"] == "dora":
+                        layer["M"] = init[n + ".lora_magnitude_vector"].to(device).clone().requires_grad_()
+                        tensors[n + ".lora_magnitude_vector"] = layer["M"]
+                else:
+                    raise Fail("layer %s: adapter kind %r is not supported" % (n, ad["kind"]))
+            self.layers.append(layer)
+        self.params = []
+        for p in man["params"]:
+            if p["name"] not in tensors:
+                raise Fail("trainable tensor %s has no place in the model" % p["name"])
+            self.params.append((p, tensors[p["name"]]))
+        self.training = False
+
+    def trainable(self):
+        return [t for _, t in self.params]
+
+    def linear(self, L, x):
+        torch = self.torch
+        W, b, ad = L["W"], L["b"], L["ad"]
+        y = x @ W.t()
+        if b is not None:
+            y = y + b
+        if ad is None or ad["kind"] == "full":
+            return y
+        s = ad["scale"]
+        p = ad.get("dropout", 0.0)
+        xd = torch.nn.functional.dropout(x, p) if (self.training and p > 0) else x
+        lora = ((xd @ L["A"].t()) @ L["B"].t())
+        if ad["kind"] == "lora":
+            if ad.get("residual"):
+                lora = lora - (x @ L["A0"].t()) @ L["B0"].t()
+            return y + s * lora
+        # DoRA: m ⊙ (W0 + sBA)/‖W0 + sBA‖_row, the norm detached.
+        with torch.no_grad():
+            merged = (W.double() + s * (L["B"].double() @ L["A"].double())).float()
+            inv = 1.0 / merged.double().norm(dim=1).float()
+        scale = L["M"] * inv
+        if xd is x:
+            z = (x @ W.t() + s * lora) * scale
+            return z + b if b is not None else z
+        return y + ((xd @ W.t()) * (scale - 1) + (s * lora) * scale)
+
+    def forward(self, x):
+        last = len(self.layers) - 1
+        for i, L in enumerate(self.layers):
+            x = self.linear(L, x)
+            if i < last:
+                x = activate(self.torch, self.act, x)
+        return x
+
+    def base_forward(self, x):
+        last = len(self.base) - 1
+        for i, (_, W, b) in enumerate(self.base):
+            x = x @ W.t()
+            if b is not None:
+                x = x + b
+            if i < last:
+                x = activate(self.torch, self.act, x)
+        return x
+
+    def merged(self):
+        """{layer: (W0, W0 + ΔW)} for the targeted layers."""
+        torch = self.torch
+        out = {}
+        with torch.no_grad():
+            for (name, W0, _), L in zip(self.base, self.layers):
+                ad = L["ad"]
+                if ad is None:
+                    continue
+                if ad["kind"] == "full":
+                    out[name] = (W0, L["W"].detach().clone())
+                    continue
+                s = ad["scale"]
+                w = W0.double() + s * (L["B"].double() @ L["A"].double())
+                if ad.get("residual"):
+                    w = w - s * (L["B0"].double() @ L["A0"].double())
+                w = w.float()
+                if ad["kind"] == "dora":
+                    n = w.double().norm(dim=1).float()
+                    w = w * (L["M"].detach() / n)[:, None]
+                out[name] = (W0, w)
+        return out
+
+
+def activate(torch, act, x):
+    if act == "relu":
+        return torch.relu(x)
+    if act == "gelu":
+        return torch.nn.functional.gelu(x, approximate="tanh")
+    if act == "tanh":
+        return torch.tanh(x)
+    if act == "":
+        return x
+    raise Fail("unknown activation %r" % act)
+
+
+# ---------------------------------------------------------------- HF PEFT model
+
+PEFT_LORA = {
+    # our method name → LoraConfig flags
+    "lora": {}, "rslora": {"use_rslora": True}, "dora": {"use_dora": True},
+    "pissa": {"init_lora_weights": "pissa"}, "olora": {"init_lora_weights": "olora"},
+    "loraplus": {},
+}
+
+
+class PEFT:
+    """The exported MLP as a torch.nn.Module wrapped by peft.get_peft_model."""
+
+    def __init__(self, man, base, device, torch, peft_type, total_steps):
+        import peft  # noqa: only on machines that have it
+
+        self.torch = torch
+        act = man["arch"]["act"]
+        names = [L["name"] for L in man["layers"]]
+
+        class MLP(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                for L in man["layers"]:
+                    lin = torch.nn.Linear(L["in"], L["out"], bias=L["bias"])
+                    with torch.no_grad():
+                        lin.weight.copy_(base[L["name"] + ".weight"])
+                        if L["bias"]:
+                            lin.bias.copy_(base[L["name"] + ".bias"])
+                    setattr(self, L["name"], lin)
+
+            def forward(self, x):
+                for i, n in enumerate(names):
+                    x = getattr(self, n)(x)
+                    if i + 1 < len(names):
+                        x = activate(torch, act, x)
+                return x
+
+        self.base_model = MLP().to(device).eval()
+        for p in self.base_model.parameters():
+            p.requires_grad_(False)
+        model = MLP().to(device)
+        targets = [L["name"] for L in man["layers"] if L["targeted"]]
+        method, o = man["method"], man["method_options"]
+        self.lr_ratio = 1.0
+        self.adalora = False
+        if peft_type:
+            cfg = {"peft_type": peft_type.upper(), "target_modules": targets}
+            for k, v in o.items():
+                cfg.setdefault({"rank": "r", "alpha": "lora_alpha", "dropout": "lora_dropout"}.get(k, k), v)
+            config = peft.get_peft_config(cfg)
+        elif method in PEFT_LORA:
+            config = peft.LoraConfig(r=int(o["rank"]), lora_alpha=o.get("alpha", 8), lora_dropout=o.get("dropout", 0.0),
+                                     target_modules=targets, **PEFT_LORA[method])
+            if method == "loraplus":
+                self.lr_ratio = float(o.get("lambda", 16))
+        elif method == "vera":
+            config = peft.VeraConfig(r=int(o["rank"]), target_modules=targets, d_initial=o.get("d_init", 0.1))
+        elif method == "adalora":
+            config = peft.AdaLoraConfig(init_r=int(o.get("init_rank", 12)), target_r=int(o["rank"]),
+                                        lora_alpha=o.get("alpha", 8), target_modules=targets, total_step=total_steps)
+            self.adalora = True
+        elif method == "full":
+            config = None
+        else:
+            raise Fail("method %s has no HF PEFT mapping; pass --peft-type" % method)
+        for p in model.parameters():
+            p.requires_grad_(False)
+        if config is None:
+            for n in targets:
+                for p in getattr(model, n).parameters():
+                    p.requires_grad_(True)
+            self.model = model
+        else:
+            self.model = peft.get_peft_model(model, config)
+        self.targets = targets
+        self.params = []
+        for name, p in self.model.named_parameters():
+            if p.requires_grad:
+                mul = self.lr_ratio if "lora_B" in name else 1.0
+                decay = not name.endswith(".bias")
+                self.params.append(({"name": name, "lr_mul": mul, "decay": decay}, p))
+        self.training = False
+
+    def trainable(self):
+        return [t for _, t in self.params]
+
+    def forward(self, x):
+        self.model.train(self.training)
+        return self.model(x)
+
+    def base_forward(self, x):
+        return self.base_model(x)
+
+    def after_step(self, step):
+        if self.adalora:
+            self.model.base_model.update_and_allocate(step)
+
+    def merged(self):
+        torch = self.torch
+        out = {}
+        with torch.no_grad():
+            m = self.model
+            if hasattr(m, "merge_and_unload"):
+                import copy
+                m = copy.deepcopy(m).merge_and_unload()
+            for n in self.targets:
+                out[n] = (getattr(self.base_model, n).weight.detach().clone(), getattr(m, n).weight.detach().clone())
+        return out
+
+
+# ---------------------------------------------------------------- training
+
+def evaluate(torch, fwd, x, labels, bs=1024):
+    """Mean cross-entropy and argmax accuracy over rows with label ≥ 0,
+    accumulated in float64 as tasks.Evaluate does."""
+    loss, correct, n = 0.0, 0, 0
+    with torch.no_grad():
+        for lo in range(0, x.shape[0], bs):
+            lg = fwd(x[lo:lo + bs]).double()
+            y = labels[lo:lo + bs]
+            keep = y >= 0
+            lg, y = lg[keep], y[keep]
+            lse = torch.logsumexp(lg, dim=1)
+            loss += (lse - lg.gather(1, y[:, None])[:, 0]).sum().item()
+            correct += (lg.argmax(dim=1) == y).sum().item()
+            n += y.numel()
+    if n == 0:
+        return 0.0, 0.0
+    return loss / n, correct / n
+
+
+def forgetting(torch, tuned, base, x, labels, bs=1024):
+    """KL(p_base ‖ p_tuned) and cross-entropy of tuned against base's
+    predictions, mean over rows with label ≥ 0 (tasks.Forgetting)."""
+    kl, ce, n = 0.0, 0.0, 0
+    with torch.no_grad():
+        for lo in range(0, x.shape[0], bs):
+            keep = labels[lo:lo + bs] >= 0
+            lb = torch.log_softmax(base(x[lo:lo + bs]).double(), dim=1)[keep]
+            lt = torch.log_softmax(tuned(x[lo:lo + bs]).double(), dim=1)[keep]
+            pb = lb.exp()
+            kl += (pb * (lb - lt)).sum().item()
+            ce += -(pb * lt).sum().item()
+            n += lb.shape[0]
+    if n == 0:
+        return 0.0, 0.0
+    return kl / n, ce / n
+
+
+def optimizer(torch, man, model):
+    t = man["train"]
+    groups = []
+    for p, tensor in model.params:
+        wd = t["weight_decay"] if p["decay"] else 0.0
+        groups.append({"params": [tensor], "lr": 0.0, "lr_mul": p["lr_mul"], "weight_decay": wd})
+    if t["optimizer"] == "sgd":
+        return torch.optim.SGD(groups, lr=0.0, momentum=t["momentum"])
+    return torch.optim.AdamW(groups, lr=0.0, betas=(t["beta1"], t["beta2"]), eps=t["eps"])
+
+
+def train(torch, man, data, model, device, out):
+    t = man["train"]
+    steps, clip = t["steps"], t["grad_clip"]
+    X, Y = data["train.x"].to(device), data["train.labels"].to(device)
+    sets = {s: (data[s + ".x"].to(device), data[s + ".labels"].to(device)) for s in ("target", "retain")}
+    opt = optimizer(torch, man, model)
+    params = model.trainable()
+    names = [p["name"] for p, _ in model.params]
+    start = time.time()
+
+    def report_eval(step):
+        model.training = False
+        for split in ("target", "retain"):
+            loss, acc = evaluate(torch, model.forward, *sets[split])
+            metric(step, split, "loss", loss)
+            metric(step, split, "accuracy", acc)
+
+    for i in range(steps):
+        model.training = True
+        logits = model.forward(X[i])
+        loss = torch.nn.functional.cross_entropy(logits, Y[i], ignore_index=-1)
+        lv = loss.item()
+        if not math.isfinite(lv):
+            emit({"type": "diverged", "step": i, "tensor": "loss"})
+            return None
+        for p in params:
+            p.grad = None
+        loss.backward()
+        sq = 0.0
+        for name, p in zip(names, params):
+            if p.grad is None:
+                continue
+            g = p.grad.double()
+            if not bool(torch.isfinite(g).all()):
+                emit({"type": "diverged", "step": i, "tensor": "gradient of " + name})
+                return None
+            sq += (g * g).sum().item()
+        gnorm = math.sqrt(sq)
+        if clip > 0:
+            c = clip / (gnorm + 1e-6)
+            if c < 1:
+                for p in params:
+                    if p.grad is not None:
+                        p.grad.mul_(c)
+        lr = t["lr"][i]
+        for g in opt.param_groups:
+            g["lr"] = lr * g["lr_mul"]
+        opt.step()
+        if hasattr(model, "after_step"):
+            model.after_step(i)
+        if i % t["log_every"] == 0 or i == steps - 1:
+            metric(i, "train", "loss", lv)
+            metric(i, "train", "grad_norm", gnorm)
+            metric(i, "train", "lr", lr)
+        if t["eval_every"] > 0 and (i + 1) % t["eval_every"] == 0 and i != steps - 1:
+            report_eval(i + 1)
+    report_eval(steps)
+    model.training = False
+    return time.time() - start
+
+
+def peak_mem(torch, device):
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    try:
+        import resource
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    except Exception:
+        return float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--bench", help="the bench binary (default $PEFTBENCH_BENCH, else bench on PATH)")
+    ap.add_argument("--data", help="an existing `bench export` folder instead of exporting the trial")
+    ap.add_argument("--backend", choices=("auto", "native", "peft"), default="auto")
+    ap.add_argument("--peft-type", help="any HF PEFT type (LORA, IA3, LOHA, …); the trial's method options become its config")
+    ap.add_argument("--keep-data", action="store_true", help="keep the exported data under $PEFTBENCH_OUT/data")
+    args = ap.parse_args()
+    if args.peft_type:
+        args.backend = "peft"
+
+    if os.environ.get("PEFTBENCH_PROTOCOL", str(PROTOCOL)) != str(PROTOCOL):
+        raise Fail("runner speaks protocol %s, this trainer %d" % (os.environ["PEFTBENCH_PROTOCOL"], PROTOCOL))
+    trial_path = os.environ.get("PEFTBENCH_TRIAL")
+    out = os.environ.get("PEFTBENCH_OUT")
+    if not trial_path or not out:
+        raise Fail("PEFTBENCH_TRIAL and PEFTBENCH_OUT must be set (run me through bench run)")
+    with open(trial_path) as f:
+        spec = json.load(f)
+    if spec.get("protocol") != PROTOCOL:
+        raise Fail("trial file protocol %r, want %d" % (spec.get("protocol"), PROTOCOL))
+
+    import torch
+
+    threads = int(os.environ.get("PEFTBENCH_THREADS", "1"))
+    torch.set_num_threads(max(1, threads))
+    if torch.cuda.is_available() and os.environ.get("CUDA_VISIBLE_DEVICES", "") not in ("", "-1"):
+        device = torch.device("cuda")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    else:
+        device = torch.device("cpu")
+    torch.manual_seed(spec["trial"]["seed"])  # dropout only; data and init come from the export
+
+    data_dir = export(args, trial_path, out)
+    man, base, init, data = load(data_dir, torch)
+    backend = args.backend
+    if backend == "auto":
+        backend = "peft" if man.get("data_only") else "native"
+    if backend == "native":
+        if man.get("data_only"):
+            raise Fail("the export has no method description (data only); use --backend peft")
+        model = Native(man, base, init, device, torch)
+    else:
+        try:
+            import peft  # noqa: F401
+        except ImportError:
+            raise Fail("method %s needs HF PEFT, which is not importable here" % man["method"])
+        model = PEFT(man, base, device, torch, args.peft_type, man["train"]["steps"])
+    log("torch %s on %s, backend %s, %s on %s" % (torch.__version__, device, backend, man["method"], man["task"]))
+
+    trainable = sum(t.numel() for t in model.trainable())
+    if backend == "native" and trainable != man["trainable_params"]:
+        raise Fail("%d trainable parameters, the export says %d" % (trainable, man["trainable_params"]))
+    total = man["total_params"] if backend == "native" else trainable
+
+    wall = train(torch, man, data, model, device, out)
+    if wall is None:
+        return
+
+    summary = {"trainable_params": trainable, "total_params": total, "steps": man["train"]["steps"]}
+    for split, after in (("target", "target"), ("retain", "retain")):
+        x, y = data[split + ".x"].to(device), data[split + ".labels"].to(device)
+        l1, a1 = evaluate(torch, model.forward, x, y)
+        l0, a0 = evaluate(torch, model.base_forward, x, y)
+        if split == "target":
+            summary.update(target_loss=l1, target_metric=a1, target_loss_before=l0, target_metric_before=a0)
+        else:
+            summary.update(retain_loss_after=l1, retain_metric_after=a1, retain_loss_before=l0, retain_metric_before=a0)
+    x, y = data["retain.x"].to(device), data["retain.labels"].to(device)
+    summary["forgetting"], summary["forgetting_ce"] = forgetting(torch, model.forward, model.base_forward, x, y)
+    summary["peak_mem_bytes"] = peak_mem(torch, device)
+    summary["train_seconds"] = wall
+
+    weights = {}
+    for name, (w0, w) in model.merged().items():
+        weights[name + ".base"] = w0
+        weights[name + ".tuned"] = w
+    write_safetensors(os.path.join(out, "weights.safetensors"), weights,
+                      {"method": man["method"], "task": man["task"], "trainer": "trainers/pytorch", "backend": backend})
+    emit({"type": "artifact", "name": "weights", "path": "weights.safetensors"})
+    if backend == "peft" and hasattr(model.model, "save_pretrained"):
+        model.model.save_pretrained(os.path.join(out, "adapter"))
+        emit({"type": "artifact", "name": "adapter", "path": "adapter"})
+    if not args.keep_data and not args.data:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    emit({"type": "summary", "metrics": {k: num(v) for k, v in sorted(summary.items())}})
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Fail as e:
+        print("train.py: %s" % e, file=sys.stderr)
+        sys.exit(2)
