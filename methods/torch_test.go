@@ -56,6 +56,9 @@ type torchCase struct {
 // the papers' formulas, from the same weights and data: the losses of 20
 // AdamW steps agree to 1e-4 relative.
 func TestTorchCrossCheck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: PyTorch cross-check skipped")
+	}
 	py := python(t)
 	const steps, batch = 20, 32
 	sizes := []int{24, 48, 40, 6}
