@@ -53,10 +53,6 @@ type Config struct {
 	Warmup      int
 	GradClip    float64 // global-norm clip; 0 = none
 	EvalEvery   int     // steps between target evaluations; 0 = only at the end
-
-	// GradEstBatches is the number of batches LoRA-GA-style methods average
-	// their full-gradient estimate over; 0 means 8.
-	GradEstBatches int
 }
 
 // Reporter receives what the trainer measures; runner.Reporter satisfies it.
@@ -297,16 +293,14 @@ func (r *run) attach(rng *nn.RNG) error {
 	}
 	r.att = att
 	if bt, ok := att.(methods.BeforeTrainer); ok {
-		n := r.cfg.GradEstBatches
-		if n == 0 {
-			n = 8
-		}
+		// Batches of the gradient estimate come from their own stream, drawn
+		// in order as the estimator asks for them.
 		estRNG := nn.NewRNG(uint64(r.cfg.Seed), "gradest")
-		batches := make([]tasks.Batch, n)
-		for i := range batches {
-			batches[i] = r.inst.TrainBatch(estRNG, r.cfg.Batch)
-		}
+		var batches []tasks.Batch
 		est := methods.EstimateGrads(func(g *nn.Graph, i int) *nn.Tensor {
+			for len(batches) <= i {
+				batches = append(batches, r.inst.TrainBatch(estRNG, r.cfg.Batch))
+			}
 			return g.CrossEntropy(r.model.Logits(g, batches[i]), batches[i].Labels)
 		})
 		if err := bt.BeforeTraining(est); err != nil {
