@@ -318,16 +318,14 @@ func attach(cfg train.Config, inst tasks.Instance, model tasks.Model, layers []*
 		return nil, fmt.Errorf("export: %s: the method acts inside the optimiser loop; external trainers reproduce only plain reparametrisations", cfg.Method)
 	}
 	if bt, ok := att.(methods.BeforeTrainer); ok {
-		n := cfg.GradEstBatches
-		if n == 0 {
-			n = 8
-		}
+		// As train does: batches from their own stream, drawn in order as
+		// the estimator asks for them.
 		rng := nn.NewRNG(seed, "gradest")
-		batches := make([]tasks.Batch, n)
-		for i := range batches {
-			batches[i] = inst.TrainBatch(rng, cfg.Batch)
-		}
+		var batches []tasks.Batch
 		est := methods.EstimateGrads(func(g *nn.Graph, i int) *nn.Tensor {
+			for len(batches) <= i {
+				batches = append(batches, inst.TrainBatch(rng, cfg.Batch))
+			}
 			return g.CrossEntropy(model.Logits(g, batches[i]), batches[i].Labels)
 		})
 		if err := bt.BeforeTraining(est); err != nil {
