@@ -1,0 +1,65 @@
+// Package plots draws paper-style figures of a sweep's results and writes
+// the sweep's HTML report.
+//
+// Everything reads a results folder (see package results): trials.parquet,
+// steps.parquet, spectra.parquet and manifest.json; a sweep that has not
+// been compacted is read from its shards. Statistics come from package
+// analysis: every point is the mean over seeds with a percentile-bootstrap
+// 95% CI (analysis.Summarize), and the forgetting laws are analysis fits
+// (analysis.FitForm) with bootstrap CIs.
+//
+// # Figures
+//
+// Write draws, per task, into DIR/figures/<kind>-<task>.<png|svg|pdf>:
+//
+//   - metric-vs-rank: target metric vs rank (log₂ axis), one line per
+//     method with a CI band; methods without a rank (full fine-tuning) as
+//     a dashed reference line with its band.
+//   - learn-forget: target metric vs forgetting per (method, rank), CIs in
+//     both axes, ranks labelled, the Pareto front dashed (the view of
+//     Biderman et al. 2024, "LoRA Learns Less and Forgets Less").
+//   - curves: the (split, metric) series of steps.parquet over steps, one
+//     panel each (at most six, train first), one line per method at its
+//     highest rank.
+//   - spectrum: the top singular values of one layer, base W₀ vs tuned W,
+//     one panel per method at its lowest rank (first seed), intruder
+//     dimensions at the ε nearest 0.5 ringed. The layer shown is the one
+//     with the most intruders.
+//   - maxcos: a heatmap of max_i |cos(u_j, u⁰_i)| per (method, rank) row
+//     and tuned direction j, averaged over layers and seeds. spectra.parquet
+//     keeps only this maximum per tuned vector, not the full tuned × base
+//     cosine matrix, so this is the heatmap the table supports; it is the
+//     quantity intruder detection thresholds.
+//   - intruders: intruder count vs rank per method, one panel per ε.
+//   - forgetting-law: forgetting vs trainable parameters P (fit
+//     L_f = c + A·P^α), vs steps N (L_f = c + A·N^β) and vs fine-tuning loss
+//     (L_f = a − b·L_ft), the fitted law over the points (Kalajdzievski
+//     2024). When N is the same for every trial, the N panel uses the
+//     forgetting logged during training (metric "forgetting" in
+//     steps.parquet). A panel needs ≥ 3 distinct predictor values.
+//   - efficiency: target metric vs trainable parameters (log axis), the
+//     frontier dashed.
+//   - safety: refusal retention (extra metric refusal_retention of the
+//     safety-guard task) vs target metric.
+//
+// A figure whose data is absent is skipped with a reason (Skip), never
+// drawn empty.
+//
+// # Style
+//
+// Figures are one column (3.5 in) or one page (7 in) wide with 7–9 pt
+// Liberation Sans text, so they are readable at print size. Each method
+// has a fixed colour, marker and dash pattern in every figure (MethodStyle):
+// the twelve shipped methods from a table over the Okabe–Ito colour-blind-
+// safe palette, others from a hash of the name. Legends sit above the
+// panels, never over data. Heatmaps use viridis.
+//
+// # Report
+//
+// WriteReport writes DIR/report.html, one self-contained file (figures as
+// PNG data URIs, no network): provenance from manifest.json, a table per
+// task of mean ± 95% CI half-width per method and rank with the best value
+// per column marked, the law fits with CIs, every figure with a caption,
+// the skipped figures, the failed and diverged trials with their reasons,
+// and relative links to the Parquet tables.
+package plots
