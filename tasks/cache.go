@@ -140,7 +140,7 @@ func (c *Cache) base(ctx context.Context, spec baseSpec, newModel func() Model,
 			return nil, nil, err
 		}
 		var buf bytes.Buffer
-		if err := safetensors.Write(&buf, stateTensors(m), map[string]string{"task": spec.Task, "key": spec.key()}); err != nil {
+		if err := writeState(&buf, m); err != nil {
 			return nil, nil, fmt.Errorf("tasks: %s: %w", spec.Task, err)
 		}
 		return buf.Bytes(), q, nil
@@ -153,6 +153,12 @@ func (c *Cache) base(ctx context.Context, spec baseSpec, newModel func() Model,
 		return nil, nil, fmt.Errorf("tasks: %s: cache entry %s: %w", spec.Task, e.Key, err)
 	}
 	return m, e, nil
+}
+
+// writeState writes m's state dict in safetensors format; the bytes depend
+// on the weights alone.
+func writeState(w io.Writer, m Model) error {
+	return safetensors.Write(w, stateTensors(m), nil)
 }
 
 func stateTensors(m Model) []safetensors.Tensor {

@@ -243,8 +243,8 @@ func (in *mnistInst) Base(ctx context.Context, c *Cache) (Model, error) {
 }
 
 func (in *mnistInst) TrainBatch(rng *nn.RNG, size int) Batch { return in.train[0].batch(rng, size) }
-func (in *mnistInst) Target() []Batch                         { return in.targets[0] }
-func (in *mnistInst) Retain() []Batch                         { return in.retain }
+func (in *mnistInst) Target() []Batch                        { return in.targets[0] }
+func (in *mnistInst) Retain() []Batch                        { return in.retain }
 
 type stagedMNIST struct{ *mnistInst }
 

@@ -130,8 +130,8 @@ func (in *safetyInst) Base(ctx context.Context, c *Cache) (Model, error) {
 }
 
 func (in *safetyInst) TrainBatch(rng *nn.RNG, size int) Batch { return in.b.sample(rng, size, in.dim) }
-func (in *safetyInst) Target() []Batch                         { return in.target }
-func (in *safetyInst) Retain() []Batch                         { return in.retain }
+func (in *safetyInst) Target() []Batch                        { return in.target }
+func (in *safetyInst) Retain() []Batch                        { return in.retain }
 
 // Extras reports refusal_retention (the tuned model's refusal rate on
 // held-out triggered inputs) and refusal_base (the base model's).
