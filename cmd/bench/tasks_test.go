@@ -1,0 +1,73 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestTasksGolden(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		golden string
+	}{
+		{nil, "tasks.txt"},
+		{[]string{"--json"}, "tasks.json"},
+	} {
+		var out, errb bytes.Buffer
+		if err := runTasks(c.args, &out, &errb); err != nil {
+			t.Fatalf("bench tasks %v: %v\n%s", c.args, err, errb.String())
+		}
+		path := filepath.Join("testdata", c.golden)
+		if updating() {
+			if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -update to create it)", err)
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("bench tasks %v differs from %s (run go test -update after checking):\n%s", c.args, path, out.String())
+		}
+	}
+}
+
+func TestTasksJSONListsAll(t *testing.T) {
+	var out bytes.Buffer
+	if err := runTasks([]string{"--json"}, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, m := range got {
+		for _, k := range []string{"name", "description", "architecture", "metrics", "options"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("%v lacks %q", m["name"], k)
+			}
+		}
+		if opts, _ := m["options"].([]any); len(opts) == 0 {
+			t.Errorf("%v lists no options", m["name"])
+		}
+		names[m["name"].(string)] = true
+	}
+	for _, n := range []string{"teacher-shift", "mnist-split", "mnist-permuted", "modarith", "safety-guard"} {
+		if !names[n] {
+			t.Errorf("bench tasks --json does not list %s", n)
+		}
+	}
+}
+
+func TestTasksRejectsArguments(t *testing.T) {
+	var out bytes.Buffer
+	if err := runTasks([]string{"mnist"}, &out, &out); err == nil {
+		t.Error("bench tasks mnist: no error")
+	}
+}
