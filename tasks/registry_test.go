@@ -1,0 +1,65 @@
+package tasks
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestLookupSuggests(t *testing.T) {
+	_, err := Lookup("mnist-splt")
+	if err == nil || !strings.Contains(err.Error(), `"mnist-split"`) {
+		t.Errorf("Lookup(mnist-splt) = %v, want a suggestion of mnist-split", err)
+	}
+}
+
+func TestRegisterDuplicatePanics(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic")
+		}
+	}()
+	Register("teacher-shift", teacherShift{})
+}
+
+func TestResolveOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts map[string]any
+		key  string // "" = valid
+	}{
+		{nil, ""},
+		{map[string]any{"perturb_rank": int64(8), "perturb_scale": 1}, ""},
+		{map[string]any{"perturb_rank": 8.0}, ""},
+		{map[string]any{"perturb_rank": 8.5}, "perturb_rank"},
+		{map[string]any{"perturb_rnk": 8}, "perturb_rnk"},
+		{map[string]any{"dim": 1}, "dim"},
+		{map[string]any{"merge": "yes"}, "merge"},
+		{map[string]any{"perturb_scale": "big"}, "perturb_scale"},
+	} {
+		o, err := ResolveOptions("teacher-shift", tc.opts)
+		var oe *OptionError
+		switch {
+		case tc.key == "" && err != nil:
+			t.Errorf("%v: %v", tc.opts, err)
+		case tc.key != "" && (!errors.As(err, &oe) || oe.Key != tc.key):
+			t.Errorf("%v: error %v, want an OptionError for %s", tc.opts, err, tc.key)
+		case tc.key == "":
+			if len(o) != len(teacherShift{}.Info().Options) {
+				t.Errorf("%v: resolved %d options, want all", tc.opts, len(o))
+			}
+			if _, err := ResolveOptions("teacher-shift", o); err != nil {
+				t.Errorf("resolving resolved options: %v", err)
+			}
+		}
+	}
+}
+
+func TestLayersWithoutPretraining(t *testing.T) {
+	ls, err := Layers("modarith", map[string]any{"dim": 32, "blocks": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls) != 13 || ls[4] != (LayerShape{"blocks.0.mlp.up", 128, 32, true}) || ls[12] != (LayerShape{"head", 26, 32, false}) {
+		t.Errorf("Layers(modarith) = %v", ls)
+	}
+}
