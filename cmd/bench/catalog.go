@@ -1,0 +1,74 @@
+package main
+
+import (
+	"errors"
+
+	"peftbench/methods"
+	"peftbench/sweeps"
+	"peftbench/tasks"
+)
+
+// catalog is the sweeps.Catalog of the method and task registries.
+type catalog struct{}
+
+func (catalog) Methods() []string { return methods.Names() }
+func (catalog) Tasks() []string   { return tasks.Names() }
+
+func (catalog) HasRank(method string) bool {
+	m, err := methods.Lookup(method)
+	return err == nil && m.Info().HasRank
+}
+
+func (catalog) MethodOptions(method string) []string {
+	m, err := methods.Lookup(method)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, o := range m.Info().Options {
+		names = append(names, o.Name)
+	}
+	return names
+}
+
+func (catalog) TaskOptions(task string) []string {
+	t, err := tasks.Lookup(task)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, o := range t.Info().Options {
+		names = append(names, o.Name)
+	}
+	return names
+}
+
+func (catalog) ResolveMethod(method string, rank int, opts map[string]any) (map[string]any, error) {
+	o, err := methods.ResolveOptions(method, rank, opts)
+	var oe *methods.OptionError
+	if errors.As(err, &oe) {
+		return nil, &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
+	}
+	return map[string]any(o), err
+}
+
+func (catalog) ResolveTask(task string, opts map[string]any) (map[string]any, error) {
+	o, err := tasks.ResolveOptions(task, opts)
+	var oe *tasks.OptionError
+	if errors.As(err, &oe) {
+		return nil, &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
+	}
+	return map[string]any(o), err
+}
+
+func (catalog) Layers(task string, opts map[string]any) ([]sweeps.Layer, error) {
+	shapes, err := tasks.Layers(task, opts)
+	if err != nil {
+		return nil, err
+	}
+	ls := make([]sweeps.Layer, len(shapes))
+	for i, s := range shapes {
+		ls[i] = sweeps.Layer{Name: s.Name, Out: s.Out, In: s.In}
+	}
+	return ls, nil
+}
