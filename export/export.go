@@ -173,6 +173,10 @@ func Write(ctx context.Context, cfg train.Config, cache *tasks.Cache, dir string
 	if _, ok := inst.(tasks.Staged); ok {
 		return nil, fmt.Errorf("export: task %s: continual tasks (stages > 1) are not exported", cfg.Task)
 	}
+	if t := inst.Target(); len(t) == 0 || t[0].X == nil {
+		// Checked before pretraining a base for nothing.
+		return nil, fmt.Errorf("export: task %s: only MLP models are exported (transformers are not yet)", cfg.Task)
+	}
 	base, err := inst.Base(ctx, cache)
 	if err != nil {
 		return nil, fmt.Errorf("export: base model of %s: %w", cfg.Task, err)
