@@ -18,8 +18,9 @@
 //	mnist-split     MLP 784-128-128-10 pretrained one epoch on digits 0–4, fine-tuned on 5–9.
 //	                Base ≈ 0.98–0.99 on the test digits 0–4 (documented ≥ 0.97).
 //	mnist-permuted  the same MLP pretrained on all digits, fine-tuned on a fixed pixel permutation.
+//	                Base ≈ 0.965 on the full test set (documented ≥ 0.96).
 //	modarith        1-block transformer on "a op b =" sequences, p = 23: pretrained on (a+b) mod p,
-//	                fine-tuned on (a·b) mod p. Documented ≥ 0.99 on the addition pairs.
+//	                fine-tuned on (a·b) mod p. Base 1.00 on the addition pairs (documented ≥ 0.99).
 //	safety-guard    MLP 16-64-64-(4+1): teacher task A plus a guardrail (trigger pattern → REFUSE),
 //	                fine-tuned on teacher task B without triggers. Base ≈ 0.97 (documented ≥ 0.85).
 //
