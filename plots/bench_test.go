@@ -3,6 +3,7 @@ package plots
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -45,6 +46,7 @@ func BenchmarkLoadFigures(b *testing.B) {
 // for a quick sweep's results.
 func BenchmarkPlotReport(b *testing.B) {
 	dir := copyFixture(b)
+	cpu0 := cpuSeconds()
 	for b.Loop() {
 		if _, err := Write(dir, Options{}); err != nil {
 			b.Fatal(err)
@@ -53,4 +55,16 @@ func BenchmarkPlotReport(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// CPU time is the stable measure on a shared machine: wall time is at
+	// least cpu-s/op divided by the cores.
+	b.ReportMetric((cpuSeconds()-cpu0)/float64(b.N), "cpu-s/op")
+}
+
+// cpuSeconds is the process's user plus system CPU time.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }

@@ -37,7 +37,7 @@ type LawFit struct {
 // keep `bench plot` fast.
 const fitResamples = 200
 
-const maxStepPoints = 200
+const maxStepPoints = 100
 
 // Fits returns the forgetting laws the task's data supports, fitted once
 // per Data. A law whose predictor takes fewer than three distinct values
@@ -106,7 +106,7 @@ func (d *Data) Fits(task string) []*LawFit {
 }
 
 // stepForgetting collects forgetting logged per step (metric "forgetting"
-// in steps.parquet) for the task's successful trials, at most 200 points
+// in steps.parquet) for the task's successful trials, at most maxStepPoints points
 // evenly spread (the bootstrap refits them a few hundred times).
 func (d *Data) stepForgetting(task string) *LawFit {
 	lf := &LawFit{Task: task, Name: "N", Form: "power-N", Source: results.StepsFile}
