@@ -10,6 +10,7 @@ Prints a JSON array of {"name", "value", "unit"} objects on stdout, named as
     torch/step/mlp/full         ms
     torch/step/transformer/lora ms
     torch/step/transformer/full ms
+    torch/cpu/step/mlp/lora     ms        process CPU time per step (mean)
 
 The models match package nn's reference setups: an MLP 784-256-256-10 (ReLU)
 at batch 128 and a pre-norm GPT-style transformer (d=128, 2 blocks, 4 heads,
@@ -209,19 +210,23 @@ def bench_torch(steps):
         for _ in range(5):
             step()
         times = []
+        c0 = time.process_time()
         for _ in range(steps):
             t0 = time.perf_counter()
             step()
             times.append(time.perf_counter() - t0)
-        return statistics.median(times) * 1e3
+        cpu = (time.process_time() - c0) / steps
+        return statistics.median(times) * 1e3, cpu * 1e3
 
     g = torch.Generator().manual_seed(1)
     mlp_batch = (torch.randn(128, 784, generator=g), torch.randint(0, 10, (128,), generator=g))
     tf_batch = (torch.randint(0, 64, (16, 64), generator=g), torch.randint(0, 64, (16, 64), generator=g))
-    emit("torch/step/mlp/lora", time_steps(lora(mlp()), mlp_batch), "ms")
-    emit("torch/step/mlp/full", time_steps(mlp(), mlp_batch), "ms")
-    emit("torch/step/transformer/lora", time_steps(lora(GPT()), tf_batch), "ms")
-    emit("torch/step/transformer/full", time_steps(GPT(), tf_batch), "ms")
+    for name, model, batch in (("mlp/lora", lora(mlp()), mlp_batch), ("mlp/full", mlp(), mlp_batch),
+                               ("transformer/lora", lora(GPT()), tf_batch),
+                               ("transformer/full", GPT(), tf_batch)):
+        wall, cpu = time_steps(model, batch)
+        emit(f"torch/step/{name}", wall, "ms")
+        emit(f"torch/cpu/step/{name}", cpu, "ms")
 
 
 def main():

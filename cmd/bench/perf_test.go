@@ -1,0 +1,173 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"peftbench/kernels"
+	"peftbench/regress"
+)
+
+func TestPerfRatios(t *testing.T) {
+	goFigs := []perfFigure{
+		{"sgemm/n=512", 150, "GFLOP/s"},
+		{"sgemm/n=1024", 160, "GFLOP/s"}, // no reference: no ratio
+		{"step/mlp/lora", 3, "ms"},
+		{"cpu/step/mlp/lora", 5, "ms"},
+		{"mem/peak_rss", 1 << 20, "bytes"},
+	}
+	ref := []perfFigure{
+		{"ref/numpy/sgemm/n=512", 200, "GFLOP/s"},
+		{"ref/torch/step/mlp/lora", 4, "ms"},
+		{"ref/torch/cpu/step/mlp/lora", 0, "ms"}, // zero: no ratio
+	}
+	got := perfRatios(goFigs, ref)
+	want := []perfFigure{
+		{"ratio/sgemm/n=512", 0.75, "x"},
+		{"ratio/step/mlp/lora", 0.75, "ratio"},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("perfRatios = %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("ratio %d = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+// fakePython writes an executable that ignores its arguments and prints out.
+func fakePython(t *testing.T, out string) string {
+	t.Helper()
+	dir := t.TempDir()
+	data := filepath.Join(dir, "out.json")
+	if err := os.WriteFile(data, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(dir, "python")
+	if err := os.WriteFile(exe, []byte("#!/bin/sh\ncat "+data+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+func smallPerfConfig(t *testing.T) perfConfig {
+	script := filepath.Join(t.TempDir(), "perf_ref.py")
+	if err := os.WriteFile(script, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return perfConfig{
+		threads:  1,
+		shapes:   []kernels.Shape{{Name: "n=64", M: 64, N: 64, K: 64}},
+		gemmTime: time.Millisecond,
+		warmup:   1, steps: 2,
+		setups:    perfSetups()[:1], // mlp/lora
+		ref:       true,
+		refScript: script,
+	}
+}
+
+func TestMeasurePerfWithReference(t *testing.T) {
+	cfg := smallPerfConfig(t)
+	cfg.python = fakePython(t, `[{"name":"numpy/sgemm/n=64","value":10,"unit":"GFLOP/s"},
+		{"name":"torch/step/mlp/lora","value":1000,"unit":"ms"}]`)
+	var stderr bytes.Buffer
+	figs, err := measurePerf(cfg, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]perfFigure{}
+	for _, f := range figs {
+		byName[f.Name] = f
+		if !(f.Value > 0) {
+			t.Errorf("%s = %v %s, want > 0", f.Name, f.Value, f.Unit)
+		}
+	}
+	for _, name := range []string{"sgemm/n=64", "step/mlp/lora", "cpu/step/mlp/lora", "mem/peak_rss",
+		"ref/numpy/sgemm/n=64", "ref/torch/step/mlp/lora", "ratio/sgemm/n=64", "ratio/step/mlp/lora"} {
+		if _, ok := byName[name]; !ok {
+			t.Errorf("no figure %s in %v (stderr: %s)", name, figs, stderr.String())
+		}
+	}
+	if r, s := byName["ratio/step/mlp/lora"], byName["step/mlp/lora"]; r.Value != round4(s.Value/1000) {
+		t.Errorf("ratio/step/mlp/lora = %v, want %v/1000", r.Value, s.Value)
+	}
+	// The figures read back as regress reads them.
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(figs); err != nil {
+		t.Fatal(err)
+	}
+	samples, err := regress.ReadPerf(&buf)
+	if err != nil || len(samples) != len(figs) {
+		t.Errorf("regress.ReadPerf: %d samples, %v; want %d", len(samples), err, len(figs))
+	}
+}
+
+func TestMeasurePerfReferenceProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		edit   func(*perfConfig)
+		stderr string
+	}{
+		{"missing script", func(c *perfConfig) { c.refScript = filepath.Join(t.TempDir(), "nope.py") }, "reference script missing"},
+		{"missing python", func(c *perfConfig) { c.python = filepath.Join(t.TempDir(), "python") }, "python interpreter"},
+		{"bad output", func(c *perfConfig) { c.python = fakePython(t, "torch unavailable") }, "not a JSON array"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := smallPerfConfig(t)
+			cfg.python = fakePython(t, "[]")
+			tc.edit(&cfg)
+			var stderr bytes.Buffer
+			figs, err := measurePerf(cfg, &stderr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr %q does not say %q", stderr.String(), tc.stderr)
+			}
+			for _, f := range figs {
+				if strings.HasPrefix(f.Name, "ref/") || strings.HasPrefix(f.Name, "ratio/") {
+					t.Errorf("figure %s without a working reference", f.Name)
+				}
+			}
+		})
+	}
+}
+
+func TestPerfFindsReferenceScript(t *testing.T) {
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "ci", "perf_ref.py")); err != nil {
+		t.Errorf("ci/perf_ref.py not found from the module root: %v", err)
+	}
+}
+
+func TestPerfFlags(t *testing.T) {
+	for _, args := range [][]string{{"--threads", "0"}, {"extra"}, {"--nope"}} {
+		var out, errb bytes.Buffer
+		if err := runPerf(args, &out, &errb); err == nil {
+			t.Errorf("bench perf %v: no error", args)
+		}
+	}
+}
+
+func TestPrintPerfTable(t *testing.T) {
+	var out bytes.Buffer
+	figs := []perfFigure{{"sgemm/n=1024", 123.456, "GFLOP/s"}, {"mem/peak_rss", 3 << 20, "bytes"}}
+	if err := printPerf(&out, figs); err != nil {
+		t.Fatal(err)
+	}
+	want := "NAME          VALUE       UNIT\n" +
+		"sgemm/n=1024      123.46  GFLOP/s\n" +
+		"mem/peak_rss        3.00  MiB\n"
+	if out.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
