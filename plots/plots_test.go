@@ -182,3 +182,29 @@ func TestFits(t *testing.T) {
 		t.Error("joint P,N fit with a constant N")
 	}
 }
+
+// TestFormats checks every format encodes to a file of its kind.
+func TestFormats(t *testing.T) {
+	d, err := Load(fixtureDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	figs, _, err := Figures(d, []string{"efficiency"})
+	if err != nil || len(figs) == 0 {
+		t.Fatalf("%v, %d figures", err, len(figs))
+	}
+	for _, tc := range []struct{ format, magic string }{
+		{"png", "\x89PNG\r\n"}, {"svg", "<?xml"}, {"pdf", "%PDF-"},
+	} {
+		b, err := figs[0].Encode(tc.format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(b), tc.magic) || len(b) < 2000 {
+			t.Errorf("%s: %d bytes starting %q", tc.format, len(b), b[:min(len(b), 8)])
+		}
+	}
+	if _, err := figs[0].Encode("gif"); err == nil {
+		t.Error("gif: no error")
+	}
+}
