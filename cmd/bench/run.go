@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"peftbench/results"
+	"peftbench/runner"
+	"peftbench/sweeps"
+	"peftbench/tasks"
+	"peftbench/train"
+)
+
+func init() {
+	register(command{
+		Name:    "run",
+		Order:   10,
+		Summary: "run a sweep file; results go to DIR/<sweep name>/",
+		Run:     runRun,
+	})
+	register(command{
+		Name:    "plan",
+		Order:   20,
+		Summary: "print the trials a sweep file expands to, without running them",
+		Run:     runPlan,
+	})
+}
+
+// loadPlan loads and validates a sweep file against the registries.
+func loadPlan(path string) (*sweeps.Plan, error) {
+	return sweeps.Load(path, catalog{})
+}
+
+// afterTrialHook, when set, gives runner.Options.AfterTrial for a plan: the
+// analysis of each finished trial (spectra, intruder dimensions).
+var afterTrialHook func(plan *sweeps.Plan) func(ctx context.Context, t sweeps.Trial, dir string, artifacts map[string]string, s *results.Shard) error
+
+func runRun(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("out", "results", "parent `dir` of the sweep's results folder")
+	workers := fs.Int("workers", 0, "concurrent trials (default: the sweep's [resources] workers, else one per core)")
+	jsonOut := fs.Bool("json", false, "print progress as JSON events, one per line, on stdout")
+	force := fs.Bool("force", false, "rerun a sweep whose file changed since its results were written")
+	cacheDir := fs.String("cache", "", "base-model cache `dir` (default $PEFTBENCH_CACHE, else the user cache dir)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: bench run FILE [--out DIR] [--workers N] [--json] [--force] [--cache DIR]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(interleave(fs, args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("bench run: want one sweep file")
+	}
+	plan, err := loadPlan(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	cache, err := openCache(*cacheDir, stderr)
+	if err != nil {
+		return err
+	}
+	opts := runner.Options{
+		Out:     *out,
+		Workers: *workers,
+		Trainer: runner.Builtin{T: &train.Trainer{Cache: cache}},
+		Force:   *force,
+	}
+	if afterTrialHook != nil {
+		opts.AfterTrial = afterTrialHook(plan)
+	}
+	switch {
+	case *jsonOut:
+		opts.Events = runner.NewJSON(stdout)
+	case isTerminal(stderr):
+		opts.Events = runner.NewBar(stderr)
+	default:
+		opts.Events = runner.NewLines(stderr)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sum, err := runner.Run(ctx, plan, opts)
+	if err != nil {
+		return fmt.Errorf("bench run: %w", err)
+	}
+	if n := sum.Total - sum.Skipped - sum.Counts["ok"]; n > 0 && sum.Counts["ok"]+sum.Skipped < sum.Total {
+		fmt.Fprintf(stderr, "%d of %d trials did not end ok: bench status %s\n", sum.Total-sum.Skipped-sum.Counts["ok"], sum.Total, sum.Dir)
+	}
+	return nil
+}
+
+// openCache opens the base-model cache: dir, else $PEFTBENCH_CACHE, else
+// the user cache dir. Cache warnings (a corrupt entry rebuilt) go to w.
+func openCache(dir string, w io.Writer) (*tasks.Cache, error) {
+	if dir == "" {
+		d, err := tasks.DefaultCacheDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	c, err := tasks.NewCache(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.Log = w
+	return c, nil
+}
+
+func runPlan(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	jsonOut := fs.Bool("json", false, "print the resolved plan as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: bench plan FILE [--json]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(interleave(fs, args)); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		fs.Usage()
+		return errors.New("bench plan: want one sweep file")
+	}
+	plan, err := loadPlan(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return writeJSON(stdout, plan)
+	}
+	fmt.Fprintf(stdout, "sweep %s: %d trials\n", plan.Name, len(plan.Trials))
+	if plan.Description != "" {
+		fmt.Fprintf(stdout, "%s\n", plan.Description)
+	}
+	for _, w := range plan.Warnings {
+		fmt.Fprintf(stdout, "warning: %s\n", w)
+	}
+	tw := newTable(stdout, "INDEX", "TRIAL", "METHOD", "RANK", "TASK", "SEED", "STEPS", "LR")
+	for _, t := range plan.Trials {
+		rank := "-"
+		if t.Rank > 0 {
+			rank = fmt.Sprint(t.Rank)
+		}
+		tw.row(fmt.Sprint(t.Index), t.ID, t.Method, rank, t.Task, fmt.Sprint(t.Seed), fmt.Sprint(t.Train.Steps), fmt.Sprint(t.Train.LR))
+	}
+	return tw.flush()
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+
+	"peftbench/results"
+)
+
+func init() {
+	register(command{
+		Name:    "status",
+		Order:   30,
+		Summary: "show a results folder's trials by status, with the reasons of failures",
+		Run:     runStatus,
+	})
+}
+
+// sweepStatus is what `bench status --json` prints.
+type sweepStatus struct {
+	Sweep    string         `json:"sweep"`
+	Dir      string         `json:"dir"`
+	Total    int            `json:"total"`   // trials in the plan
+	Pending  int            `json:"pending"` // in the plan, with no result yet
+	Counts   map[string]int `json:"counts"`  // results by status
+	Problems []trialProblem `json:"problems,omitempty"`
+}
+
+type trialProblem struct {
+	TrialID string `json:"trial_id"`
+	Index   int64  `json:"index"`
+	Method  string `json:"method"`
+	Rank    int64  `json:"rank"`
+	Task    string `json:"task"`
+	Seed    int64  `json:"seed"`
+	Status  string `json:"status"`
+	Error   string `json:"error"`
+	Step    *int64 `json:"diverged_step,omitempty"`
+}
+
+func runStatus(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	jsonOut := fs.Bool("json", false, "print the status as JSON")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: bench status DIR [--json]")
+		fs.PrintDefaults()
+	}
+	dir, err := parseResultsDirArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	st, err := readStatus(dir)
+	if err != nil {
+		return err
+	}
+	if *jsonOut {
+		return writeJSON(stdout, st)
+	}
+	fmt.Fprintf(stdout, "sweep %s (%s): %d trials, %d pending\n", st.Sweep, st.Dir, st.Total, st.Pending)
+	var names []string
+	for k := range st.Counts {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		fmt.Fprintf(stdout, "  %-9s %d\n", k, st.Counts[k])
+	}
+	if len(st.Problems) > 0 {
+		fmt.Fprintln(stdout)
+		t := newTable(stdout, "TRIAL", "STATUS", "METHOD", "RANK", "TASK", "SEED", "REASON")
+		for _, p := range st.Problems {
+			t.row(p.TrialID, p.Status, p.Method, fmt.Sprint(p.Rank), p.Task, fmt.Sprint(p.Seed), firstLine(p.Error))
+		}
+		return t.flush()
+	}
+	return nil
+}
+
+// readStatus reads a results folder's manifest and trial shards.
+func readStatus(dir string) (*sweepStatus, error) {
+	m, err := results.ReadManifest(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bench status: %s is not a results folder: %w", dir, err)
+	}
+	shards, err := results.ReadShards(dir)
+	if err != nil {
+		return nil, fmt.Errorf("bench status: %w", err)
+	}
+	st := &sweepStatus{Sweep: m.Sweep, Dir: dir, Counts: map[string]int{}}
+	total, err := manifestTrials(m)
+	if err != nil {
+		return nil, err
+	}
+	st.Total = total
+	var ids []string
+	for id := range shards {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return shards[ids[i]].Trial.Index < shards[ids[j]].Trial.Index })
+	for _, id := range ids {
+		r := shards[id].Trial
+		st.Counts[r.Status]++
+		if r.Status != results.StatusOK {
+			p := trialProblem{TrialID: r.TrialID, Index: r.Index, Method: r.Method, Rank: r.Rank, Task: r.Task, Seed: r.Seed, Status: r.Status, Error: r.Error}
+			if r.Status == results.StatusDiverged {
+				s := r.DivergedStep
+				p.Step = &s
+			}
+			st.Problems = append(st.Problems, p)
+		}
+	}
+	st.Pending = max(0, st.Total-len(shards))
+	return st, nil
+}
+
+// manifestTrials counts the trials of the manifest's plan.
+func manifestTrials(m *results.Manifest) (int, error) {
+	if len(m.Trials) == 0 {
+		return 0, nil
+	}
+	var trials []struct{}
+	if err := json.Unmarshal(m.Trials, &trials); err != nil {
+		return 0, errors.New("bench status: manifest.json: trials: " + err.Error())
+	}
+	return len(trials), nil
+}
