@@ -48,7 +48,17 @@ var WallMetric = Metric{"wall_seconds", false, func(r *results.TrialRow) float64
 // TrialRow.Extra that bench regress knows. Extras not listed are compared
 // too, and a significant change is reported as a warning, never a failure.
 var extraHigherIsBetter = map[string]bool{
-	"refusal_retention": true,
+	"refusal_retention": true,  // the guardrail kept after fine-tuning
+	"forgetting_ce":     false, // cross-entropy on retain data against the base model's predictions
+}
+
+// baseModelExtra reports whether an Extra key measures the base model
+// (suffix _before or _base, e.g. target_metric_before, refusal_base). Like
+// retain_*_before these are left out: every method and seed of a task
+// shares the base, so they say nothing about a method, and a change in
+// them moves the tuned metrics that are compared.
+func baseModelExtra(name string) bool {
+	return strings.HasSuffix(name, "_before") || strings.HasSuffix(name, "_base")
 }
 
 // extraMetric returns the Metric of an Extra key and whether its direction

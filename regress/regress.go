@@ -356,7 +356,9 @@ func groupMetrics(g *group, opt Options) []groupMetric {
 	for _, run := range []map[int64]*results.TrialRow{g.base, g.cur} {
 		for _, r := range run {
 			for k := range r.Extra {
-				extras[k] = true
+				if !baseModelExtra(k) {
+					extras[k] = true
+				}
 			}
 		}
 	}

@@ -15,7 +15,7 @@ import (
 func init() {
 	register(command{
 		Name:    "regress",
-		Order:   60,
+		Order:   85,
 		Summary: "compare a sweep's results (or bench perf figures) with a baseline; exit 1 on a regression",
 		Run:     runRegress,
 	})
