@@ -264,6 +264,25 @@ func ReluBackward(dx, y, dy []float32) {
 	}
 }
 
+// ReluBackwardAdd adds dy where the ReLU output y is positive to dx: the
+// accumulating form of ReluBackward, for autodiff tapes that add into
+// gradient buffers.
+//
+//	if y[i] > 0 { dx[i] += dy[i] }
+func ReluBackwardAdd(dx, y, dy []float32) {
+	dx, dy = dx[:len(y)], dy[:len(y)]
+	i := 0
+	if haveAVX2 {
+		reluBackAddAVX2(dx, y, dy)
+		i = len(y) &^ 7
+	}
+	for ; i < len(y); i++ {
+		if y[i] > 0 {
+			dx[i] += dy[i]
+		}
+	}
+}
+
 // SumRows adds the column sums of src (rows of cols) to dst (len cols): the
 // bias gradient of a linear layer.
 //

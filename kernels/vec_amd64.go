@@ -46,3 +46,6 @@ func maxAVX2(alpha float32, x []float32) float32
 
 //go:noescape
 func reluBackAVX2(dx, y, dy []float32)
+
+//go:noescape
+func reluBackAddAVX2(dx, y, dy []float32)

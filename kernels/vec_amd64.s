@@ -490,3 +490,28 @@ reluback_loop:
 	VZEROUPPER
 reluback_done:
 	RET
+
+// func reluBackAddAVX2(dx, y, dy []float32)
+// dx += dy where y > 0, over the first len(dx)&^7 elements.
+TEXT ·reluBackAddAVX2(SB), NOSPLIT, $0-72
+	MOVQ dx_base+0(FP), DI
+	MOVQ dx_len+8(FP), CX
+	MOVQ y_base+24(FP), SI
+	MOVQ dy_base+48(FP), DX
+	SHRQ $3, CX
+	JEQ relubackadd_done
+	VXORPS Y15, Y15, Y15
+relubackadd_loop:
+	VMOVUPS (SI), Y0
+	VCMPPS $0x0E, Y15, Y0, Y0 // y > 0
+	VANDPS (DX), Y0, Y0
+	VADDPS (DI), Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DX
+	ADDQ $32, DI
+	DECQ CX
+	JNE relubackadd_loop
+	VZEROUPPER
+relubackadd_done:
+	RET

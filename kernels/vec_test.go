@@ -270,6 +270,9 @@ func TestBiasRelu(t *testing.T) {
 		AddBiasRelu(y, x, bias, cols)
 		AddBias(yb, x, bias, cols)
 		ReluBackward(dx, y, dy)
+		acc := randSlice(r, len(x))
+		acc0 := append([]float32(nil), acc...)
+		ReluBackwardAdd(acc, y, dy)
 		sums := make([]float32, cols)
 		SumRows(sums, dy, cols)
 		wantSums := make([]float64, cols)
@@ -285,6 +288,9 @@ func TestBiasRelu(t *testing.T) {
 			}
 			if dx[i] != wd {
 				t.Fatalf("cols=%d: ReluBackward at %d = %g, want %g", cols, i, dx[i], wd)
+			}
+			if want := acc0[i] + wd; acc[i] != want {
+				t.Fatalf("cols=%d: ReluBackwardAdd at %d = %g, want %g", cols, i, acc[i], want)
 			}
 			wantSums[j] += float64(dy[i])
 		}

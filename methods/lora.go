@@ -56,8 +56,12 @@ func NewLoRA(l *nn.Linear, rank int, alpha float32, rng *nn.RNG) *LoRA {
 // Forward computes x·W0ᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ (minus s·(x·A0ᵀ)·B0ᵀ for
 // residual methods) without forming ΔW.
 func (m *LoRA) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
+	xd := g.Dropout(x, m.Dropout, m.rng)
+	if m.A0 == nil { // one fused op: no N×Out temporaries
+		return g.LowRankLinear(x, l.Weight, l.Bias, xd, m.A, m.B, m.Scale)
+	}
 	y := l.Base(g, x)
-	d := m.delta(g, g.Dropout(x, m.Dropout, m.rng))
+	d := m.delta(g, xd)
 	if m.A0 != nil {
 		d = g.Sub(d, g.MatMul(g.MatMul(x, m.A0, false, true), m.B0, false, true))
 	}

@@ -143,6 +143,12 @@ func TestOpGradients(t *testing.T) {
 		{"ConcatCols", []*Tensor{p(3, 2), p(3, 4)}, func(g *Graph, x []*Tensor) *Tensor { return g.ConcatCols(x[0], x[1]) }},
 		{"Linear", []*Tensor{p(5, 4), p(3, 4), p(3)}, func(g *Graph, x []*Tensor) *Tensor { return g.Linear(x[0], x[1], x[2]) }},
 		{"Linear/nobias", []*Tensor{p(5, 4), p(3, 4)}, func(g *Graph, x []*Tensor) *Tensor { return g.Linear(x[0], x[1], nil) }},
+		{"LowRankLinear", []*Tensor{p(5, 4), p(3, 4), p(3), p(5, 4), p(2, 4), p(3, 2)}, func(g *Graph, x []*Tensor) *Tensor {
+			return g.LowRankLinear(x[0], x[1], x[2], x[3], x[4], x[5], 1.5)
+		}},
+		{"LowRankLinear/shared-input", []*Tensor{p(5, 4), p(3, 4), p(2, 4), p(3, 2)}, func(g *Graph, x []*Tensor) *Tensor {
+			return g.LowRankLinear(x[0], x[1], nil, x[0], x[2], x[3], -0.5)
+		}},
 		{"Dropout", []*Tensor{p(4, 6)}, func(g *Graph, x []*Tensor) *Tensor { return g.Dropout(x[0], 0.3, NewRNG(5, "dropout")) }},
 		{"CausalSelfAttention", []*Tensor{p(2*5, 6), p(2*5, 6), p(2*5, 6)}, func(g *Graph, x []*Tensor) *Tensor {
 			return g.CausalSelfAttention(x[0], x[1], x[2], 2, 5, 2)

@@ -227,9 +227,73 @@ func backLinear(g *Graph, nd *node) {
 	m, k, n := nd.i0, nd.i1, nd.i2
 	mmBack(x.Data, x.Grad, w.Data, w.Grad, nd.out.Grad, m, k, n, false, true, k, k, n)
 	if b != nil && b.Grad != nil {
+		kernels.SumRows(b.Grad, nd.out.Grad, n)
+	}
+}
+
+// LowRankLinear returns x·wᵀ + b + s·(xa·aᵀ)·bmᵀ for x and xa (N×In), w
+// (Out×In), b (Out) or nil, a (r×In) and bm (Out×r): a linear layer with a
+// low-rank update (LoRA), as one op. xa is the input of the update path (x
+// itself, or x after dropout). The product xa·aᵀ (N×r) is the only
+// intermediate; the update accumulates straight into the output, and
+// backward writes each gradient with one GEMM, so no N×Out temporary and no
+// dense ΔW is formed.
+func (g *Graph) LowRankLinear(x, w, b, xa, a, bm *Tensor, s float32) *Tensor {
+	m, k, n := mmDims("LowRankLinear", x, w, false, true)
+	mustSame("LowRankLinear", x, xa)
+	if b != nil {
+		mustVec("LowRankLinear", b, n, "bias")
+	}
+	if len(a.Shape) != 2 || a.Shape[1] != k || len(bm.Shape) != 2 || bm.Shape[0] != n || bm.Shape[1] != a.Shape[0] {
+		panic(fmt.Sprintf("nn: LowRankLinear: factors %v and %v for a %d→%d layer", a.Shape, bm.Shape, k, n))
+	}
+	r := a.Shape[0]
+	rec := g.needs(x, w, b, xa, a, bm)
+	y := g.out(rec, m, n)
+	beta := float32(0)
+	if b != nil {
 		for i := range m {
-			addTo(nd.out.Grad[i*n:(i+1)*n], b.Grad)
+			copy(y.Data[i*n:(i+1)*n], b.Data)
 		}
+		beta = 1
+	}
+	kernels.Sgemm(false, true, m, n, k, 1, x.Data, k, w.Data, k, beta, y.Data, n)
+	xr := g.buf(m * r)
+	kernels.Sgemm(false, true, m, r, k, 1, xa.Data, k, a.Data, k, 0, xr, r)
+	kernels.Sgemm(false, true, m, n, r, s, xr, r, bm.Data, r, 1, y.Data, n)
+	if rec {
+		nd := g.record(backLowRankLinear, y)
+		nd.a, nd.b, nd.c = x, w, b
+		nd.list = append(nd.list[:0], xa, a, bm)
+		nd.aux = xr
+		nd.i0, nd.i1, nd.i2, nd.i3 = m, k, n, r
+		nd.f0 = s
+	}
+	return y
+}
+
+func backLowRankLinear(g *Graph, nd *node) {
+	x, w, b := nd.a, nd.b, nd.c
+	xa, a, bm := nd.list[0], nd.list[1], nd.list[2]
+	m, k, n, r, s := nd.i0, nd.i1, nd.i2, nd.i3, nd.f0
+	dy, xr := nd.out.Grad, nd.aux
+	mmBack(x.Data, x.Grad, w.Data, w.Grad, dy, m, k, n, false, true, k, k, n)
+	if b != nil && b.Grad != nil {
+		kernels.SumRows(b.Grad, dy, n)
+	}
+	if bm.Grad != nil { // dB += s·dYᵀ·(xa·Aᵀ)
+		kernels.Sgemm(true, false, n, r, m, s, dy, n, xr, r, 1, bm.Grad, r)
+	}
+	if a.Grad == nil && xa.Grad == nil {
+		return
+	}
+	dxr := g.scratch32(m * r) // d(xa·Aᵀ) = s·dY·B
+	kernels.Sgemm(false, false, m, r, n, s, dy, n, bm.Data, r, 0, dxr, r)
+	if a.Grad != nil { // dA += d(xa·Aᵀ)ᵀ·xa
+		kernels.Sgemm(true, false, r, k, m, 1, dxr, r, xa.Data, k, 1, a.Grad, k)
+	}
+	if xa.Grad != nil { // dxa += d(xa·Aᵀ)·A
+		kernels.Sgemm(false, false, m, k, r, 1, dxr, r, a.Data, k, 1, xa.Grad, k)
 	}
 }
 

@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"peftbench/kernels"
 )
 
 func mustSame(op string, a, b *Tensor) {
@@ -413,13 +415,7 @@ func (g *Graph) ReLU(x *Tensor) *Tensor {
 	return y
 }
 
-func backReLU(g *Graph, n *node) {
-	for i, d := range n.out.Grad {
-		if n.a.Data[i] > 0 {
-			n.a.Grad[i] += d
-		}
-	}
-}
+func backReLU(g *Graph, n *node) { kernels.ReluBackwardAdd(n.a.Grad, n.out.Data, n.out.Grad) }
 
 // Tanh returns tanh(x) element-wise.
 func (g *Graph) Tanh(x *Tensor) *Tensor {
@@ -447,19 +443,17 @@ func backTanh(g *Graph, n *node) {
 func (g *Graph) GELU(x *Tensor) *Tensor {
 	rec := g.needs(x)
 	y := g.out(rec, x.Shape...)
-	var th []float32
-	if rec {
-		th = g.buf(len(x.Data))
-	}
-	geluRow(y.Data, th, x.Data)
+	geluRow(y.Data, x.Data)
 	if rec {
 		n := g.record(backGELU, y)
-		n.a, n.aux = x, th
+		n.a = x
 	}
 	return y
 }
 
-func backGELU(g *Graph, n *node) { geluBackRow(n.a.Grad, n.out.Grad, n.a.Data, n.aux) }
+func backGELU(g *Graph, n *node) {
+	geluBackRow(n.a.Grad, n.out.Grad, n.a.Data, g.scratch32(len(n.a.Data)))
+}
 
 // Softmax over the last axis.
 func (g *Graph) Softmax(x *Tensor) *Tensor {

@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"peftbench/kernels"
 )
 
 // Optimizer updates parameters from their gradients. lr is the base
@@ -56,8 +58,7 @@ func (o *AdamW) Step(params []ParamRef, lr float32) {
 		if p.Decay {
 			wd = o.WeightDecay
 		}
-		adamwUpdate(t.Data, t.Grad, s.m, s.v, float32(plr), o.Beta1, o.Beta2, o.Eps, wd,
-			float32(plr/bc1), float32(math.Sqrt(bc2)))
+		kernels.AdamW(t.Data, t.Grad, s.m, s.v, float32(plr), o.Beta1, o.Beta2, o.Eps, wd, float32(bc1), float32(bc2))
 	}
 }
 
@@ -66,23 +67,6 @@ func lrMul(p ParamRef) float32 {
 		return 1
 	}
 	return p.LRMul
-}
-
-// adamwUpdate is the per-element AdamW loop; stepSize = lr/(1−β1ᵗ) and
-// sbc2 = √(1−β2ᵗ).
-func adamwUpdate(p, g, m, v []float32, lr, b1, b2, eps, wd, stepSize, sbc2 float32) {
-	decay := 1 - lr*wd
-	for i, gi := range g {
-		pi := p[i]
-		if wd != 0 {
-			pi *= decay
-		}
-		mi := b1*m[i] + (1-b1)*gi
-		vi := b2*v[i] + (1-b2)*gi*gi
-		m[i], v[i] = mi, vi
-		denom := float32(math.Sqrt(float64(vi)))/sbc2 + eps
-		p[i] = pi - stepSize*mi/denom
-	}
 }
 
 // SGD is stochastic gradient descent with optional momentum and L2 weight
@@ -174,9 +158,7 @@ func ClipGradNorm(params []ParamRef, max float32) float32 {
 	if max > 0 {
 		if c := float64(max) / (norm + 1e-6); c < 1 {
 			for _, p := range params {
-				for i := range p.T.Grad {
-					p.T.Grad[i] *= float32(c)
-				}
+				kernels.Scale(float32(c), p.T.Grad)
 			}
 		}
 	}

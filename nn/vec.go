@@ -1,34 +1,26 @@
 package nn
 
-import "math"
+import (
+	"math"
+
+	"peftbench/kernels"
+)
 
 // The element-wise and per-row loops of the ops. Each is the reference
 // loop a vector kernel may replace; all are sequential, so their results do
 // not depend on scheduling.
 
 // axpy: y += a·x.
-func axpy(a float32, x, y []float32) {
-	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += a * v
-	}
-}
+func axpy(a float32, x, y []float32) { kernels.Axpy(a, x, y[:len(x)]) }
 
 // addTo: y += x.
 func addTo(x, y []float32) {
 	y = y[:len(x)]
-	for i, v := range x {
-		y[i] += v
-	}
+	kernels.Add(y, y, x)
 }
 
 // add: dst = x + y.
-func add(dst, x, y []float32) {
-	y, dst = y[:len(x)], dst[:len(x)]
-	for i, v := range x {
-		dst[i] = v + y[i]
-	}
-}
+func add(dst, x, y []float32) { kernels.Add(dst[:len(x)], x, y) }
 
 // mulAdd: dst += x·y element-wise.
 func mulAdd(dst, x, y []float32) {
@@ -41,9 +33,8 @@ func mulAdd(dst, x, y []float32) {
 // scaleTo: dst = a·x.
 func scaleTo(dst []float32, a float32, x []float32) {
 	dst = dst[:len(x)]
-	for i, v := range x {
-		dst[i] = a * v
-	}
+	copy(dst, x)
+	kernels.Scale(a, dst)
 }
 
 // dot returns Σ x·y accumulated in float64.
@@ -67,21 +58,8 @@ func sum(x []float32) float64 {
 
 // softmaxRow: dst = softmax(x), computed stably; dst may alias x.
 func softmaxRow(dst, x []float32) {
-	m := float32(math.Inf(-1))
-	for _, v := range x {
-		if v > m {
-			m = v
-		}
-	}
-	var s float64
-	for i, v := range x {
-		e := exp32(v - m)
-		dst[i] = e
-		s += float64(e)
-	}
-	inv := float32(1 / s)
-	for i := range x {
-		dst[i] *= inv
+	if len(x) > 0 {
+		kernels.SoftmaxRows(dst[:len(x)], x, len(x))
 	}
 }
 
@@ -111,23 +89,11 @@ const (
 )
 
 // geluRow: dst = x·½(1+tanh(√(2/π)(x+0.044715x³))), torch's
-// approximate="tanh"; th, when non-nil, receives the tanh for backward.
-func geluRow(dst, th, x []float32) {
-	for i, v := range x {
-		xv := float64(v)
-		t := math.Tanh(geluC * (xv + geluK*xv*xv*xv))
-		dst[i] = float32(0.5 * xv * (1 + t))
-		if th != nil {
-			th[i] = float32(t)
-		}
-	}
-}
+// approximate="tanh".
+func geluRow(dst, x []float32) { kernels.GELU(dst, x) }
 
-// geluBackRow: dx += dy·gelu'(x), given th = tanh(√(2/π)(x+0.044715x³)).
-func geluBackRow(dx, dy, x, th []float32) {
-	for i, v := range x {
-		xv, t := float64(v), float64(th[i])
-		d := 0.5*(1+t) + 0.5*xv*(1-t*t)*geluC*(1+3*geluK*xv*xv)
-		dx[i] += dy[i] * float32(d)
-	}
+// geluBackRow: dx += dy·gelu'(x), using tmp (len(x)) as scratch.
+func geluBackRow(dx, dy, x, tmp []float32) {
+	kernels.GELUBackward(tmp, x, dy)
+	addTo(tmp, dx)
 }
