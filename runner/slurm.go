@@ -746,6 +746,11 @@ func (d *slurmDriver) submit(ctx context.Context, indices []int, attempt int) er
 			return err
 		}
 		for _, i := range job.Indices {
+			if d.started[i] {
+				d.r.mu.Lock()
+				d.r.progress.Running--
+				d.r.mu.Unlock()
+			}
 			d.started[i] = false
 			delete(d.missing, i)
 		}
@@ -1051,7 +1056,7 @@ func (d *slurmDriver) finish(t sweeps.Trial, shard *results.Shard, status, reaso
 	if job, ok := d.latest(t.Index); ok {
 		attempt = job.Attempt
 	}
-	if shard == nil || shard.Trial.Status != status {
+	if shard == nil || shard.Trial.Status != status || shard.Trial.Error != reason {
 		if shard == nil {
 			row := d.r.newRow(t)
 			shard = &results.Shard{Trial: row}
