@@ -244,6 +244,22 @@ func AddBiasRelu(dst, src, bias []float32, cols int) {
 	}
 }
 
+// Relu writes max(x, 0) to dst (len(x) elements); NaN stays NaN. dst may
+// alias x.
+//
+//	y[i] = max(x[i], 0)
+func Relu(dst, x []float32) {
+	dst = dst[:len(x)]
+	i := 0
+	if haveAVX2 {
+		reluAVX2(dst, x)
+		i = len(x) &^ 7
+	}
+	for ; i < len(x); i++ {
+		dst[i] = max(x[i], 0)
+	}
+}
+
 // ReluBackward writes dy where the ReLU output y is positive, else 0, to dx.
 // dx may alias dy.
 //

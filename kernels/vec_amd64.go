@@ -49,3 +49,6 @@ func reluBackAVX2(dx, y, dy []float32)
 
 //go:noescape
 func reluBackAddAVX2(dx, y, dy []float32)
+
+//go:noescape
+func reluAVX2(dst, x []float32)

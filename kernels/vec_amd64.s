@@ -515,3 +515,24 @@ relubackadd_loop:
 	VZEROUPPER
 relubackadd_done:
 	RET
+
+// func reluAVX2(dst, x []float32)
+// dst = max(x, 0) over the first len(dst)&^7 elements; a NaN stays NaN.
+TEXT ·reluAVX2(SB), NOSPLIT, $0-48
+	MOVQ dst_base+0(FP), DI
+	MOVQ dst_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	SHRQ $3, CX
+	JEQ relu_done
+	VXORPS Y15, Y15, Y15
+relu_loop:
+	VMOVUPS (SI), Y0
+	VMAXPS Y0, Y15, Y0 // second source (x) wins on NaN
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNE relu_loop
+	VZEROUPPER
+relu_done:
+	RET

@@ -25,3 +25,5 @@ func maxAVX2(alpha float32, x []float32) float32   { panic("kernels: no AVX2") }
 func reluBackAVX2(dx, y, dy []float32) { panic("kernels: no AVX2") }
 
 func reluBackAddAVX2(dx, y, dy []float32) { panic("kernels: no AVX2") }
+
+func reluAVX2(dst, x []float32) { panic("kernels: no AVX2") }

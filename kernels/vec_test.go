@@ -296,7 +296,12 @@ func TestBiasRelu(t *testing.T) {
 		}
 		checkSlice(t, "SumRows", sums, wantSums, 1e-5)
 		AddBiasRelu(y, x, nil, cols)
+		yr := make([]float32, len(x))
+		Relu(yr, x)
 		for i := range x {
+			if yr[i] != max(x[i], 0) {
+				t.Fatalf("Relu: %g for %g", yr[i], x[i])
+			}
 			if y[i] != max(x[i], 0) {
 				t.Fatalf("nil bias: %g for %g", y[i], x[i])
 			}
@@ -380,5 +385,24 @@ func TestExpAccuracy(t *testing.T) {
 	}
 	if worst > 4e-7 {
 		t.Errorf("exp: worst relative error %.3g > 4e-7", worst)
+	}
+}
+
+func TestReluKeepsNaN(t *testing.T) {
+	x := make([]float32, 19)
+	for i := range x {
+		x[i] = float32(i) - 9
+	}
+	x[3], x[12] = float32(math.NaN()), float32(math.NaN())
+	y := make([]float32, len(x))
+	Relu(y, x)
+	for i, v := range x {
+		if v != v {
+			if y[i] == y[i] {
+				t.Errorf("Relu(NaN) at %d = %g, want NaN", i, y[i])
+			}
+		} else if y[i] != max(v, 0) {
+			t.Errorf("Relu(%g) = %g", v, y[i])
+		}
 	}
 }

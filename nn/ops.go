@@ -405,9 +405,7 @@ func backSqrt(g *Graph, n *node) {
 func (g *Graph) ReLU(x *Tensor) *Tensor {
 	rec := g.needs(x)
 	y := g.out(rec, x.Shape...)
-	for i, v := range x.Data {
-		y.Data[i] = max(v, 0)
-	}
+	kernels.Relu(y.Data, x.Data)
 	if rec {
 		n := g.record(backReLU, y)
 		n.a = x
