@@ -9,12 +9,17 @@
 // the two-sided Mann–Whitney U test (exact for small samples, from
 // package analysis). A metric regresses when p < α and its median moved
 // the wrong way by at least the minimum relative effect (defaults 0.05 and
-// 5%); the direction of each metric is fixed in Metrics. A trial that was
-// ok in the baseline and is absent from the current run, or ended failed,
-// diverged, timed out or cancelled, is a regression of its own. Groups
-// with too few seeds for the test to reach α (fewer than 4 against 4 at
-// α = 0.05) give a warning, never a failure. The same statistics compare
-// `bench perf --json` figures across runs, the unit giving the direction.
+// 5%). Each metric's direction is fixed in Metrics and, for task extras,
+// in a small table; extras of unknown direction are compared too, but a
+// change is only a warning, and extras of the base model (*_before,
+// *_base) are left out like retain_*_before.
+//
+// A trial that was ok in the baseline and is absent from the current run,
+// or ended failed, diverged, timed out or cancelled, is a regression of its
+// own. Groups with too few seeds for the test to reach α (fewer than 4
+// against 4 at α = 0.05) give a warning, never a failure. The same
+// statistics compare `bench perf --json` figures across runs, the unit
+// giving the direction.
 //
 // Wall time is left out of trial comparisons unless asked for
 // (Options.WallMinEffect): on shared CI runners it varies by tens of
