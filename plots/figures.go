@@ -295,6 +295,8 @@ func curves(d *Data, task string) ([]*Figure, string) {
 			keys = append(keys, k)
 		}
 	}
+	// Optimiser bookkeeping is not a learning curve.
+	keys = slices.DeleteFunc(keys, func(k key) bool { return metricOrder(k.metric) > 2 })
 	if len(keys) == 0 {
 		return nil, "no step metrics logged"
 	}
@@ -317,8 +319,8 @@ func curves(d *Data, task string) ([]*Figure, string) {
 		if a.split != b.split {
 			return a.split < b.split
 		}
-		if la, lb := strings.Contains(a.metric, "loss"), strings.Contains(b.metric, "loss"); la != lb {
-			return la
+		if ra, rb := metricOrder(a.metric), metricOrder(b.metric); ra != rb {
+			return ra < rb
 		}
 		return a.metric < b.metric
 	})
@@ -717,4 +719,19 @@ func viridis() palette.ColorMap {
 		panic(err) // the control points have increasing luminance
 	}
 	return cm
+}
+
+// metricOrder ranks step metrics for the learning-curve panels: losses,
+// then accuracies and other task metrics, then gradient norms; learning
+// rates and other schedule values (3) are not drawn.
+func metricOrder(m string) int {
+	switch {
+	case strings.Contains(m, "loss"):
+		return 0
+	case m == "lr" || m == "learning_rate" || strings.HasPrefix(m, "lr_") || m == "rank_budget":
+		return 3
+	case strings.Contains(m, "grad"):
+		return 2
+	}
+	return 1
 }

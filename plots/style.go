@@ -4,6 +4,7 @@ import (
 	"hash/fnv"
 	"image/color"
 	"slices"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -144,6 +145,8 @@ func newPanel(title, xlabel, ylabel string) *plot.Plot {
 		a.Tick.LineStyle.Width = vg.Points(0.6)
 		a.Label.Padding = vg.Points(2)
 	}
+	p.X.Tick.Marker = plainTicks{}
+	p.Y.Tick.Marker = plainTicks{}
 	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
 	p.Add(newGrid())
@@ -167,4 +170,18 @@ func translucent(c color.RGBA, alpha float64) color.Color {
 
 func textStyle(size vg.Length) draw.TextStyle {
 	return draw.TextStyle{Color: black, Font: font.From(sansFont, size), Handler: plot.DefaultTextHandler}
+}
+
+// plainTicks are gonum's default ticks labelled without padding zeros
+// (250, not 250.00).
+type plainTicks struct{}
+
+func (plainTicks) Ticks(lo, hi float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(lo, hi)
+	for i, t := range ts {
+		if t.Label != "" {
+			ts[i].Label = strconv.FormatFloat(t.Value, 'g', 4, 64)
+		}
+	}
+	return ts
 }
