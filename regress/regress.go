@@ -237,6 +237,9 @@ func CompareTrials(base, cur []results.TrialRow, opt Options) (*Report, error) {
 		if !hasOK(g.cur) {
 			continue // every baseline trial is already a missing or failed row
 		}
+		if r, ok := paramsRow(g, rowOf); ok {
+			rep.Rows = append(rep.Rows, r)
+		}
 		for _, m := range groupMetrics(g, opt) {
 			r := rowOf(m.Metric.Name)
 			r.HigherIsBetter = m.Metric.HigherIsBetter
@@ -287,6 +290,31 @@ func variantPairs(groups []*group) map[*group][]string {
 		}
 	}
 	return out
+}
+
+// paramsRow reports a change in the trainable parameter count of g's ok
+// trials: exact, not statistical, and a warning (Changed) rather than a
+// regression, since a method's count changes on purpose as often as not.
+func paramsRow(g *group, rowOf func(string) Row) (Row, bool) {
+	counts := func(run map[int64]*results.TrialRow) []int64 {
+		var cs []int64
+		for _, r := range run {
+			if r.Status == results.StatusOK && !slices.Contains(cs, r.TrainableParams) {
+				cs = append(cs, r.TrainableParams)
+			}
+		}
+		slices.Sort(cs)
+		return cs
+	}
+	b, c := counts(g.base), counts(g.cur)
+	if len(b) == 0 || len(c) == 0 || slices.Equal(b, c) {
+		return Row{}, false
+	}
+	r := rowOf("trainable_params")
+	r.Verdict = Changed
+	r.BaseText, r.CurText = fmt.Sprint(b), fmt.Sprint(c)
+	r.Warnings = []string{fmt.Sprintf("trainable parameters changed from %v to %v", b, c)}
+	return r, true
 }
 
 // statusRows compares the status of each seed of g.

@@ -231,6 +231,14 @@ func TestTrialStatus(t *testing.T) {
 			}
 			return b, c
 		}, []string{"mnist-split/dora/r4 forgetting MISSING"}},
+		{"trainable-params-changed-warns", func(b, c []results.TrialRow) ([]results.TrialRow, []results.TrialRow) {
+			for i := range c {
+				if c[i].Method == "dora" {
+					c[i].TrainableParams = 4096
+				}
+			}
+			return b, c
+		}, nil},
 		{"new-configuration-is-not-a-regression", func(b, c []results.TrialRow) ([]results.TrialRow, []results.TrialRow) {
 			extra := c[0]
 			extra.Method, extra.TrialID = "vera", "new"
@@ -242,6 +250,10 @@ func TestTrialStatus(t *testing.T) {
 			rep := compare(t, b, c, Options{})
 			if got := failing(rep); !slices.Equal(got, tc.want) {
 				t.Errorf("failing rows %q, want %q", got, tc.want)
+			}
+			changed := slices.ContainsFunc(rep.Rows, func(r Row) bool { return r.Metric == "trainable_params" && r.Verdict == Changed })
+			if want := strings.HasPrefix(tc.name, "trainable-params"); changed != want {
+				t.Errorf("trainable_params changed row: %v, want %v", changed, want)
 			}
 		})
 	}
