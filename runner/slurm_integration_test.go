@@ -180,16 +180,16 @@ rank = [2, 4]
 task = ["teacher-shift"]
 
 [defaults]
-steps = 15
-batch = 16
+steps = 8
+batch = 8
 lr = 1e-2
 optimizer = "adamw"
 schedule = "cosine"
 warmup = 2
-eval_every = 5
+eval_every = 4
 targets = ["fc1", "fc2", "head"]
-pretrain_steps = 50
-eval_size = 256
+pretrain_steps = 20
+eval_size = 128
 
 [resources]
 workers = 2
