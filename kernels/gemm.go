@@ -111,11 +111,21 @@ func sgemmRef(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 // microKernel is an assembly kernel computing an mr×nr tile of C from packed
 // panels: fn(kc, a, b, c, ldc, alpha, beta) stores alpha·AB + beta·C, not
 // reading C when beta == 0.
+//
+// direct, when non-nil, is the same kernel reading A unpacked: mr rows of a
+// row-major matrix with row stride lda. Sgemm uses it for the full row
+// panels of a non-transposed A, which then need no packing; the tiles are
+// bit-identical to the packed kernel's.
 type microKernel struct {
 	name   string
 	mr, nr int
 	fn     func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+	direct func(kc int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
 }
+
+// useDirect turns the unpacked-A kernels on; tests switch it off to cover
+// the packed path.
+var useDirect = true
 
 // kernelWide and kernelNarrow are the micro-kernels this CPU runs, nil when
 // only the reference loop is available. kernelNarrow serves products with
@@ -178,6 +188,7 @@ type gemmJob struct {
 	pc, kc         int     // the depth block being computed
 	beta           float32 // beta for this depth block: 1 after the first
 	workers        int
+	direct         bool      // full row panels of A are read unpacked
 	buf            []float32 // packed A, packed B, then one tile per worker
 	pa, pb         []float32
 	wg             sync.WaitGroup
@@ -193,6 +204,7 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
 		mp: (m + mr - 1) / mr, np: (n + nr - 1) / nr,
 		workers: 1, buf: j.buf,
+		direct: useDirect && !transA && kern.direct != nil,
 	}
 	if m*n*k >= parallelWork {
 		j.workers = min(runtime.GOMAXPROCS(0), max(j.mp, j.np))
@@ -239,6 +251,9 @@ func (j *gemmJob) parallel(f func(j *gemmJob, w int)) {
 func (j *gemmJob) pack(w int) {
 	mr, nr, kc, W := j.kern.mr, j.kern.nr, j.kc, j.workers
 	for ip := j.mp * w / W; ip < j.mp*(w+1)/W; ip++ {
+		if j.direct && (ip+1)*mr <= j.m {
+			continue // read in place by the direct kernel
+		}
 		packA(j.pa[ip*mr*kc:(ip+1)*mr*kc], j.transA, j.a, j.lda, ip*mr, min(mr, j.m-ip*mr), j.pc, kc, mr)
 	}
 	for jp := j.np * w / W; jp < j.np*(w+1)/W; jp++ {
@@ -265,14 +280,23 @@ func (j *gemmJob) compute(w int) {
 			bp := &j.pb[jp*nr*kc]
 			nw := min(nr, j.n-jp*nr)
 			for ip := ib; ip < min(ib+mcp, i1); ip++ {
-				ap := &j.pa[ip*mr*kc]
 				mh := min(mr, j.m-ip*mr)
 				off := ip*mr*ldc + jp*nr
-				if mh == mr && nw == nr {
-					j.kern.fn(kc, ap, bp, &c[off], ldc, alpha, beta)
-					continue
+				if j.direct && mh == mr {
+					ad := &j.a[ip*mr*j.lda+j.pc]
+					if nw == nr {
+						j.kern.direct(kc, ad, j.lda, bp, &c[off], ldc, alpha, beta)
+						continue
+					}
+					j.kern.direct(kc, ad, j.lda, bp, &tmp[0], nr, alpha, 0)
+				} else {
+					ap := &j.pa[ip*mr*kc]
+					if mh == mr && nw == nr {
+						j.kern.fn(kc, ap, bp, &c[off], ldc, alpha, beta)
+						continue
+					}
+					j.kern.fn(kc, ap, bp, &tmp[0], nr, alpha, 0)
 				}
-				j.kern.fn(kc, ap, bp, &tmp[0], nr, alpha, 0)
 				for i := 0; i < mh; i++ {
 					crow := c[off+i*ldc : off+i*ldc+nw]
 					trow := tmp[i*nr : i*nr+nw]

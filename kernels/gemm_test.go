@@ -160,27 +160,56 @@ func TestSgemmKernels(t *testing.T) {
 	if len(supportedKernels) == 0 {
 		t.Skip("kernels: no SIMD micro-kernel on this CPU or build")
 	}
+	defer func(d bool) { useDirect = d }(useDirect)
 	for _, kern := range supportedKernels {
-		t.Run(kern.name, func(t *testing.T) {
-			r := rand.New(rand.NewPCG(3, 4))
-			n := 1500
-			if testing.Short() {
-				n = 300
+		for _, direct := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/direct=%v", kern.name, direct), func(t *testing.T) {
+				useDirect = direct
+				r := rand.New(rand.NewPCG(3, 4))
+				n := 1500
+				if testing.Short() {
+					n = 300
+				}
+				cases := gemmCases(r, n)
+				// Deep and large products cross the kc blocking and the
+				// parallel threshold.
+				cases = append(cases,
+					gemmCase{m: 67, n: 65, k: 600, alpha: 1, beta: 0.5},
+					gemmCase{transA: true, transB: true, m: 130, n: 97, k: 300, alpha: 1, beta: 0, pad: 3},
+					gemmCase{transB: true, m: 200, n: 20, k: 513, alpha: 0.5, beta: 1},
+				)
+				for _, tc := range cases {
+					checkGemm(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+						sgemmPacked(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+					})
+				}
+			})
+		}
+	}
+}
+
+// TestSgemmDirectBitIdentical checks that reading A unpacked changes no bit
+// of the result.
+func TestSgemmDirectBitIdentical(t *testing.T) {
+	defer func(d bool) { useDirect = d }(useDirect)
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, kern := range supportedKernels {
+		for _, sh := range [][3]int{{37, 70, 300}, {128, 256, 784}, {64, 16, 513}} {
+			m, n, k := sh[0], sh[1], sh[2]
+			a, b := randSlice(r, m*k+5), randSlice(r, k*n)
+			c0 := randSlice(r, m*n)
+			var out [2][]float32
+			for i, d := range []bool{false, true} {
+				useDirect = d
+				out[i] = append([]float32(nil), c0...)
+				sgemmPacked(kern, false, true, m, n, k, 0.7, a, k+0, b, k, 0.5, out[i], n)
 			}
-			cases := gemmCases(r, n)
-			// Deep and large products cross the kc blocking and the
-			// parallel threshold.
-			cases = append(cases,
-				gemmCase{m: 67, n: 65, k: 600, alpha: 1, beta: 0.5},
-				gemmCase{transA: true, transB: true, m: 130, n: 97, k: 300, alpha: 1, beta: 0, pad: 3},
-				gemmCase{transB: true, m: 200, n: 20, k: 513, alpha: 0.5, beta: 1},
-			)
-			for _, tc := range cases {
-				checkGemm(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-					sgemmPacked(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-				})
+			for i := range out[0] {
+				if math.Float32bits(out[0][i]) != math.Float32bits(out[1][i]) {
+					t.Fatalf("%s %v: element %d: packed %g, direct %g", kern.name, sh, i, out[0][i], out[1][i])
+				}
 			}
-		})
+		}
 	}
 }
 

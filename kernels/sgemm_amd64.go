@@ -15,10 +15,19 @@ func sgemmKernel12x32AVX512(kc int, a, b, c *float32, ldc int, alpha, beta float
 //go:noescape
 func sgemmKernel16x16AVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
+//go:noescape
+func sgemmKernel6x16AVX2Direct(kc int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernel12x32AVX512Direct(kc int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func sgemmKernel16x16AVX512Direct(kc int, a *float32, lda int, b, c *float32, ldc int, alpha, beta float32)
+
 var (
-	kernelAVX512Narrow = &microKernel{name: "avx512-16x16", mr: 16, nr: 16, fn: sgemmKernel16x16AVX512}
-	kernelAVX2         = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, fn: sgemmKernel6x16AVX2}
-	kernelAVX512       = &microKernel{name: "avx512-12x32", mr: 12, nr: 32, fn: sgemmKernel12x32AVX512}
+	kernelAVX512Narrow = &microKernel{name: "avx512-16x16", mr: 16, nr: 16, fn: sgemmKernel16x16AVX512, direct: sgemmKernel16x16AVX512Direct}
+	kernelAVX2         = &microKernel{name: "avx2-6x16", mr: 6, nr: 16, fn: sgemmKernel6x16AVX2, direct: sgemmKernel6x16AVX2Direct}
+	kernelAVX512       = &microKernel{name: "avx512-12x32", mr: 12, nr: 32, fn: sgemmKernel12x32AVX512, direct: sgemmKernel12x32AVX512Direct}
 )
 
 func init() {
