@@ -222,3 +222,33 @@ func TestBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestStaged runs a continual task (three stages) with the adapter merged
+// between stages and checks every stage is evaluated after the last.
+func TestStaged(t *testing.T) {
+	for _, merge := range []bool{true, false} {
+		cfg := teacherShift("lora", map[string]any{"rank": 4})
+		opts, err := tasks.ResolveOptions("teacher-shift", map[string]any{"pretrain_steps": 300, "eval_size": 512, "stages": 3, "merge": merge})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.TaskOptions = opts
+		cfg.Steps = 20
+		rec, _, err := run(t, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := rec.summary["steps"]; got != 60 {
+			t.Errorf("merge=%v: steps = %v, want 60 (3 stages × 20)", merge, got)
+		}
+		n := 0
+		for k := range rec.summary {
+			if len(k) > 9 && k[len(k)-9:] == "_accuracy" && k != "target_accuracy" {
+				n++
+			}
+		}
+		if n < 3 {
+			t.Errorf("merge=%v: %d per-stage accuracies in the summary, want 3: %v", merge, n, rec.summary)
+		}
+	}
+}
