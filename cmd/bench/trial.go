@@ -12,6 +12,7 @@ import (
 
 	"peftbench/results"
 	"peftbench/runner"
+	"peftbench/sweeps"
 	"peftbench/train"
 )
 
@@ -24,11 +25,19 @@ func init() {
 	})
 }
 
-// trialOptions are the runner options a task trains with: the same trainer
-// (and after-trial analysis) as `bench run` on the local executor, so a
-// trial's shard is the same wherever it ran.
-var trialOptions = func() runner.Options {
-	return runner.Options{Trainer: runner.Builtin{T: &train.Trainer{}}}
+// trialOptions are the runner options a task trains with: the same trainer,
+// base-model cache and after-trial analysis as `bench run` on the local
+// executor, so a trial's shard is the same wherever it ran.
+var trialOptions = func(plan *sweeps.Plan, stderr io.Writer) (runner.Options, error) {
+	cache, err := openCache("", stderr)
+	if err != nil {
+		return runner.Options{}, err
+	}
+	opts := runner.Options{Trainer: runner.Builtin{T: &train.Trainer{Cache: cache}}}
+	if afterTrialHook != nil {
+		opts.AfterTrial = afterTrialHook(plan)
+	}
+	return opts, nil
 }
 
 // runTrial is `bench trial --sweep DIR --index I [--attempt A]`. It runs the
@@ -68,7 +77,10 @@ func runTrial(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	opts := trialOptions()
+	opts, err := trialOptions(plan, stderr)
+	if err != nil {
+		return fmt.Errorf("bench trial: %w", err)
+	}
 	opts.Events = runner.NewLines(stderr)
 	status, err := runner.RunTrial(ctx, plan, *sweep, *index, *attempt, opts)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,7 @@ func TestTrialCommand(t *testing.T) {
 	dir, plan := submitted(t)
 	saved := trialOptions
 	t.Cleanup(func() { trialOptions = saved })
-	trialOptions = func() runner.Options {
+	trialOptions = func(*sweeps.Plan, io.Writer) (runner.Options, error) {
 		return runner.Options{Trainer: trialTrainerFunc(func(_ context.Context, tr sweeps.Trial, _ string, r runner.Reporter) error {
 			if tr.Seed == 2 {
 				return errors.New("planted failure")
@@ -57,7 +58,7 @@ func TestTrialCommand(t *testing.T) {
 			}
 			r.Summary("target_loss", 0.25)
 			return nil
-		})}
+		})}, nil
 	}
 	for _, tc := range []struct {
 		name   string
