@@ -7,7 +7,9 @@
 //
 // On amd64 the SIMD versions are chosen at run time by CPU feature
 // (golang.org/x/sys/cpu): Sgemm packs its operands and runs a 12×32 or 16×16
-// AVX-512 micro-kernel, or a 6×16 AVX2+FMA one; the vector and row kernels
+// AVX-512 micro-kernel, or a 6×16 AVX2+FMA one (a non-transposed A is read
+// in place by a "direct" variant of the kernel, which saves its packing and
+// gives bit-identical tiles); the vector and row kernels
 // use AVX2+FMA, with Go loops for the tails. The noasm build tag, and any
 // other architecture, leaves only the pure-Go code. sgemm_amd64.s and
 // vecops_amd64.s are written by gen_asm.go (go generate); vec_amd64.s is
