@@ -49,8 +49,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print progress as JSON events, one per line, on stdout")
 	force := fs.Bool("force", false, "rerun a sweep whose file changed since its results were written")
 	cacheDir := fs.String("cache", "", "base-model cache `dir` (default $PEFTBENCH_CACHE, else the user cache dir)")
+	detach := fs.Bool("detach", false, "slurm executor: submit the job array and exit; follow later with bench status DIR")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: bench run FILE [--out DIR] [--workers N] [--json] [--force] [--cache DIR]")
+		fmt.Fprintln(stderr, "Usage: bench run FILE [--out DIR] [--workers N] [--json] [--force] [--cache DIR] [--detach]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(interleave(fs, args)); err != nil {
@@ -90,7 +91,18 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	sum, err := runner.Run(ctx, plan, opts)
+	var sum runner.Summary
+	if plan.Executor.Kind == "slurm" {
+		sum, err = runner.RunSlurm(ctx, plan, runner.SlurmOptions{
+			Options: opts, Detach: *detach, Log: stderr, Interrupted: runner.AskCancel(os.Stdin, stderr),
+		})
+		if err == nil && *detach {
+			fmt.Fprintf(stderr, "submitted; follow with: bench status %s\n", sum.Dir)
+			return nil
+		}
+	} else {
+		sum, err = runner.Run(ctx, plan, opts)
+	}
 	if err != nil {
 		return fmt.Errorf("bench run: %w", err)
 	}

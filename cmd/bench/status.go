@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"sort"
+	"syscall"
 
 	"peftbench/results"
+	"peftbench/runner"
 )
 
 func init() {
@@ -46,13 +51,29 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	jsonOut := fs.Bool("json", false, "print the status as JSON")
+	noFollow := fs.Bool("no-follow", false, "slurm sweeps: report what is recorded without following the job array")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: bench status DIR [--json]")
+		fmt.Fprintln(stderr, "Usage: bench status DIR [--json] [--no-follow]")
 		fs.PrintDefaults()
 	}
 	dir, err := parseResultsDirArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if runner.IsSlurmSweep(dir) && !*noFollow {
+		// A submitted Slurm sweep: follow its array to the end (resubmitting
+		// failed tasks), then report.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		events := runner.NewLines(stderr)
+		if isTerminal(stderr) {
+			events = runner.NewBar(stderr)
+		}
+		if _, err := runner.FollowSlurm(ctx, dir, runner.SlurmOptions{
+			Options: runner.Options{Events: events}, Log: stderr, Interrupted: runner.AskCancel(os.Stdin, stderr),
+		}); err != nil {
+			return fmt.Errorf("bench status: %w", err)
+		}
 	}
 	st, err := readStatus(dir)
 	if err != nil {
