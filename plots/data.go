@@ -234,7 +234,7 @@ var (
 		func(t *results.TrialRow) float64 { return t.TargetMetric }}
 	TargetLoss = Metric{"target_loss", "target loss (nats)", "target loss", false,
 		func(t *results.TrialRow) float64 { return t.TargetLoss }}
-	Forgetting = Metric{"forgetting", "forgetting: retain CE vs base (nats)", "forgetting", false,
+	Forgetting = Metric{"forgetting", "forgetting: KL(base ‖ tuned) on retain (nats)", "forgetting", false,
 		func(t *results.TrialRow) float64 { return t.Forgetting }}
 	RetainMetric = Metric{"retain_metric_after", "retain accuracy after", "retain after", true,
 		func(t *results.TrialRow) float64 { return t.RetainMetricAfter }}
