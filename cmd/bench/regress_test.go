@@ -12,7 +12,10 @@ import (
 	"strings"
 	"testing"
 
+	"peftbench/methods"
 	"peftbench/results"
+	"peftbench/sweeps"
+	"peftbench/tasks"
 )
 
 // writeSweep writes a compacted sweep folder under dir: methods × seeds
@@ -245,6 +248,31 @@ func TestFractionFlag(t *testing.T) {
 		err := f.Set(tc.in)
 		if (err == nil) != tc.ok || (tc.ok && math.Abs(float64(f)-tc.want) > 1e-12) {
 			t.Errorf("Set(%q) = %v, %v; want %v ok=%v", tc.in, float64(f), err, tc.want, tc.ok)
+		}
+	}
+}
+
+// TestNightlyCoversRegistries checks that the nightly sweep runs every
+// registered method on every registered task, so that no method or task
+// escapes the regression check.
+func TestNightlyCoversRegistries(t *testing.T) {
+	plan, err := sweeps.Load(filepath.Join("..", "..", "experiments", "nightly.toml"), catalog{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeds := map[[2]string]map[int64]bool{}
+	for _, tr := range plan.Trials {
+		k := [2]string{tr.Method, tr.Task}
+		if seeds[k] == nil {
+			seeds[k] = map[int64]bool{}
+		}
+		seeds[k][tr.Seed] = true
+	}
+	for _, m := range methods.Names() {
+		for _, task := range tasks.Names() {
+			if n := len(seeds[[2]string{m, task}]); n < 5 {
+				t.Errorf("experiments/nightly.toml runs %s on %s with %d seeds, want ≥ 5 (the least with room for p < 0.05)", m, task, n)
+			}
 		}
 	}
 }
