@@ -196,6 +196,39 @@ type gemmJob struct {
 
 var jobPool = sync.Pool{New: func() any { return new(gemmJob) }}
 
+// helpers bounds the helper goroutines of all parallel products running at
+// once, process-wide, to GOMAXPROCS−1 (each caller computes too). Concurrent
+// trials in one process thus split the cores between them instead of
+// oversubscribing them. How many helpers a product gets changes only which
+// goroutine computes a tile, never how, so results stay bit-identical.
+var helpers = &tokenPool{}
+
+type tokenPool struct {
+	mu   sync.Mutex
+	used int
+}
+
+// acquire takes up to n tokens without waiting and returns how many it got.
+func (p *tokenPool) acquire(n int) int {
+	if n <= 0 {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	got := min(n, max(0, runtime.GOMAXPROCS(0)-1-p.used))
+	p.used += got
+	return got
+}
+
+func (p *tokenPool) release(n int) {
+	if n <= 0 {
+		return
+	}
+	p.mu.Lock()
+	p.used -= n
+	p.mu.Unlock()
+}
+
 func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	j := jobPool.Get().(*gemmJob)
 	mr, nr := kern.mr, kern.nr
@@ -207,7 +240,8 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 		direct: useDirect && !transA && kern.direct != nil,
 	}
 	if m*n*k >= parallelWork {
-		j.workers = min(runtime.GOMAXPROCS(0), max(j.mp, j.np))
+		j.workers = 1 + helpers.acquire(min(runtime.GOMAXPROCS(0), max(j.mp, j.np))-1)
+		defer helpers.release(j.workers - 1)
 	}
 	nkb := (k + kcMax - 1) / kcMax
 	kcb := (k + nkb - 1) / nkb
