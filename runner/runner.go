@@ -228,7 +228,7 @@ func defaultBackoff(attempt int) time.Duration {
 
 func (r *run) run(ctx context.Context) (Summary, error) {
 	sum := Summary{Dir: r.dir, Total: len(r.plan.Trials), Counts: map[string]int{}}
-	if err := os.MkdirAll(filepath.Join(r.dir, "trials"), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Join(r.dir, results.TrialsDir), 0o755); err != nil {
 		return sum, fmt.Errorf("runner: %w", err)
 	}
 	started := r.now().UTC()
@@ -339,7 +339,7 @@ func (r *run) dropStale() error {
 	for _, t := range r.plan.Trials {
 		keep[t.ID] = true
 	}
-	root := filepath.Join(r.dir, "trials")
+	root := filepath.Join(r.dir, results.TrialsDir)
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		return fmt.Errorf("runner: %w", err)

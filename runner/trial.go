@@ -45,7 +45,7 @@ var (
 // own failure is its status.
 func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) error {
 	t.Train.Threads = r.threads
-	dir := filepath.Join(r.dir, "trials", t.ID)
+	dir := results.ShardDir(r.dir, t.ID)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("runner: trial %s: %w", t.ID, err)
 	}
