@@ -67,7 +67,7 @@ type Summary struct {
 	Dir     string         // the sweep's results folder
 	Total   int            // trials in the plan
 	Skipped int            // finished before this run (resumed)
-	Counts  map[string]int // final status of every trial with a shard, by status
+	Counts  map[string]int // trials of the plan with a shard, by status
 	Elapsed time.Duration
 }
 
@@ -112,6 +112,7 @@ type run struct {
 
 	mu       sync.Mutex // guards the fields below and serialises events
 	progress Progress
+	status   map[string]string // trial ID → status of its shard, for the summary
 }
 
 func newRun(ctx context.Context, plan *sweeps.Plan, opts Options) (*run, error) {
@@ -140,7 +141,7 @@ func newRun(ctx context.Context, plan *sweeps.Plan, opts Options) (*run, error) 
 		return nil, fmt.Errorf("runner: executor %q is not supported by the local runner", plan.Executor.Kind)
 	}
 
-	r := &run{plan: plan, opts: opts, now: opts.Now}
+	r := &run{plan: plan, opts: opts, now: opts.Now, status: map[string]string{}}
 	if r.now == nil {
 		r.now = time.Now
 	}
@@ -254,7 +255,11 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 	}
 	var pending []sweeps.Trial
 	for _, t := range r.plan.Trials {
-		if s, ok := shards[t.ID]; ok && finished(s.Trial.Status) {
+		s, ok := shards[t.ID]
+		if ok {
+			r.status[t.ID] = s.Trial.Status
+		}
+		if ok && finished(s.Trial.Status) {
 			sum.Skipped++
 			continue
 		}
@@ -307,13 +312,11 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
 	}
 
-	final, err := results.ReadShards(r.dir)
-	if err != nil {
-		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
+	r.mu.Lock()
+	for _, st := range r.status {
+		sum.Counts[st]++
 	}
-	for _, s := range final {
-		sum.Counts[s.Trial.Status]++
-	}
+	r.mu.Unlock()
 	r.emit(Event{Type: EventSweepFinished, Dir: r.dir})
 
 	if ctx.Err() != nil {

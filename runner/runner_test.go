@@ -63,10 +63,15 @@ func toy(ctx context.Context, t sweeps.Trial, _ string, r Reporter) error {
 		}
 		r.Step(step, "train", "loss", toyLoss(t, step))
 	}
+	toySummary(t, r)
+	return nil
+}
+
+// toySummary reports toy's final metrics.
+func toySummary(t sweeps.Trial, r Reporter) {
 	r.Summary("target_loss", toyLoss(t, t.Train.Steps))
 	r.Summary("target_metric", 1-toyLoss(t, t.Train.Steps)/2)
 	r.Summary("trainable_params", float64(100*t.Rank+1))
-	return nil
 }
 
 // counter counts trainer runs per trial ID.

@@ -107,6 +107,9 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 	}
 
 	r.mu.Lock()
+	if werr == nil {
+		r.status[t.ID] = s.Trial.Status
+	}
 	r.progress.Running--
 	r.progress.Done++
 	switch s.Trial.Status {
