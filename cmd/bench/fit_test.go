@@ -13,6 +13,7 @@ import (
 
 	"peftbench/results"
 	"peftbench/sweeps"
+	"peftbench/tasks"
 )
 
 // lawSweep writes a results folder (shards only, as while a sweep runs) of
@@ -154,16 +155,20 @@ func TestFitCommandTable(t *testing.T) {
 }
 
 func TestSpectraHookSkips(t *testing.T) {
-	if h := spectraHook(&sweeps.Plan{}); h != nil {
+	cache, err := tasks.NewCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := spectraHook(&sweeps.Plan{}, cache); h != nil {
 		t.Error("hook set for a plan without [analysis] spectra")
 	}
-	h := spectraHook(&sweeps.Plan{Analysis: sweeps.Analysis{Spectra: true, Epsilons: []float64{0.5}, TopK: 10}})
+	h := spectraHook(&sweeps.Plan{Analysis: sweeps.Analysis{Spectra: true, Epsilons: []float64{0.5}, TopK: 10}}, cache)
 	s := &results.Shard{}
 	s.Trial.ClearMetrics()
 	if err := h(context.Background(), sweeps.Trial{}, t.TempDir(), map[string]string{}, s); err != nil || len(s.Spectra) != 0 || len(s.Trial.Intruders) != 0 {
 		t.Errorf("no weights artifact: err %v, %d rows, intruders %v", err, len(s.Spectra), s.Trial.Intruders)
 	}
-	err := h(context.Background(), sweeps.Trial{}, t.TempDir(), map[string]string{"weights": "weights.safetensors"}, s)
+	err = h(context.Background(), sweeps.Trial{}, t.TempDir(), map[string]string{"weights": "weights.safetensors"}, s)
 	if err == nil {
 		t.Error("missing weights file: no error")
 	}

@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"peftbench/results"
 	"peftbench/runner"
 	"peftbench/sweeps"
 	"peftbench/tasks"
@@ -36,10 +35,6 @@ func init() {
 func loadPlan(path string) (*sweeps.Plan, error) {
 	return sweeps.Load(path, catalog{})
 }
-
-// afterTrialHook, when set, gives runner.Options.AfterTrial for a plan: the
-// analysis of each finished trial (spectra, intruder dimensions).
-var afterTrialHook func(plan *sweeps.Plan) func(ctx context.Context, t sweeps.Trial, dir string, artifacts map[string]string, s *results.Shard) error
 
 func runRun(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
@@ -78,9 +73,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		Trainer: runner.Builtin{T: &train.Trainer{Cache: cache}},
 		Force:   *force,
 	}
-	if afterTrialHook != nil {
-		opts.AfterTrial = afterTrialHook(plan)
-	}
+	opts.AfterTrial = spectraHook(plan, cache)
 	switch {
 	case *jsonOut:
 		opts.Events = runner.NewJSON(stdout)

@@ -34,9 +34,7 @@ var trialOptions = func(plan *sweeps.Plan, stderr io.Writer) (runner.Options, er
 		return runner.Options{}, err
 	}
 	opts := runner.Options{Trainer: runner.Builtin{T: &train.Trainer{Cache: cache}}}
-	if afterTrialHook != nil {
-		opts.AfterTrial = afterTrialHook(plan)
-	}
+	opts.AfterTrial = spectraHook(plan, cache)
 	return opts, nil
 }
 
