@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -129,21 +130,58 @@ func (c *Command) Run(ctx context.Context, t sweeps.Trial, dir string, r Reporte
 		maxLog = 1 << 20
 	}
 	stderr := &boundedBuffer{max: maxLog}
-	cmd.Stderr = stderr
-	stdout, err := cmd.StdoutPipe()
+	// The trainer writes to pipes of our own rather than through exec's
+	// copying goroutines, so that its exit, not the closing of its output
+	// (which children it left behind may hold open), ends the wait.
+	outR, outW, err := os.Pipe()
 	if err != nil {
 		return err
 	}
-	if err := cmd.Start(); err != nil {
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		outR.Close()
+		outW.Close()
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = outW, errW
+	err = cmd.Start()
+	outW.Close()
+	errW.Close()
+	if err != nil {
+		outR.Close()
+		errR.Close()
 		return fmt.Errorf("starting trainer: %w", err)
 	}
+	msgs := make(chan error, 1)
+	go func() {
+		err := readMessages(outR, r)
+		if err != nil && !errors.Is(err, errNoSummary) {
+			killGroup(cmd) // a trainer that broke the protocol or diverged is not waited for
+		}
+		msgs <- err
+	}()
+	logged := make(chan struct{})
+	go func() {
+		io.Copy(stderr, errR)
+		close(logged)
+	}()
 
-	perr := readMessages(stdout, r)
-	if perr != nil {
-		killGroup(cmd) // a trainer that broke the protocol is not waited for
-	}
 	werr := cmd.Wait()
 	killGroup(cmd) // children left behind by the trainer die with it
+	var perr error
+	select {
+	case perr = <-msgs:
+		<-logged
+	case <-time.After(cmd.WaitDelay):
+		// A child escaped the process group and holds the pipes open.
+		outR.Close()
+		errR.Close()
+		perr = <-msgs
+		<-logged
+		r.Log("runner: the trainer's output stayed open after it exited; a child outside its process group holds it")
+	}
+	outR.Close()
+	errR.Close()
 	if err := os.WriteFile(filepath.Join(absDir, "stderr.log"), stderr.Bytes(), 0o644); err != nil {
 		r.Log("runner: writing stderr.log: " + err.Error())
 	}
@@ -171,7 +209,7 @@ var errNoSummary = errors.New("no summary")
 
 // readMessages reads the trainer's stdout to its end, forwarding messages to
 // r. It stops at the first malformed line or a diverged message.
-func readMessages(stdout interface{ Read([]byte) (int, error) }, r Reporter) error {
+func readMessages(stdout io.Reader, r Reporter) error {
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)
 	summary := false
@@ -254,6 +292,9 @@ func handle(m *message, r Reporter) error {
 func number(raw json.RawMessage) (float64, error) {
 	if len(raw) == 0 {
 		return 0, errors.New(`missing "value"`)
+	}
+	if string(raw) == "null" {
+		return 0, errors.New(`value is null (write "NaN" for a non-finite number)`)
 	}
 	var f float64
 	if err := json.Unmarshal(raw, &f); err == nil {
