@@ -38,7 +38,7 @@ mkdir -p "$out"
 git worktree add --detach "$tmp/base" "$base_ref" >/dev/null
 (cd "$tmp/base" && go build -o "$tmp/bench-base" ./cmd/bench)
 go build -o "$tmp/bench-head" ./cmd/bench
-if ! "$tmp/bench-base" perf --help >/dev/null 2>&1; then
+if ! "$tmp/bench-base" help | grep -q '^ *perf '; then
 	echo "ci/perf-ab.sh: $base_ref has no bench perf; skipped"
 	exit 0
 fi
