@@ -10,7 +10,10 @@
 #   OUT       output folder, default results/perf: base.json, head.json,
 #             regress.txt, regress.md (also appended to GITHUB_STEP_SUMMARY)
 # PERF_RUNS sets the runs per side (default 5, the least with room for
-# p < 0.05); PERF_ARGS the bench perf flags (default --quick --no-ref).
+# p < 0.05); PERF_ARGS the bench perf flags (default --quick --no-ref);
+# PERF_MIN_EFFECT the minimum slowdown that counts (default 10%: with two
+# dozen figures compared at α = 0.05, timing noise on a shared runner would
+# otherwise flag one now and then).
 #
 # Exit status: 0 when nothing got slower, 1 on a regression, other on
 # failure. A base commit without `bench perf` is skipped with status 0.
@@ -23,6 +26,7 @@ export PATH="/usr/local/go/bin:$PATH"
 base_ref=${1:-}
 out=${2:-results/perf}
 runs=${PERF_RUNS:-5}
+min_effect=${PERF_MIN_EFFECT:-10%}
 read -r -a perf_args <<<"${PERF_ARGS:---quick --no-ref}"
 if [ -z "$base_ref" ]; then
 	base_ref=$(git rev-list -1 --before="1 day ago" HEAD)
@@ -52,8 +56,8 @@ for i in $(seq "$runs"); do
 done
 
 status=0
-"$tmp/bench-head" regress --perf --baseline "$out/base.json" --current "$out/head.json" | tee "$out/regress.txt" || status=${PIPESTATUS[0]}
-"$tmp/bench-head" regress --perf --baseline "$out/base.json" --current "$out/head.json" --format markdown >"$out/regress.md" || true
+"$tmp/bench-head" regress --perf --min-effect "$min_effect" --baseline "$out/base.json" --current "$out/head.json" | tee "$out/regress.txt" || status=${PIPESTATUS[0]}
+"$tmp/bench-head" regress --perf --min-effect "$min_effect" --baseline "$out/base.json" --current "$out/head.json" --format markdown >"$out/regress.md" || true
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
 	cat "$out/regress.md" >>"$GITHUB_STEP_SUMMARY"
 fi
