@@ -194,7 +194,31 @@ type gemmJob struct {
 	wg             sync.WaitGroup
 }
 
-var jobPool = sync.Pool{New: func() any { return new(gemmJob) }}
+// jobs keeps finished jobs and their packing buffers for reuse. It is a
+// plain free list rather than a sync.Pool, which the garbage collector
+// empties: steady-state training steps then allocate nothing here. It holds
+// at most as many jobs as ever ran at once.
+var jobs struct {
+	sync.Mutex
+	free []*gemmJob
+}
+
+func getJob() *gemmJob {
+	jobs.Lock()
+	defer jobs.Unlock()
+	if n := len(jobs.free); n > 0 {
+		j := jobs.free[n-1]
+		jobs.free = jobs.free[:n-1]
+		return j
+	}
+	return new(gemmJob)
+}
+
+func putJob(j *gemmJob) {
+	jobs.Lock()
+	jobs.free = append(jobs.free, j)
+	jobs.Unlock()
+}
 
 // helpers bounds the helper goroutines of all parallel products running at
 // once, process-wide, to GOMAXPROCS−1 (each caller computes too). Concurrent
@@ -230,7 +254,7 @@ func (p *tokenPool) release(n int) {
 }
 
 func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	j := jobPool.Get().(*gemmJob)
+	j := getJob()
 	mr, nr := kern.mr, kern.nr
 	*j = gemmJob{
 		kern: kern, transA: transA, transB: transB, m: m, n: n, alpha: alpha,
@@ -259,7 +283,7 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 		j.parallel((*gemmJob).compute)
 	}
 	j.a, j.b, j.c, j.pa, j.pb = nil, nil, nil, nil, nil
-	jobPool.Put(j)
+	putJob(j)
 }
 
 // parallel runs f for workers 0..j.workers-1, worker 0 on the calling
