@@ -43,6 +43,8 @@ def parse_args():
                     default=int(os.environ.get("PEFTBENCH_THREADS", "0")) or os.cpu_count())
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--only", choices=("numpy", "torch"), help="run one half only")
+    ap.add_argument("--svd", default="",
+                    help="comma-separated sizes n: time numpy.linalg.svd of an n×n float64 matrix (s)")
     return ap.parse_args()
 
 
@@ -122,6 +124,17 @@ def bench_numpy(min_time):
         emit(f"numpy/sgemm/n={n}", time_gemm(False, False, n, n, n, min_time), "GFLOP/s")
     for name, ta, tb, m, n, k in MODEL_SHAPES:
         emit(f"numpy/sgemm/{name}", time_gemm(ta, tb, m, n, k, min_time), "GFLOP/s")
+
+
+def bench_svd(sizes):
+    """numpy's full SVD (vectors included), the reference of the intruder
+    analysis of bench perf, which needs all left singular vectors of W0."""
+    rng = np.random.default_rng(0)
+    for n in sizes:
+        a = rng.standard_normal((n, n)) / np.sqrt(n)
+        t0 = time.perf_counter()
+        np.linalg.svd(a, full_matrices=False)
+        emit(f"numpy/svd/n={n}", time.perf_counter() - t0, "s")
 
 
 def bench_torch(steps):
@@ -232,6 +245,8 @@ def bench_torch(steps):
 def main():
     if ARGS.only != "torch":
         bench_numpy(0.05 if ARGS.quick else 0.2)
+        if ARGS.svd:
+            bench_svd([int(n) for n in ARGS.svd.split(",")])
         print(f"perf_ref: threads={ARGS.threads} numpy={np.__version__} blas: {blas_info()}", file=sys.stderr)
     if ARGS.only != "numpy":
         bench_torch(10 if ARGS.quick else 50)

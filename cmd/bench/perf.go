@@ -52,6 +52,7 @@ type perfConfig struct {
 	refQuick  bool   // pass --quick to it
 	python    string // interpreter for ci/perf_ref.py
 	refScript string // path of ci/perf_ref.py, "" to locate it
+	intruders []int  // sizes n of the n×n intruder-analysis timings
 }
 
 // perfSetup is one reference training step.
@@ -89,10 +90,12 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "shorter measurements (noisier)")
 	threads := fs.Int("threads", runtime.NumCPU(), "goroutines for the engine and threads for numpy/torch")
 	noRef := fs.Bool("no-ref", false, "skip the numpy/PyTorch reference (ci/perf_ref.py)")
+	large := fs.Bool("large", false, "also time the intruder analysis of a 4096×4096 pair (the first run decomposes its base for minutes, then caches it)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bench perf [--json] [--quick] [--threads N] [--no-ref]")
+		fmt.Fprintln(stderr, "usage: bench perf [--json] [--quick] [--threads N] [--no-ref] [--large]")
 		fmt.Fprintln(stderr, "\nTimes SGEMM (GFLOP/s at n = 128…1024 and the reference models' shapes) and")
-		fmt.Fprintln(stderr, "the reference training steps (ms, median), and reports peak resident memory.")
+		fmt.Fprintln(stderr, "the reference training steps (ms, median), the intruder analysis of a 1024×1024")
+		fmt.Fprintln(stderr, "pair (and 4096×4096 with --large; s), and reports peak resident memory.")
 		fmt.Fprintln(stderr, "Unless --no-ref, ci/perf_ref.py then times numpy SGEMM and the PyTorch steps")
 		fmt.Fprintln(stderr, "with the same thread count ($PEFTBENCH_PYTHON, else /usr/bin/python3), and")
 		fmt.Fprintln(stderr, "ratio/… figures compare the two: Go/numpy for GFLOP/s (higher is better),")
@@ -112,6 +115,10 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 		threads: *threads, shapes: kernels.PerfShapes(), setups: perfSetups(),
 		gemmTime: 200 * time.Millisecond, warmup: 5, steps: 50,
 		ref: !*noRef, refQuick: *quick, python: os.Getenv("PEFTBENCH_PYTHON"),
+		intruders: []int{1024},
+	}
+	if *large {
+		cfg.intruders = append(cfg.intruders, 4096)
 	}
 	if *quick {
 		cfg.gemmTime, cfg.warmup, cfg.steps = 50*time.Millisecond, 2, 10
@@ -146,6 +153,14 @@ func measurePerf(cfg perfConfig, stderr io.Writer) ([]perfFigure, error) {
 		figs = append(figs,
 			perfFigure{"step/" + s.name, round4(wall), "ms"},
 			perfFigure{"cpu/step/" + s.name, round4(cpu), "ms"})
+	}
+	for _, n := range cfg.intruders {
+		f, err := measureIntruders(n, stderr)
+		if err != nil {
+			runtime.GOMAXPROCS(prev)
+			return nil, fmt.Errorf("bench perf: intruders at n=%d: %w", n, err)
+		}
+		figs = append(figs, f...)
 	}
 	runtime.GOMAXPROCS(prev)
 	figs = append(figs, perfFigure{"mem/peak_rss", float64(peakRSS()), "bytes"})
@@ -219,6 +234,13 @@ func runRef(cfg perfConfig, stderr io.Writer) ([]perfFigure, error) {
 	if cfg.refQuick {
 		args = append(args, "--quick")
 	}
+	if len(cfg.intruders) > 0 {
+		ns := make([]string, len(cfg.intruders))
+		for i, n := range cfg.intruders {
+			ns[i] = fmt.Sprint(n)
+		}
+		args = append(args, "--svd", strings.Join(ns, ","))
+	}
 	cmd := exec.Command(cfg.python, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, stderr
@@ -251,6 +273,11 @@ func perfRatios(goFigs, ref []perfFigure) []perfFigure {
 			key, unit = "ref/numpy/"+f.Name, "x"
 		case strings.HasPrefix(f.Name, "step/"), strings.HasPrefix(f.Name, "cpu/step/"):
 			key, unit = "ref/torch/"+f.Name, "ratio"
+		case strings.HasPrefix(f.Name, "intruders/"):
+			// The whole analysis of a pair against one numpy SVD of a
+			// matrix of that size.
+			n, _, _ := strings.Cut(strings.TrimPrefix(f.Name, "intruders/"), "/")
+			key, unit = "ref/numpy/svd/"+n, "ratio"
 		default:
 			continue
 		}
