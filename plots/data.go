@@ -1,6 +1,7 @@
 package plots
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"peftbench/analysis"
 	"peftbench/results"
@@ -137,23 +139,35 @@ func (d *Data) Failed() []results.TrialRow {
 	return out
 }
 
-// Cell is the successful trials of one (task, method, rank): one point of
-// most figures, its seeds giving the confidence interval.
+// Cell is the successful trials of one configuration: task, method, rank
+// and every other resolved setting but the seed. It is one point of most
+// figures, its seeds giving the confidence interval.
 type Cell struct {
 	Task, Method string
-	Rank         int64 // ≤ 0 for methods without a rank (full fine-tuning)
-	Trials       []*results.TrialRow
+	Rank         int64   // ≤ 0 for methods without a rank (full fine-tuning)
+	Alpha        float64 // the method's resolved α; NaN without one
+	// Settings are the config pairs that tell the cell apart from the
+	// method's other cells of the same rank ("train.lr=0.001"), if any.
+	Settings []string
+	Trials   []*results.TrialRow
+
+	pairs []string // ConfigPairs of the trials
 }
 
 // Ranked reports whether the method has a rank.
 func (c *Cell) Ranked() bool { return c.Rank > 0 }
 
-// Label is "method r=8", or the method alone when it has no rank.
+// Label is "method r=8", or the method alone when it has no rank,
+// followed by the settings that tell the cell apart ("full lr=1e-4").
 func (c *Cell) Label() string {
-	if !c.Ranked() {
-		return c.Method
+	l := c.Method
+	if c.Ranked() {
+		l = fmt.Sprintf("%s r=%d", c.Method, c.Rank)
 	}
-	return fmt.Sprintf("%s r=%d", c.Method, c.Rank)
+	for _, p := range c.Settings {
+		l += " " + ShortPair(p)
+	}
+	return l
 }
 
 // Summary summarises a metric over the cell's seeds (mean, bootstrap 95% CI).
@@ -175,35 +189,55 @@ func (c *Cell) Has(m Metric) bool {
 	return false
 }
 
-// Cells groups the successful trials of task by method and rank, methods in
-// the fixed order, then by rank.
+// Cells groups the successful trials of task by configuration: method,
+// rank and every other setting of the trial's config but the seed
+// (learning rate, α, …). Methods come in the fixed order, then ranks, then
+// settings in numeric order. A trial whose config does not parse is
+// grouped by method and rank alone.
 func (d *Data) Cells(task string) []*Cell {
 	var cells []*Cell
-	idx := map[[2]any]*Cell{}
+	idx := map[string]*Cell{}
 	for i := range d.Trials {
 		t := &d.Trials[i]
 		if t.Task != task || t.Status != results.StatusOK {
 			continue
 		}
-		rank := t.Rank
-		if rank < 0 {
-			rank = 0
-		}
-		k := [2]any{t.Method, rank}
+		rank := max(t.Rank, 0)
+		pairs, _ := ConfigPairs(t.Config)
+		k := strings.Join(append([]string{t.Method, fmt.Sprint(rank)}, pairs...), "\x00")
 		c := idx[k]
 		if c == nil {
-			c = &Cell{Task: task, Method: t.Method, Rank: rank}
+			c = &Cell{Task: task, Method: t.Method, Rank: rank, Alpha: math.NaN(), pairs: pairs}
+			for _, p := range pairs {
+				if path, _, _ := strings.Cut(p, "="); path == "method_options.alpha" {
+					c.Alpha = pairValue(p)
+				}
+			}
 			idx[k] = c
 			cells = append(cells, c)
 		}
 		c.Trials = append(c.Trials, t)
 	}
 	slices.SortFunc(cells, func(a, b *Cell) int {
-		if c := methodLess(a.Method, b.Method); c != 0 {
-			return c
-		}
-		return int(a.Rank - b.Rank)
+		return cmp.Or(methodLess(a.Method, b.Method), cmp.Compare(a.Rank, b.Rank), ComparePairs(a.pairs, b.pairs))
 	})
+	// Settings: what differs between cells of one method and rank.
+	for i := 0; i < len(cells); {
+		j := i + 1
+		for j < len(cells) && cells[j].Method == cells[i].Method && cells[j].Rank == cells[i].Rank {
+			j++
+		}
+		if j-i > 1 {
+			var ps [][]string
+			for _, c := range cells[i:j] {
+				ps = append(ps, c.pairs)
+			}
+			for k, v := range VaryingPairs(ps) {
+				cells[i+k].Settings = v
+			}
+		}
+		i = j
+	}
 	return cells
 }
 

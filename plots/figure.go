@@ -49,9 +49,13 @@ type legendEntry struct {
 }
 
 func methodEntry(method string, withLine bool) legendEntry {
-	s := MethodStyle(method)
+	return styleEntry(method, MethodStyle(method), withLine)
+}
+
+// styleEntry is a legend entry drawn in style s.
+func styleEntry(name string, s Style, withLine bool) legendEntry {
 	g := glyphStyle(s)
-	e := legendEntry{name: method, glyph: &g}
+	e := legendEntry{name: name, glyph: &g}
 	if withLine {
 		l := lineStyle(s)
 		e.line = &l

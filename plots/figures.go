@@ -145,12 +145,10 @@ func vsRankPanel(cells []*Cell, m Metric, title, ylabel string) (*plot.Plot, []l
 	p := newPanel(title, "rank r (log scale)", ylabel)
 	rankAxis(p, ranks)
 	var legend []legendEntry
-	methods, groups := byMethod(cells)
-	for _, meth := range methods {
-		s := MethodStyle(meth)
+	for _, ln := range lines(cells, true) {
 		var pts points
-		var ref *point
-		for _, c := range groups[meth] {
+		var refs []point
+		for _, c := range ln.cells {
 			q, ok := rankPoint(c, m)
 			if !ok {
 				continue
@@ -158,18 +156,21 @@ func vsRankPanel(cells []*Cell, m Metric, title, ylabel string) (*plot.Plot, []l
 			if c.Ranked() {
 				pts = append(pts, q)
 			} else {
-				ref = &q
+				refs = append(refs, q)
 			}
 		}
 		switch {
 		case len(pts) > 0:
-			addSeries(p, pts, s)
-		case ref != nil:
-			addReference(p, *ref, p.X.Min, p.X.Max, s)
+			addSeries(p, pts, ln.style)
+		case len(refs) > 0:
+			ln.style = referenceStyle(ln.style)
+			for _, q := range refs {
+				addReference(p, q, p.X.Min, p.X.Max, ln.style)
+			}
 		default:
 			continue
 		}
-		legend = append(legend, methodEntry(meth, true))
+		legend = append(legend, styleEntry(ln.label, ln.style, true))
 	}
 	return p, legend, true
 }
@@ -224,30 +225,36 @@ func scatterByMethod(d *Data, task string, xm, ym Metric, name string, logX, fro
 	}
 	var legend []legendEntry
 	var all points
-	methods, groups := byMethod(cells)
-	for _, meth := range methods {
+	lns := lines(cells, false)
+	for _, ln := range lns {
 		var pts points
 		var labels []string
-		for _, c := range groups[meth] {
+		for _, c := range ln.cells {
 			q, ok := summaryPoint(c, xm, ym)
 			if !ok || (logX && q.x <= 0) {
 				continue
 			}
 			pts = append(pts, q)
+			// A rank names a point of an adapter's line; the settings
+			// (its learning rates) name the points of full fine-tuning's.
+			var l []string
 			if c.Ranked() {
-				labels = append(labels, fmt.Sprintf("r%d", c.Rank))
+				l = append(l, fmt.Sprintf("r%d", c.Rank))
 			} else {
-				labels = append(labels, "")
+				for _, p := range c.Settings {
+					l = append(l, ShortPair(p))
+				}
 			}
+			labels = append(labels, strings.Join(l, " "))
 		}
 		if len(pts) == 0 {
 			continue
 		}
-		addMarkers(p, pts, MethodStyle(meth), true)
-		if len(groups[meth]) > 1 {
+		addMarkers(p, pts, ln.style, true)
+		if len(ln.cells) > 1 {
 			addLabels(p, pts, labels)
 		}
-		legend = append(legend, methodEntry(meth, false))
+		legend = append(legend, styleEntry(ln.label, ln.style, len(lns) > 1 && len(pts) > 1))
 		all = append(all, pts...)
 	}
 	if len(all) == 0 {

@@ -29,7 +29,9 @@ type LawFit struct {
 
 	x       [][]float64 // predictors per observation
 	y       []float64
-	methods []string // method of each observation
+	methods []string                // method of each observation
+	predict func(x float64) float64 // the drawn curve, when not Fit.Predict of x
+	logY    bool                    // forgetting on a log scale (positive points only)
 }
 
 // fitResamples bounds the bootstrap of the nonlinear fits: 200 resamples
@@ -158,10 +160,29 @@ func (lf *LawFit) Summary() string {
 	return s + fmt.Sprintf(" R² = %.3f (n = %d)", lf.Fit.R2, lf.Fit.N)
 }
 
+// collapsed is the joint fit L_f = c + A·P^α·N^β as a law in one
+// predictor, x = A·P^α·N^β at the fitted A, α and β: when the law holds
+// the points lie on the curve c + x, over every P and N at once. It is
+// drawn on log–log axes, where a power law is straight.
+func (lf *LawFit) collapsed() *LawFit {
+	c, _, _, _ := lf.Fit.Param("c")
+	out := *lf
+	out.Name = "A·P^α·N^β"
+	out.logY = true
+	out.x = make([][]float64, len(lf.x))
+	for i, x := range lf.x {
+		// Predict less c is A·P^α·N^β whatever the form's internal scaling.
+		out.x[i] = []float64{lf.Fit.Predict(x) - c}
+	}
+	out.predict = func(x float64) float64 { return c + x }
+	return &out
+}
+
 var lawLabels = map[string]string{
-	"P":    "trainable parameters P (log scale)",
-	"N":    "optimizer steps N (log scale)",
-	"L_ft": "fine-tuning loss L_ft (nats)",
+	"A·P^α·N^β": "joint fit's A·P^α·N^β (nats, log scale)",
+	"P":         "trainable parameters P (log scale)",
+	"N":         "optimizer steps N (log scale)",
+	"L_ft":      "fine-tuning loss L_ft (nats)",
 }
 
 var greek = map[string]string{"alpha": "α", "beta": "β"}
@@ -173,7 +194,10 @@ func forgettingLaw(d *Data, task string) ([]*Figure, string) {
 	var legend []legendEntry
 	for _, lf := range d.Fits(task) {
 		if lf.Form == "power" {
-			continue // two predictors: reported in the table, not drawn
+			if lf.Fit == nil {
+				continue // two predictors and no fit: nothing to collapse onto
+			}
+			lf = lf.collapsed()
 		}
 		title := "no fit"
 		if lf.Fit != nil {
@@ -188,17 +212,25 @@ func forgettingLaw(d *Data, task string) ([]*Figure, string) {
 			}
 			title += fmt.Sprintf("R² = %.2f", lf.Fit.R2)
 		}
-		p := newPanel(title, lawLabels[lf.Name], Forgetting.Label)
+		// The full forgetting label is taller than a panel of the 2×2 grid.
+		p := newPanel(title, lawLabels[lf.Name], "forgetting L_f (nats)")
 		p.Title.TextStyle.Font.Size = labelSize
 		logX := lf.Form != "linear"
 		if logX {
 			logAxis(&p.X)
+		}
+		if lf.logY {
+			logAxis(&p.Y)
+			p.Y.Label.Text = "forgetting L_f (nats, log scale)"
 		}
 		byM := map[string]plotter.XYs{}
 		var methods []string
 		lo, hi := math.Inf(1), math.Inf(-1)
 		for i, x := range lf.x {
 			m := lf.methods[i]
+			if (logX && x[0] <= 0) || (lf.logY && lf.y[i] <= 0) {
+				continue
+			}
 			if _, ok := byM[m]; !ok {
 				methods = append(methods, m)
 			}
@@ -223,13 +255,22 @@ func forgettingLaw(d *Data, task string) ([]*Figure, string) {
 			} else {
 				xs = []float64{lo, hi}
 			}
-			curve := make(plotter.XYs, len(xs))
-			for i, x := range xs {
-				curve[i] = plotter.XY{X: x, Y: lf.Fit.Predict([]float64{x})}
+			var curve plotter.XYs
+			for _, x := range xs {
+				var y float64
+				if lf.predict != nil {
+					y = lf.predict(x)
+				} else {
+					y = lf.Fit.Predict([]float64{x})
+				}
+				if !lf.logY || y > 0 {
+					curve = append(curve, plotter.XY{X: x, Y: y})
+				}
 			}
-			l, _ := plotter.NewLine(curve)
-			l.LineStyle = fitLine
-			p.Add(l)
+			if l, err := plotter.NewLine(curve); err == nil && len(curve) > 1 {
+				l.LineStyle = fitLine
+				p.Add(l)
+			}
 		}
 		panels = append(panels, p)
 	}
@@ -238,7 +279,7 @@ func forgettingLaw(d *Data, task string) ([]*Figure, string) {
 	}
 	legend = append(legend, legendEntry{name: "fitted law", line: &fitLine})
 	return []*Figure{newFigure("forgetting-law", task,
-		fmt.Sprintf("%s: forgetting against trainable parameters P (L_f = c + A·P^α), steps N (L_f = c + A·N^β) and fine-tuning loss (L_f = a − b·L_ft), one point per trial; titles give the exponents and slope with 95%% bootstrap CIs.", task),
+		fmt.Sprintf("%s: forgetting against trainable parameters P (L_f = c + A·P^α), steps N (L_f = c + A·N^β), both jointly (L_f = c + A·P^α·N^β, on log–log axes against A·P^α·N^β at the fitted A, α and β, where the points fall on c + x if the law holds) and fine-tuning loss (L_f = a − b·L_ft), one point per trial; forgetting is KL(base ‖ tuned) on retain data; titles give the exponents and slope with 95%% bootstrap CIs and R².", task),
 		panels, legend)}, ""
 }
 

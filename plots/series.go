@@ -109,7 +109,8 @@ func addMarkers(p *plot.Plot, pts points, s Style, join bool) {
 }
 
 // addReference draws a method without a rank (full fine-tuning) across
-// [x0, x1] as a dashed horizontal line with its CI band.
+// [x0, x1] as a dashed horizontal line with its CI band: the style's dash
+// pattern, or a plain dash when it has none.
 func addReference(p *plot.Plot, q point, x0, x1 float64, s Style) {
 	band := plotter.XYs{{X: x0, Y: q.ylo}, {X: x1, Y: q.ylo}, {X: x1, Y: q.yhi}, {X: x0, Y: q.yhi}}
 	poly, _ := plotter.NewPolygon(band)
@@ -117,9 +118,7 @@ func addReference(p *plot.Plot, q point, x0, x1 float64, s Style) {
 	poly.LineStyle.Width = 0
 	p.Add(poly)
 	l, _ := plotter.NewLine(plotter.XYs{{X: x0, Y: q.y}, {X: x1, Y: q.y}})
-	ls := lineStyle(s)
-	ls.Dashes = []vg.Length{vg.Points(4), vg.Points(2)}
-	l.LineStyle = ls
+	l.LineStyle = lineStyle(referenceStyle(s))
 	p.Add(l)
 }
 
@@ -232,8 +231,12 @@ func (siLogTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ticks
 }
 
-// siFormat writes v with a k/M/B suffix: 1500 → 1.5k.
+// siFormat writes v with a k/M/B suffix: 1500 → 1.5k; far from unity in
+// short scientific form (1e-4, 1e12).
 func siFormat(v float64) string {
+	if a := math.Abs(v); a >= 1e12 || (a > 0 && a < 1e-2) {
+		return shortFloat(v)
+	}
 	for _, u := range []struct {
 		s string
 		f float64
@@ -258,4 +261,12 @@ func logSpace(lo, hi float64, n int) []float64 {
 // fmtCI formats an estimate with its interval: 0.31 [0.22, 0.40].
 func fmtCI(v, lo, hi float64) string {
 	return fmt.Sprintf("%.3g [%.3g, %.3g]", v, lo, hi)
+}
+
+// referenceStyle is s for a reference line: dashed when s is solid.
+func referenceStyle(s Style) Style {
+	if s.Dash == nil {
+		s.Dash = []vg.Length{vg.Points(4), vg.Points(2)}
+	}
+	return s
 }

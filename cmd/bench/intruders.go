@@ -10,6 +10,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"peftbench/analysis"
 	"peftbench/plots"
@@ -20,17 +21,21 @@ func init() {
 	register(command{
 		Name:    "intruders",
 		Order:   62,
-		Summary: "intruder dimensions and ΔW ranks of a results folder, per task, method, rank and α, across seeds",
+		Summary: "intruder dimensions and ΔW ranks of a results folder, per configuration (task, method, rank, α, every other swept setting), across seeds",
 		Run:     runIntruders,
 	})
 }
 
-// intruderCell is one (task, method, rank, α) configuration across seeds.
+// intruderCell is one configuration across seeds: task, method, rank, α
+// and every other setting of the trial config but the seed.
 type intruderCell struct {
 	Task   string   `json:"task"`
 	Method string   `json:"method"`
 	Rank   int64    `json:"rank"`
 	Alpha  *float64 `json:"alpha,omitempty"` // the method's resolved α; nil without one
+	// Settings are the other config pairs that vary across the method's
+	// configurations of the task ("train.lr=0.001"), sorted by path.
+	Settings []string `json:"settings,omitempty"`
 	// Counts holds each seed's intruder count at Epsilon, in seed order.
 	Epsilon       float64          `json:"epsilon"`
 	Counts        []int64          `json:"counts"`
@@ -50,7 +55,8 @@ func runIntruders(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: bench intruders DIR [--eps 0.5] [--json]")
 		fmt.Fprintln(stderr, "\nIntruder dimensions (Shuttleworth et al. 2024) summed over each trial's targeted")
 		fmt.Fprintln(stderr, "layers, and the effective and 90% energy ranks of ΔW averaged over them: mean,")
-		fmt.Fprintln(stderr, "SD and bootstrap 95 percent CI across seeds per task, method, rank and α.")
+		fmt.Fprintln(stderr, "SD and bootstrap 95 percent CI across seeds per configuration: task, method,")
+		fmt.Fprintln(stderr, "rank, α and every other setting that varies (SETTINGS, e.g. lr=1e-4).")
 		fs.PrintDefaults()
 	}
 	dir, err := parseResultsDirArgs(fs, args)
@@ -68,16 +74,23 @@ func runIntruders(args []string, stdout, stderr io.Writer) error {
 	if *asJSON {
 		return writeJSON(stdout, cells)
 	}
-	tw := newTable(stdout, "TASK", "METHOD", "RANK", "ALPHA", "SEEDS", fmt.Sprintf("INTRUDERS@%g", *eps), "PER SEED", "EFF RANK ΔW", "ENERGY90 ΔW", "TARGET LOSS", "FORGETTING")
+	tw := newTable(stdout, "TASK", "METHOD", "RANK", "ALPHA", "SETTINGS", "SEEDS", fmt.Sprintf("INTRUDERS@%g", *eps), "PER SEED", "EFF RANK ΔW", "ENERGY90 ΔW", "TARGET LOSS", "FORGETTING")
 	for _, c := range cells {
-		rank, alpha := "-", "-"
+		rank, alpha, settings := "-", "-", "-"
 		if c.Rank > 0 {
 			rank = fmt.Sprint(c.Rank)
 		}
 		if c.Alpha != nil {
 			alpha = strconv.FormatFloat(*c.Alpha, 'g', -1, 64)
 		}
-		tw.row(c.Task, c.Method, rank, alpha, fmt.Sprint(c.Intruders.N),
+		if len(c.Settings) > 0 {
+			var short []string
+			for _, p := range c.Settings {
+				short = append(short, plots.ShortPair(p))
+			}
+			settings = strings.Join(short, " ")
+		}
+		tw.row(c.Task, c.Method, rank, alpha, settings, fmt.Sprint(c.Intruders.N),
 			fmtSummary(c.Intruders, 1), fmt.Sprint(c.Counts),
 			fmtSummary(c.EffectiveRank, 1), fmtSummary(c.EnergyRank90, 1),
 			fmtSummary(c.TargetLoss, 3), fmtSummary(c.Forgetting, 3))
@@ -96,20 +109,19 @@ func fmtSummary(s analysis.Summary, prec int) string {
 	return fmt.Sprintf("%.*f ± %.*f", prec, s.Mean, prec, s.SD)
 }
 
-// intruderCells groups the analysed ok trials by task, method, rank and α.
+// intruderCells groups the analysed ok trials by configuration: task,
+// method, rank and every setting of the config but the seed, so that a
+// sweep over learning rates (or anything else) does not pass its
+// configurations off as seeds of one.
 func intruderCells(trials []results.TrialRow, eps float64) ([]*intruderCell, error) {
-	type key struct {
-		task, method string
-		rank         int64
-		alpha        float64
-	}
 	type group struct {
 		cell  *intruderCell
-		seeds []int64
+		alpha float64
+		pairs []string
 		rows  []*results.TrialRow
 	}
-	groups := map[key]*group{}
-	var order []key
+	groups := map[string]*group{}
+	var order []*group
 	analysed := 0
 	for i := range trials {
 		t := &trials[i]
@@ -117,29 +129,50 @@ func intruderCells(trials []results.TrialRow, eps float64) ([]*intruderCell, err
 			continue
 		}
 		analysed++
-		alpha := trialAlpha(t.Config)
-		k := key{t.Task, t.Method, t.Rank, cmp.Or(alpha, math.Inf(-1))}
+		pairs, err := plots.ConfigPairs(t.Config)
+		if err != nil {
+			return nil, fmt.Errorf("trial %s: %w", t.TrialID, err)
+		}
+		k := strings.Join(append([]string{t.Task, t.Method, fmt.Sprint(t.Rank)}, pairs...), "\x00")
 		g, ok := groups[k]
 		if !ok {
-			g = &group{cell: &intruderCell{Task: t.Task, Method: t.Method, Rank: t.Rank, Epsilon: eps}}
+			alpha := trialAlpha(t.Config)
+			g = &group{cell: &intruderCell{Task: t.Task, Method: t.Method, Rank: t.Rank, Epsilon: eps},
+				alpha: cmp.Or(alpha, math.Inf(-1)), pairs: pairs}
 			if alpha != 0 {
 				g.cell.Alpha = &alpha
 			}
 			groups[k] = g
-			order = append(order, k)
+			order = append(order, g)
 		}
 		g.rows = append(g.rows, t)
 	}
 	if analysed == 0 {
 		return nil, errors.New("no ok trial has intruder counts (was the sweep run with [analysis] spectra = true?)")
 	}
-	slices.SortFunc(order, func(a, b key) int {
-		return cmp.Or(cmp.Compare(a.task, b.task), cmp.Compare(methodOrder(a.method), methodOrder(b.method)),
-			cmp.Compare(a.method, b.method), cmp.Compare(a.rank, b.rank), cmp.Compare(a.alpha, b.alpha))
+	// Settings: what varies across a method's configurations of a task,
+	// α aside (a column of its own).
+	byMethod := map[[2]string][]*group{}
+	for _, g := range order {
+		k := [2]string{g.cell.Task, g.cell.Method}
+		byMethod[k] = append(byMethod[k], g)
+	}
+	for _, gs := range byMethod {
+		var ps [][]string
+		for _, g := range gs {
+			ps = append(ps, g.pairs)
+		}
+		for i, v := range plots.VaryingPairs(ps) {
+			gs[i].cell.Settings = slices.DeleteFunc(v, func(p string) bool { return strings.HasPrefix(p, "method_options.alpha=") })
+		}
+	}
+	slices.SortFunc(order, func(a, b *group) int {
+		return cmp.Or(cmp.Compare(a.cell.Task, b.cell.Task), cmp.Compare(methodOrder(a.cell.Method), methodOrder(b.cell.Method)),
+			cmp.Compare(a.cell.Method, b.cell.Method), cmp.Compare(a.cell.Rank, b.cell.Rank), cmp.Compare(a.alpha, b.alpha),
+			plots.ComparePairs(a.pairs, b.pairs))
 	})
 	var out []*intruderCell
-	for _, k := range order {
-		g := groups[k]
+	for _, g := range order {
 		slices.SortFunc(g.rows, func(a, b *results.TrialRow) int { return cmp.Compare(a.Seed, b.Seed) })
 		var counts, eff, energy, loss, forget []float64
 		for _, t := range g.rows {

@@ -1,0 +1,336 @@
+package plots
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// identityKeys are the config keys that name a trial rather than set it
+// up; the rank is a cell's own axis.
+var identityKeys = []string{"sweep", "trial_id", "index", "seed", "method", "task", "rank"}
+
+// ConfigPairs flattens a trial's canonical config JSON, without the keys
+// that name the trial (sweep, id, index, seed, method, task, rank), into
+// sorted "path=value" pairs such as "train.lr=0.001". Trials of one task,
+// method and rank with equal pairs are seeds of one configuration.
+func ConfigPairs(config string) ([]string, error) {
+	if config == "" {
+		return nil, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(config), &m); err != nil {
+		return nil, fmt.Errorf("plots: config: %w", err)
+	}
+	for _, k := range identityKeys {
+		delete(m, k)
+	}
+	if mo, ok := m["method_options"].(map[string]any); ok {
+		delete(mo, "rank") // the trial's rank again
+	}
+	var pairs []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if obj, ok := v.(map[string]any); ok {
+			for _, k := range slices.Sorted(maps.Keys(obj)) {
+				p := k
+				if prefix != "" {
+					p = prefix + "." + k
+				}
+				walk(p, obj[k])
+			}
+			return
+		}
+		b, _ := json.Marshal(v) // a value decoded from JSON encodes again
+		pairs = append(pairs, prefix+"="+string(b))
+	}
+	walk("", m)
+	return pairs, nil
+}
+
+// VaryingPairs returns, for each configuration (its ConfigPairs), the
+// pairs that are not shared by every configuration of the slice: what
+// tells it apart from the others.
+func VaryingPairs(configs [][]string) [][]string {
+	count := map[string]int{}
+	for _, ps := range configs {
+		for _, p := range ps {
+			count[p]++
+		}
+	}
+	out := make([][]string, len(configs))
+	for i, ps := range configs {
+		for _, p := range ps {
+			if count[p] < len(configs) {
+				out[i] = append(out[i], p)
+			}
+		}
+	}
+	return out
+}
+
+// ShortPair writes a config pair for a label: the last path element and
+// the value, numbers in short form ("train.lr=0.0001" is "lr=1e-4").
+func ShortPair(pair string) string {
+	path, val, _ := strings.Cut(pair, "=")
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		path = path[i+1:]
+	}
+	if path == "alpha" {
+		path = "α"
+	}
+	return path + "=" + shortValue(val)
+}
+
+func shortValue(v string) string {
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return strings.Trim(v, `"`)
+	}
+	return shortFloat(f)
+}
+
+// shortFloat is 'g' format with exponents written without padding or
+// plus sign (1e-4, 2.5e+06 as 2.5e6), scientific below 0.01.
+func shortFloat(f float64) string {
+	a := math.Abs(f)
+	if a == 0 || (a >= 1e-2 && a < 1e5) {
+		return strconv.FormatFloat(f, 'g', 4, 64)
+	}
+	mant, exp, _ := strings.Cut(strconv.FormatFloat(f, 'e', 3, 64), "e")
+	if strings.Contains(mant, ".") {
+		mant = strings.TrimRight(strings.TrimRight(mant, "0"), ".")
+	}
+	sign := ""
+	if exp[0] == '-' {
+		sign = "-"
+	}
+	return mant + "e" + sign + strings.TrimLeft(exp[1:], "0")
+}
+
+// pairValue is a pair's value as a number, for ordering; NaN if none.
+func pairValue(pair string) float64 {
+	_, v, _ := strings.Cut(pair, "=")
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return f
+}
+
+// ComparePairs orders two sorted ConfigPairs lists, values of one path
+// numerically where they are numbers.
+func ComparePairs(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] == b[i] {
+			continue
+		}
+		pa, _, _ := strings.Cut(a[i], "=")
+		pb, _, _ := strings.Cut(b[i], "=")
+		if pa == pb {
+			if fa, fb := pairValue(a[i]), pairValue(b[i]); !math.IsNaN(fa) && !math.IsNaN(fb) {
+				return cmp.Compare(fa, fb)
+			}
+		}
+		return cmp.Compare(a[i], b[i])
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+// line is one drawn series of a method: its cells across ranks at one α
+// rule and one value of every other setting that varies within a rank.
+type line struct {
+	method string
+	label  string
+	style  Style
+	cells  []*Cell // in rank order
+}
+
+// alphaRule is how a series' α follows the rank: fixed (α = 8) or
+// proportional (α = 2r).
+type alphaRule struct {
+	ratio bool
+	v     float64
+}
+
+func (a alphaRule) match(c *Cell) bool {
+	if a.ratio {
+		return c.Rank > 0 && c.Alpha == a.v*float64(c.Rank)
+	}
+	return c.Alpha == a.v
+}
+
+func (a alphaRule) String() string {
+	if a.ratio {
+		if a.v == 1 {
+			return "α=r"
+		}
+		return "α=" + shortFloat(a.v) + "r"
+	}
+	return "α=" + shortFloat(a.v)
+}
+
+// alphaRules covers a method's cells with the fewest α rules, each the
+// fixed value or the multiple of r that most not yet covered ranks share.
+// Cells without α, or a method with one α throughout, need no rule.
+func alphaRules(cells []*Cell) []alphaRule {
+	var cands []alphaRule
+	for _, c := range cells {
+		if math.IsNaN(c.Alpha) {
+			return nil
+		}
+		for _, a := range []alphaRule{{false, c.Alpha}, {true, c.Alpha / float64(c.Rank)}} {
+			if (a.ratio && c.Rank <= 0) || slices.Contains(cands, a) {
+				continue
+			}
+			cands = append(cands, a)
+		}
+	}
+	var rules []alphaRule
+	covered := make([]bool, len(cells))
+	for slices.Contains(covered, false) {
+		best, bestN := -1, 0
+		for i, a := range cands {
+			var ranks []int64
+			for j, c := range cells {
+				if !covered[j] && a.match(c) && !slices.Contains(ranks, c.Rank) {
+					ranks = append(ranks, c.Rank)
+				}
+			}
+			if len(ranks) > bestN {
+				best, bestN = i, len(ranks)
+			}
+		}
+		if best < 0 {
+			break
+		}
+		rules = append(rules, cands[best])
+		for j, c := range cells {
+			covered[j] = covered[j] || cands[best].match(c)
+		}
+	}
+	if len(rules) == 1 && !rules[0].ratio {
+		return nil // one fixed α: nothing to tell apart
+	}
+	return rules
+}
+
+// splitPaths are the config paths (other than α) whose value differs
+// between two cells of the same rank: a swept axis of its own, as the
+// learning rates of full fine-tuning.
+func splitPaths(cells []*Cell) []string {
+	var paths []string
+	for i, a := range cells {
+		for _, b := range cells[i+1:] {
+			if a.Rank != b.Rank {
+				continue
+			}
+			for _, p := range a.pairs {
+				if slices.Contains(b.pairs, p) {
+					continue
+				}
+				path, _, _ := strings.Cut(p, "=")
+				if path != "method_options.alpha" && !slices.Contains(paths, path) {
+					paths = append(paths, path)
+				}
+			}
+		}
+	}
+	slices.Sort(paths)
+	return paths
+}
+
+// lines splits cells into drawn series: per method, one per α rule and,
+// when split is set, per value of every other setting that varies within a
+// rank. Each line of a method after its first gets its own dash and marker.
+func lines(cells []*Cell, split bool) []*line {
+	var out []*line
+	methods, groups := byMethod(cells)
+	for _, m := range methods {
+		cs := groups[m]
+		rules := alphaRules(cs)
+		type part struct {
+			rule  string
+			cells []*Cell
+		}
+		var parts []part
+		if len(rules) == 0 {
+			parts = append(parts, part{"", cs})
+		}
+		for _, r := range rules {
+			var sel []*Cell
+			for _, c := range cs {
+				if r.match(c) {
+					sel = append(sel, c)
+				}
+			}
+			parts = append(parts, part{r.String(), sel})
+		}
+		k := 0
+		for _, pt := range parts {
+			var paths []string
+			if split {
+				paths = splitPaths(pt.cells)
+			}
+			var keys [][]string
+			byKey := map[string][]*Cell{}
+			for _, c := range pt.cells {
+				var key []string
+				for _, p := range c.pairs {
+					path, _, _ := strings.Cut(p, "=")
+					if slices.Contains(paths, path) {
+						key = append(key, p)
+					}
+				}
+				ks := strings.Join(key, "\x00")
+				if _, ok := byKey[ks]; !ok {
+					keys = append(keys, key)
+				}
+				byKey[ks] = append(byKey[ks], c)
+			}
+			slices.SortFunc(keys, ComparePairs)
+			for _, key := range keys {
+				label := []string{m}
+				if pt.rule != "" {
+					label = append(label, pt.rule)
+				}
+				for _, p := range key {
+					label = append(label, ShortPair(p))
+				}
+				out = append(out, &line{method: m, label: strings.Join(label, " "),
+					style: variantStyle(MethodStyle(m), k), cells: byKey[strings.Join(key, "\x00")]})
+				k++
+			}
+		}
+	}
+	return out
+}
+
+// variantDashes tell a method's series apart; none is the plain dash of
+// a reference line (referenceStyle).
+var variantDashes = [][]vg.Length{
+	{vg.Points(1), vg.Points(1.5)},
+	{vg.Points(5), vg.Points(1.5), vg.Points(1), vg.Points(1.5)},
+	{vg.Points(9), vg.Points(2.5)},
+	{vg.Points(2), vg.Points(3)},
+}
+
+// variantStyle is the k-th series of one method: the method's colour with
+// another dash pattern and marker, so series stay apart in greyscale.
+func variantStyle(s Style, k int) Style {
+	if k == 0 {
+		return s
+	}
+	i := slices.IndexFunc(fallbackGlyphs, func(g draw.GlyphDrawer) bool { return g == s.Glyph })
+	s.Glyph = fallbackGlyphs[(max(i, 0)+k)%len(fallbackGlyphs)]
+	s.Dash = variantDashes[(k-1)%len(variantDashes)]
+	return s
+}
