@@ -155,8 +155,9 @@ type tableCell struct {
 	Best        bool
 }
 
-// resultsTable is the task's table: one row per (method, rank), one column
-// per metric any trial of the task reports.
+// resultsTable is the task's table: one row per configuration (method,
+// rank and the settings that tell a method's configurations of one rank
+// apart), one column per metric any trial of the task reports.
 func resultsTable(d *Data, task string) tableView {
 	cells := d.Cells(task)
 	ms := []Metric{TargetMetric, TargetLoss, Forgetting, RetainMetric}
@@ -179,6 +180,9 @@ func resultsTable(d *Data, task string) tableView {
 	means := make([][]float64, len(cells))
 	for i, c := range cells {
 		row := tableRow{Method: c.Method, Rank: "–", Seeds: len(c.Trials)}
+		for _, p := range c.Settings {
+			row.Method += " " + ShortPair(p)
+		}
 		if c.Ranked() {
 			row.Rank = fmt.Sprint(c.Rank)
 		}

@@ -225,12 +225,13 @@ func alphaRules(cells []*Cell) []alphaRule {
 
 // splitPaths are the config paths (other than α) whose value differs
 // between two cells of the same rank: a swept axis of its own, as the
-// learning rates of full fine-tuning.
-func splitPaths(cells []*Cell) []string {
+// learning rates of full fine-tuning. Cells without a rank count only
+// when unranked is set.
+func splitPaths(cells []*Cell, unranked bool) []string {
 	var paths []string
 	for i, a := range cells {
 		for _, b := range cells[i+1:] {
-			if a.Rank != b.Rank {
+			if a.Rank != b.Rank || (!unranked && !a.Ranked()) {
 				continue
 			}
 			for _, p := range a.pairs {
@@ -248,10 +249,13 @@ func splitPaths(cells []*Cell) []string {
 	return paths
 }
 
-// lines splits cells into drawn series: per method, one per α rule and,
-// when split is set, per value of every other setting that varies within a
-// rank. Each line of a method after its first gets its own dash and marker.
-func lines(cells []*Cell, split bool) []*line {
+// lines splits cells into drawn series: per method, one per α rule and
+// per value of every other setting that varies within a rank. Methods
+// without a rank are split too when unranked is set (reference lines on a
+// rank axis); otherwise their cells form one curve (full fine-tuning's
+// learning rates in a scatter). Each line of a method after its first gets
+// its own dash and marker.
+func lines(cells []*Cell, unranked bool) []*line {
 	var out []*line
 	methods, groups := byMethod(cells)
 	for _, m := range methods {
@@ -276,10 +280,7 @@ func lines(cells []*Cell, split bool) []*line {
 		}
 		k := 0
 		for _, pt := range parts {
-			var paths []string
-			if split {
-				paths = splitPaths(pt.cells)
-			}
+			paths := splitPaths(pt.cells, unranked)
 			var keys [][]string
 			byKey := map[string][]*Cell{}
 			for _, c := range pt.cells {

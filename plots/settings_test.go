@@ -85,8 +85,8 @@ func TestCellsSplitSettings(t *testing.T) {
 func TestLines(t *testing.T) {
 	cells := settingsData().Cells("t")
 	for _, tc := range []struct {
-		split bool
-		want  []string
+		unranked bool
+		want     []string
 	}{
 		// Full fine-tuning's learning rates are one line per rate on a
 		// rank axis, and one curve when joined in a scatter; LoRA's α
@@ -95,7 +95,7 @@ func TestLines(t *testing.T) {
 		{false, []string{"full: 0 0 0", "lora α=2r: 1 4 16", "lora α=8: 1 4 16"}},
 	} {
 		var got []string
-		for _, ln := range lines(cells, tc.split) {
+		for _, ln := range lines(cells, tc.unranked) {
 			s := ln.label + ":"
 			for _, c := range ln.cells {
 				s += fmt.Sprint(" ", c.Rank)
@@ -103,7 +103,7 @@ func TestLines(t *testing.T) {
 			got = append(got, s)
 		}
 		if !slices.Equal(got, tc.want) {
-			t.Errorf("lines(split %v) = %q, want %q", tc.split, got, tc.want)
+			t.Errorf("lines(unranked %v) = %q, want %q", tc.unranked, got, tc.want)
 		}
 	}
 }
@@ -140,5 +140,31 @@ func TestForgettingLawJoint(t *testing.T) {
 	figs, why := forgettingLaw(d, "t")
 	if len(figs) != 1 || len(figs[0].panels) != 4 {
 		t.Errorf("forgetting-law: %d figures (%s), want one with 4 panels (P, N, joint, L_ft)", len(figs), why)
+	}
+}
+
+// TestLinesSplitWithinRank checks that a setting swept at every rank (two
+// learning rates) splits a method's line in every view.
+func TestLinesSplitWithinRank(t *testing.T) {
+	d := &Data{}
+	for _, r := range []int64{1, 8} {
+		for _, lr := range []float64{3e-3, 1e-3} {
+			d.Trials = append(d.Trials, results.TrialRow{TrialID: fmt.Sprint(r, lr), Task: "t", Method: "lora", Rank: r,
+				Status: results.StatusOK, Config: fmt.Sprintf(`{"method_options":{"alpha":%d},"train":{"lr":%g}}`, 2*r, lr)})
+		}
+	}
+	want := []string{"lora α=2r lr=1e-3: 1 8", "lora α=2r lr=3e-3: 1 8"}
+	for _, unranked := range []bool{false, true} {
+		var got []string
+		for _, ln := range lines(d.Cells("t"), unranked) {
+			s := ln.label + ":"
+			for _, c := range ln.cells {
+				s += fmt.Sprint(" ", c.Rank)
+			}
+			got = append(got, s)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("lines(unranked %v) = %q, want %q", unranked, got, want)
+		}
 	}
 }
