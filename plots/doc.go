@@ -10,14 +10,22 @@
 //
 // # Figures
 //
+// A point is a configuration (Cell): task, method, rank and every other
+// setting of the trial config but the seed (ConfigPairs), its seeds giving
+// the CI; a sweep over learning rates is never pooled as seeds. Lines are
+// per method, α rule (α = 2r, α = 8) and setting swept within a rank
+// (full fine-tuning's learning rates), each after a method's first in its
+// own dash and marker, labelled "lora α=8", "full lr=1e-4".
+//
 // Write draws, per task, into DIR/figures/<kind>-<task>.<png|svg|pdf>:
 //
 //   - metric-vs-rank: target metric vs rank (log₂ axis), one line per
-//     method with a CI band; methods without a rank (full fine-tuning) as
-//     a dashed reference line with its band.
-//   - learn-forget: target metric vs forgetting per (method, rank), CIs in
-//     both axes, ranks labelled, the Pareto front dashed (the view of
-//     Biderman et al. 2024, "LoRA Learns Less and Forgets Less").
+//     method and setting with a CI band; methods without a rank (full
+//     fine-tuning) as a dashed reference line with its band per setting.
+//   - learn-forget: target metric vs forgetting per configuration, CIs in
+//     both axes, ranks (or full fine-tuning's learning rates, joined as its
+//     curve) labelled, the Pareto front dashed (the view of Biderman et al.
+//     2024, "LoRA Learns Less and Forgets Less").
 //   - curves: the (split, metric) series of steps.parquet over steps, one
 //     panel each (at most six, train first), one line per method at its
 //     highest rank.
@@ -25,16 +33,19 @@
 //     one panel per method at its lowest rank (first seed), intruder
 //     dimensions at the ε nearest 0.5 ringed. The layer shown is the one
 //     with the most intruders.
-//   - maxcos: a heatmap of max_i |cos(u_j, u⁰_i)| per (method, rank) row
+//   - maxcos: a heatmap of max_i |cos(u_j, u⁰_i)| per configuration row
 //     and tuned direction j, averaged over layers and seeds. spectra.parquet
 //     keeps only this maximum per tuned vector, not the full tuned × base
 //     cosine matrix, so this is the heatmap the table supports; it is the
 //     quantity intruder detection thresholds.
-//   - intruders: intruder count vs rank per method, one panel per ε.
+//   - intruders: intruder count vs rank, one line per method, α rule and
+//     setting, one panel per ε.
 //   - forgetting-law: forgetting vs trainable parameters P (fit
 //     L_f = c + A·P^α), vs steps N (L_f = c + A·N^β) and vs fine-tuning loss
 //     (L_f = a − b·L_ft), the fitted law over the points (Kalajdzievski
-//     2024). When N is the same for every trial, the N panel uses the
+//     2024); and the joint law L_f = c + A·P^α·N^β on log–log axes against
+//     A·P^α·N^β at the fitted parameters, where the points fall on c + x
+//     when the law holds, its title giving α, β and R². When N is the same for every trial, the N panel uses the
 //     forgetting logged during training (metric "forgetting" in
 //     steps.parquet). A panel needs ≥ 3 distinct predictor values.
 //   - efficiency: target metric vs trainable parameters (log axis), the
@@ -58,7 +69,7 @@
 //
 // WriteReport writes DIR/report.html, one self-contained file (figures as
 // PNG data URIs, no network): provenance from manifest.json, a table per
-// task of mean ± 95% CI half-width per method and rank with the best value
+// task of mean ± 95% CI half-width per configuration with the best value
 // per column marked, the law fits with CIs, every figure with a caption,
 // the skipped figures, the failed and diverged trials with their reasons,
 // and relative links to the Parquet tables.

@@ -41,13 +41,13 @@ type kind struct {
 
 // kinds are the figure types, in the order the report shows them.
 var kinds = []kind{
-	{"metric-vs-rank", "target metric vs rank, one line per method", metricVsRank},
-	{"learn-forget", "learning vs forgetting: target metric against forgetting per method and rank", learnForget},
+	{"metric-vs-rank", "target metric vs rank, one line per method, α rule and swept setting", metricVsRank},
+	{"learn-forget", "learning vs forgetting: target metric against forgetting per configuration", learnForget},
 	{"curves", "learning curves: train and eval metrics over steps, per method", curves},
 	{"spectrum", "singular values of one layer, base vs tuned, intruders marked", spectrum},
 	{"maxcos", "heatmap of max |cos| between tuned and base singular vectors", maxCos},
-	{"intruders", "intruder dimension count vs rank per method, one panel per ε", intruders},
-	{"forgetting-law", "forgetting vs trainable parameters, steps and fine-tuning loss, fitted laws drawn", forgettingLaw},
+	{"intruders", "intruder dimension count vs rank per method, α rule and swept setting, one panel per ε", intruders},
+	{"forgetting-law", "forgetting vs trainable parameters, steps, both jointly and fine-tuning loss, fitted laws drawn", forgettingLaw},
 	{"efficiency", "efficiency frontier: trainable parameters vs target metric", efficiency},
 	{"safety", "safety retention vs target metric (safety-guard)", safety},
 }
@@ -189,7 +189,7 @@ func metricVsRank(d *Data, task string) ([]*Figure, string) {
 func learnForget(d *Data, task string) ([]*Figure, string) {
 	return scatterByMethod(d, task, Forgetting, TargetMetric, "learn-forget", false, true,
 		"no trial reports both forgetting and a target metric",
-		fmt.Sprintf("%s: learning (%s) against forgetting per method and rank (labels give r); error bars are 95%% CIs over seeds; the dashed line is the Pareto front (less forgetting, more learning).", task, metricLabel(task)))
+		fmt.Sprintf("%s: learning (%s) against forgetting per configuration (labels give r, or the settings of a method without a rank, whose points are joined as its curve); error bars are 95%% CIs over seeds; the dashed line is the Pareto front (less forgetting, more learning).", task, metricLabel(task)))
 }
 
 func efficiency(d *Data, task string) ([]*Figure, string) {
@@ -709,7 +709,7 @@ func intruders(d *Data, task string) ([]*Figure, string) {
 		return nil, "no ranked trial has intruder counts"
 	}
 	return []*Figure{newFigure("intruders", task,
-		fmt.Sprintf("%s: intruder dimensions (summed over targeted matrices) against rank, one panel per threshold ε; mean over seeds with 95%% CI bands; methods without a rank as dashed lines.", task),
+		fmt.Sprintf("%s: intruder dimensions (summed over targeted matrices) against rank, one panel per threshold ε, one line per method, α rule and setting swept within a rank; mean over seeds with 95%% CI bands; methods without a rank as dashed lines.", task),
 		panels, legend)}, ""
 }
 
