@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"peftbench/internal/suggest"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,9 +71,7 @@ func ResolveOptions(method string, rank int, opts map[string]any) (Options, erro
 	for k := range opts {
 		if _, ok := decl[k]; !ok {
 			msg := "unknown option"
-			if near := Nearest(k, names); len(near) > 0 {
-				msg += fmt.Sprintf(" (did you mean %s?)", quoteOr(near))
-			}
+			msg += suggest.DidYouMean(k, names)
 			return nil, bad(k, "%s; %s takes %s", msg, method, strings.Join(names, ", "))
 		}
 	}
@@ -173,9 +172,7 @@ func resolveValue(op Option, opts map[string]any, rank int) (any, error) {
 		}
 		if len(op.Choices) > 0 && !slices.Contains(op.Choices, s) {
 			msg := fmt.Sprintf("unknown value %q; want one of %s", s, strings.Join(op.Choices, ", "))
-			if near := Nearest(s, op.Choices); len(near) > 0 {
-				msg += fmt.Sprintf(" (did you mean %s?)", quoteOr(near))
-			}
+			msg += suggest.DidYouMean(s, op.Choices)
 			return nil, fmt.Errorf("%s", msg)
 		}
 		return s, nil

@@ -97,7 +97,7 @@ func checkTrain(key string, v any) (any, string) {
 			valid = schedules
 		}
 		if !slices.Contains(valid, s) {
-			return nil, fmt.Sprintf("unknown %s %q%s; valid: %s", key, s, suggest(s, valid), strings.Join(valid, ", "))
+			return nil, fmt.Sprintf("unknown %s %q%s; valid: %s", key, s, didYouMean(s, valid), strings.Join(valid, ", "))
 		}
 		return s, ""
 	case "targets":

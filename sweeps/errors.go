@@ -3,6 +3,7 @@ package sweeps
 import (
 	"errors"
 	"fmt"
+	"peftbench/internal/suggest"
 	"slices"
 	"strings"
 )
@@ -98,12 +99,12 @@ func (es *errs) err() error {
 	return errors.Join(e...)
 }
 
-// suggest returns " (did you mean "x"?)" for the candidate nearest to s, or
+// didYouMean returns " (did you mean "x"?)" for the candidate nearest to s, or
 // "" when none is close enough to be a likely typo.
-func suggest(s string, candidates []string) string {
+func didYouMean(s string, candidates []string) string {
 	best, bestD := "", -1
 	for _, c := range candidates {
-		d := editDistance(strings.ToLower(s), strings.ToLower(c))
+		d := suggest.Distance(strings.ToLower(s), strings.ToLower(c))
 		if bestD < 0 || d < bestD {
 			best, bestD = c, d
 		}
@@ -116,31 +117,4 @@ func suggest(s string, candidates []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Damerau–Levenshtein (optimal string alignment)
-// distance: transposed letters, the commonest typo, count once.
-func editDistance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(rb)]
 }

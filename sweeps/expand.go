@@ -446,7 +446,7 @@ func (r *resolver) checkLayers(c combo, task string, rank int, topts map[string]
 			} else {
 				at = index(src, i)
 			}
-			es.atVal(at, "target %q matches no layer of task %q%s; layers: %s", p, task, suggest(p, names), abbrev(names, 8))
+			es.atVal(at, "target %q matches no layer of task %q%s; layers: %s", p, task, didYouMean(p, names), abbrev(names, 8))
 			good = false
 		}
 	}
@@ -493,7 +493,7 @@ func (r *resolver) checkUsed() {
 			d.es.atKey(path, "no method or task of this sweep has option %q", key)
 			return
 		}
-		d.es.atKey(path, "unknown key%s; want a trainer key (%s) or a method or task option", suggest(key, known), strings.Join(trainKeys, ", "))
+		d.es.atKey(path, "unknown key%s; want a trainer key (%s) or a method or task option", didYouMean(key, known), strings.Join(trainKeys, ", "))
 	}
 	for _, kv := range sp.defaults {
 		report(kv.path, kv.key)

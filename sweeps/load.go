@@ -181,7 +181,7 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 func (d *decoder) unknownKeys(m map[string]any, path string, valid []string) {
 	for _, k := range sortedKeys(m) {
 		if !slices.Contains(valid, k) {
-			d.es.atKey(join(path, k), "unknown key%s; valid keys: %s", suggest(k, valid), strings.Join(valid, ", "))
+			d.es.atKey(join(path, k), "unknown key%s; valid keys: %s", didYouMean(k, valid), strings.Join(valid, ", "))
 		}
 	}
 }
@@ -337,7 +337,7 @@ func (d *decoder) names(m map[string]any, table, key string, valid []string) []s
 			continue
 		}
 		if !slices.Contains(valid, name) {
-			d.es.atVal(s.path, "unknown %s %q%s", key, name, suggest(name, valid))
+			d.es.atVal(s.path, "unknown %s %q%s", key, name, didYouMean(name, valid))
 			continue
 		}
 		if seen[name] {
@@ -457,7 +457,7 @@ func (d *decoder) settings(path string, m map[string]any, valid []string) []keye
 		kp := join(path, k)
 		if valid != nil && !isTrainKey(k) && !slices.Contains(valid, k) {
 			all := append(slices.Clone(trainKeys), valid...)
-			d.es.atKey(kp, "unknown key%s; valid keys: %s", suggest(k, all), strings.Join(all, ", "))
+			d.es.atKey(kp, "unknown key%s; valid keys: %s", didYouMean(k, all), strings.Join(all, ", "))
 			continue
 		}
 		if _, isList := m[k].([]any); isList && k != "targets" && path == "defaults" {
@@ -483,7 +483,7 @@ func (d *decoder) methodTables(raw map[string]any, sp *spec) {
 	for _, name := range sortedKeys(t) {
 		path := join("method", name)
 		if !slices.Contains(d.cat.Methods(), name) {
-			d.es.atKey(path, "unknown method %q%s", name, suggest(name, d.cat.Methods()))
+			d.es.atKey(path, "unknown method %q%s", name, didYouMean(name, d.cat.Methods()))
 			continue
 		}
 		m, ok := t[name].(map[string]any)
@@ -518,7 +518,7 @@ func (d *decoder) taskTables(raw map[string]any, sp *spec) {
 	for _, name := range sortedKeys(t) {
 		path := join("task", name)
 		if !slices.Contains(d.cat.Tasks(), name) {
-			d.es.atKey(path, "unknown task %q%s", name, suggest(name, d.cat.Tasks()))
+			d.es.atKey(path, "unknown task %q%s", name, didYouMean(name, d.cat.Tasks()))
 			continue
 		}
 		m, ok := t[name].(map[string]any)
@@ -654,7 +654,7 @@ func (d *decoder) excludes(raw map[string]any, sp *spec) {
 		for _, k := range sortedKeys(t) {
 			kp := join(path, k)
 			if !slices.Contains(axes, k) {
-				d.es.atKey(kp, "not a grid axis%s; exclude matches on: %s", suggest(k, axes), strings.Join(axes, ", "))
+				d.es.atKey(kp, "not a grid axis%s; exclude matches on: %s", didYouMean(k, axes), strings.Join(axes, ", "))
 				continue
 			}
 			vals := list(kp, t[k])
@@ -747,7 +747,7 @@ func (d *decoder) executor(raw map[string]any) Executor {
 	if v, ok := t["kind"]; ok {
 		if s, ok := d.str("executor.kind", v); ok {
 			if kinds := []string{"local", "slurm"}; !slices.Contains(kinds, s) {
-				d.es.atVal("executor.kind", "unknown executor %q%s; valid: local, slurm", s, suggest(s, kinds))
+				d.es.atVal("executor.kind", "unknown executor %q%s; valid: local, slurm", s, didYouMean(s, kinds))
 			}
 			e.Kind = s
 		}
@@ -813,7 +813,7 @@ func (d *decoder) trainer(raw map[string]any) TrainerSpec {
 	if v, ok := t["kind"]; ok {
 		if s, ok := d.str("trainer.kind", v); ok {
 			if kinds := []string{"builtin", "command"}; !slices.Contains(kinds, s) {
-				d.es.atVal("trainer.kind", "unknown trainer %q%s; valid: builtin, command", s, suggest(s, kinds))
+				d.es.atVal("trainer.kind", "unknown trainer %q%s; valid: builtin, command", s, didYouMean(s, kinds))
 			}
 			tr.Kind = s
 		}

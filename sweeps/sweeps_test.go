@@ -578,31 +578,13 @@ func TestSuggest(t *testing.T) {
 		{"q", ""},
 	}
 	for _, c := range cases {
-		got := suggest(c.in, names)
+		got := didYouMean(c.in, names)
 		want := ""
 		if c.want != "" {
 			want = fmt.Sprintf(" (did you mean %q?)", c.want)
 		}
 		if got != want {
-			t.Errorf("suggest(%q) = %q, want %q", c.in, got, want)
-		}
-	}
-}
-
-func TestEditDistance(t *testing.T) {
-	cases := []struct {
-		a, b string
-		d    int
-	}{
-		{"", "", 0}, {"a", "", 1}, {"", "abc", 3}, {"kitten", "sitting", 3},
-		{"lroa", "lora", 1}, {"ab", "ba", 1}, {"steps", "stpes", 1}, {"α", "a", 1},
-	}
-	for _, c := range cases {
-		if got := editDistance(c.a, c.b); got != c.d {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
-		}
-		if got := editDistance(c.b, c.a); got != c.d {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", c.b, c.a, got, c.d)
+			t.Errorf("didYouMean(%q) = %q, want %q", c.in, got, want)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package tasks
 import (
 	"fmt"
 	"math"
+	"peftbench/internal/suggest"
 	"slices"
 	"strings"
 )
@@ -65,9 +66,7 @@ func ResolveOptions(task string, opts map[string]any) (Options, error) {
 	for _, k := range keys {
 		if !slices.Contains(names, k) {
 			msg := "unknown option"
-			if near := nearest(k, names); len(near) > 0 {
-				msg += fmt.Sprintf(" (did you mean %s?)", quoteOr(near))
-			}
+			msg += suggest.DidYouMean(k, names)
 			return nil, &OptionError{task, k, fmt.Sprintf("%s; %s takes %s", msg, task, strings.Join(names, ", "))}
 		}
 	}

@@ -2,8 +2,8 @@ package tasks
 
 import (
 	"fmt"
+	"peftbench/internal/suggest"
 	"slices"
-	"strings"
 	"sync"
 )
 
@@ -40,9 +40,7 @@ func Lookup(name string) (Task, error) {
 		return t, nil
 	}
 	msg := fmt.Sprintf("tasks: unknown task %q", name)
-	if near := nearest(name, Names()); len(near) > 0 {
-		msg += fmt.Sprintf(" (did you mean %s?)", quoteOr(near))
-	}
+	msg += suggest.DidYouMean(name, Names())
 	return nil, fmt.Errorf("%s", msg)
 }
 
@@ -93,55 +91,4 @@ func Layers(name string, opts map[string]any) ([]LayerShape, error) {
 		return nil, err
 	}
 	return t.Layers(o), nil
-}
-
-// nearest returns the candidates closest to name in edit distance, closest
-// first, among those within max(2, len(name)/3) edits; at most three.
-func nearest(name string, candidates []string) []string {
-	limit := max(2, len(name)/3)
-	type cand struct {
-		s string
-		d int
-	}
-	var cs []cand
-	for _, c := range candidates {
-		if d := levenshtein(strings.ToLower(name), strings.ToLower(c)); d <= limit {
-			cs = append(cs, cand{c, d})
-		}
-	}
-	slices.SortStableFunc(cs, func(a, b cand) int { return a.d - b.d })
-	var out []string
-	for i := 0; i < len(cs) && i < 3; i++ {
-		out = append(out, cs[i].s)
-	}
-	return out
-}
-
-func quoteOr(names []string) string {
-	q := make([]string, len(names))
-	for i, n := range names {
-		q[i] = fmt.Sprintf("%q", n)
-	}
-	return strings.Join(q, " or ")
-}
-
-func levenshtein(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(rb)]
 }

@@ -14,8 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"peftbench/internal/suggest"
 	"sort"
-	"strings"
 )
 
 func main() {
@@ -93,9 +93,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			names = append(names, n)
 		}
 		msg := fmt.Sprintf("bench: unknown command %q", name)
-		if near := nearest(name, names); near != "" {
-			msg += fmt.Sprintf(" (did you mean %q?)", near)
-		}
+		sort.Strings(names)
+		msg += suggest.DidYouMean(name, names)
 		return errors.New(msg + "; run 'bench help' for the list")
 	}
 	return c.Run(args[1:], stdout, stderr)
@@ -116,36 +115,4 @@ func usage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'bench <command> -h' for a command's flags.")
-}
-
-// nearest returns the name within two edits of s, if any.
-func nearest(s string, names []string) string {
-	best, bestD := "", 3
-	sort.Strings(names)
-	for _, n := range names {
-		if d := editDistance(strings.ToLower(s), n); d < bestD {
-			best, bestD = n, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
