@@ -3,19 +3,18 @@ package runner_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"peftbench/catalog"
 	"runtime"
 	"testing"
 	"time"
 
 	"peftbench/export"
-	"peftbench/methods"
 	"peftbench/results"
 	"peftbench/runner"
 	"peftbench/sweeps"
@@ -73,66 +72,6 @@ func torchPython(t *testing.T) string {
 		t.Skipf("no PyTorch trainer check: %s cannot import torch (%v: %s); set PEFTBENCH_PYTHON", py, err, bytes.TrimSpace(out))
 	}
 	return py
-}
-
-// catalog is the sweeps.Catalog of the method and task registries (the
-// CLI's, which this package cannot import).
-type catalog struct{}
-
-func (catalog) Methods() []string { return methods.Names() }
-func (catalog) Tasks() []string   { return tasks.Names() }
-func (catalog) HasRank(m string) bool {
-	mm, err := methods.Lookup(m)
-	return err == nil && mm.Info().HasRank
-}
-func (catalog) MethodOptions(m string) []string {
-	mm, err := methods.Lookup(m)
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, o := range mm.Info().Options {
-		names = append(names, o.Name)
-	}
-	return names
-}
-func (catalog) TaskOptions(task string) []string {
-	tt, err := tasks.Lookup(task)
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, o := range tt.Info().Options {
-		names = append(names, o.Name)
-	}
-	return names
-}
-func (catalog) ResolveMethod(m string, rank int, opts map[string]any) (map[string]any, error) {
-	o, err := methods.ResolveOptions(m, rank, opts)
-	var oe *methods.OptionError
-	if errors.As(err, &oe) {
-		return nil, &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
-	}
-	return map[string]any(o), err
-}
-func (catalog) ResolveTask(task string, opts map[string]any) (map[string]any, error) {
-	o, err := tasks.ResolveOptions(task, opts)
-	var oe *tasks.OptionError
-	if errors.As(err, &oe) {
-		return nil, &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
-	}
-	return map[string]any(o), err
-}
-func (catalog) Layers(task string, opts map[string]any) ([]sweeps.Layer, error) {
-	shapes, err := tasks.Layers(task, opts)
-	if err != nil {
-		return nil, err
-	}
-	ls := make([]sweeps.Layer, len(shapes))
-	for i, s := range shapes {
-		ls[i] = sweeps.Layer{Name: s.Name, Out: s.Out, In: s.In}
-	}
-	return ls, nil
 }
 
 // pytorchSweep is the acceptance sweep: lora, dora and full on teacher-shift,
@@ -203,7 +142,7 @@ func TestPyTorchTrainerAgrees(t *testing.T) {
 		if err := os.WriteFile(path, []byte(fmt.Sprintf(pytorchSweep, name, trainer)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		plan, err := sweeps.Load(path, catalog{})
+		plan, err := sweeps.Load(path, catalog.Registries{})
 		if err != nil {
 			t.Fatal(err)
 		}

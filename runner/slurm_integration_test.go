@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"peftbench/catalog"
 	"runtime"
 	"strconv"
 	"strings"
@@ -17,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"peftbench/methods"
 	"peftbench/results"
 	"peftbench/runner"
 	"peftbench/sweeps"
@@ -110,65 +110,6 @@ func (f faultTrainer) Run(ctx context.Context, t sweeps.Trial, dir string, r run
 	return f.inner.Run(ctx, t, dir, r)
 }
 
-// slurmCatalog is the sweeps.Catalog of the method and task registries.
-type slurmCatalog struct{}
-
-func (slurmCatalog) Methods() []string { return methods.Names() }
-func (slurmCatalog) Tasks() []string   { return tasks.Names() }
-func (slurmCatalog) HasRank(m string) bool {
-	mm, err := methods.Lookup(m)
-	return err == nil && mm.Info().HasRank
-}
-func (slurmCatalog) MethodOptions(m string) []string {
-	mm, err := methods.Lookup(m)
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, o := range mm.Info().Options {
-		names = append(names, o.Name)
-	}
-	return names
-}
-func (slurmCatalog) TaskOptions(task string) []string {
-	tt, err := tasks.Lookup(task)
-	if err != nil {
-		return nil
-	}
-	var names []string
-	for _, o := range tt.Info().Options {
-		names = append(names, o.Name)
-	}
-	return names
-}
-func (slurmCatalog) ResolveMethod(m string, rank int, opts map[string]any) (map[string]any, error) {
-	o, err := methods.ResolveOptions(m, rank, opts)
-	var oe *methods.OptionError
-	if errors.As(err, &oe) {
-		return nil, &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
-	}
-	return map[string]any(o), err
-}
-func (slurmCatalog) ResolveTask(task string, opts map[string]any) (map[string]any, error) {
-	o, err := tasks.ResolveOptions(task, opts)
-	var oe *tasks.OptionError
-	if errors.As(err, &oe) {
-		return nil, &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
-	}
-	return map[string]any(o), err
-}
-func (slurmCatalog) Layers(task string, opts map[string]any) ([]sweeps.Layer, error) {
-	shapes, err := tasks.Layers(task, opts)
-	if err != nil {
-		return nil, err
-	}
-	ls := make([]sweeps.Layer, len(shapes))
-	for i, s := range shapes {
-		ls[i] = sweeps.Layer{Name: s.Name, Out: s.Out, In: s.In}
-	}
-	return ls, nil
-}
-
 // slurmSweep is 12 short builtin trials: lora and dora at ranks 2 and 4 on
 // teacher-shift, three seeds. %s is the [executor] table.
 const slurmSweep = `name = "slurm12"
@@ -234,7 +175,7 @@ func slurmSetup(t *testing.T) (tmp string, local, slurm *sweeps.Plan) {
 		if err := os.WriteFile(path, []byte(fmt.Sprintf(slurmSweep, executor)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		p, err := sweeps.Load(path, slurmCatalog{})
+		p, err := sweeps.Load(path, catalog.Registries{})
 		if err != nil {
 			t.Fatal(err)
 		}

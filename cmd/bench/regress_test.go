@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"peftbench/catalog"
 	"strings"
 	"testing"
 
@@ -256,7 +257,7 @@ func TestFractionFlag(t *testing.T) {
 // registered method on every registered task, so that no method or task
 // escapes the regression check.
 func TestNightlyCoversRegistries(t *testing.T) {
-	plan, err := sweeps.Load(filepath.Join("..", "..", "experiments", "nightly.toml"), catalog{})
+	plan, err := sweeps.Load(filepath.Join("..", "..", "experiments", "nightly.toml"), catalog.Registries{})
 	if err != nil {
 		t.Fatal(err)
 	}

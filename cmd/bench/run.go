@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"peftbench/catalog"
 	"syscall"
 
 	"peftbench/runner"
@@ -33,7 +34,7 @@ func init() {
 
 // loadPlan loads and validates a sweep file against the registries.
 func loadPlan(path string) (*sweeps.Plan, error) {
-	return sweeps.Load(path, catalog{})
+	return sweeps.Load(path, catalog.Registries{})
 }
 
 func runRun(args []string, stdout, stderr io.Writer) error {

@@ -1,4 +1,7 @@
-package main
+// Package catalog is the sweeps.Catalog of the method and task registries:
+// what sweep loading needs to know about methods and tasks, without sweeps
+// importing either.
+package catalog
 
 import (
 	"errors"
@@ -8,18 +11,20 @@ import (
 	"peftbench/tasks"
 )
 
-// catalog is the sweeps.Catalog of the method and task registries.
-type catalog struct{}
+// Registries is the sweeps.Catalog of the methods and tasks registries.
+type Registries struct{}
 
-func (catalog) Methods() []string { return methods.Names() }
-func (catalog) Tasks() []string   { return tasks.Names() }
+var _ sweeps.Catalog = Registries{}
 
-func (catalog) HasRank(method string) bool {
+func (Registries) Methods() []string { return methods.Names() }
+func (Registries) Tasks() []string   { return tasks.Names() }
+
+func (Registries) HasRank(method string) bool {
 	m, err := methods.Lookup(method)
 	return err == nil && m.Info().HasRank
 }
 
-func (catalog) MethodOptions(method string) []string {
+func (Registries) MethodOptions(method string) []string {
 	m, err := methods.Lookup(method)
 	if err != nil {
 		return nil
@@ -31,7 +36,7 @@ func (catalog) MethodOptions(method string) []string {
 	return names
 }
 
-func (catalog) TaskOptions(task string) []string {
+func (Registries) TaskOptions(task string) []string {
 	t, err := tasks.Lookup(task)
 	if err != nil {
 		return nil
@@ -43,7 +48,7 @@ func (catalog) TaskOptions(task string) []string {
 	return names
 }
 
-func (catalog) ResolveMethod(method string, rank int, opts map[string]any) (map[string]any, error) {
+func (Registries) ResolveMethod(method string, rank int, opts map[string]any) (map[string]any, error) {
 	o, err := methods.ResolveOptions(method, rank, opts)
 	var oe *methods.OptionError
 	if errors.As(err, &oe) {
@@ -52,7 +57,7 @@ func (catalog) ResolveMethod(method string, rank int, opts map[string]any) (map[
 	return map[string]any(o), err
 }
 
-func (catalog) ResolveTask(task string, opts map[string]any) (map[string]any, error) {
+func (Registries) ResolveTask(task string, opts map[string]any) (map[string]any, error) {
 	o, err := tasks.ResolveOptions(task, opts)
 	var oe *tasks.OptionError
 	if errors.As(err, &oe) {
@@ -61,7 +66,7 @@ func (catalog) ResolveTask(task string, opts map[string]any) (map[string]any, er
 	return map[string]any(o), err
 }
 
-func (catalog) Layers(task string, opts map[string]any) ([]sweeps.Layer, error) {
+func (Registries) Layers(task string, opts map[string]any) ([]sweeps.Layer, error) {
 	shapes, err := tasks.Layers(task, opts)
 	if err != nil {
 		return nil, err
