@@ -203,7 +203,7 @@ func (d *Data) Cells(task string) []*Cell {
 			continue
 		}
 		rank := max(t.Rank, 0)
-		pairs, _ := ConfigPairs(t.Config)
+		pairs, _ := results.ConfigPairs(t.Config)
 		k := strings.Join(append([]string{t.Method, fmt.Sprint(rank)}, pairs...), "\x00")
 		c := idx[k]
 		if c == nil {

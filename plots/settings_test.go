@@ -26,20 +26,6 @@ func TestShortPair(t *testing.T) {
 	}
 }
 
-func TestConfigPairs(t *testing.T) {
-	got, err := ConfigPairs(`{"sweep":"s","trial_id":"x","index":3,"seed":1,"method":"lora","task":"t","rank":8,"method_options":{"alpha":16,"rank":8},"train":{"lr":0.001,"targets":["fc1"]}}`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"method_options.alpha=16", "train.lr=0.001", `train.targets=["fc1"]`}
-	if !slices.Equal(got, want) {
-		t.Errorf("ConfigPairs = %q, want %q", got, want)
-	}
-	if _, err := ConfigPairs("{"); err == nil {
-		t.Error("ConfigPairs of bad JSON: no error")
-	}
-}
-
 // settingsData is full fine-tuning at three learning rates and LoRA at
 // α = 2r and α = 8 over ranks 1, 4 and 16 (α = 2r = 8 at r = 4, run once),
 // two seeds each.

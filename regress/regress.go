@@ -2,7 +2,6 @@ package regress
 
 import (
 	"cmp"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -124,43 +123,6 @@ func (g *group) name(variant []string) string {
 	return n
 }
 
-// identityKeys are the config keys that name a trial rather than set it up.
-var identityKeys = []string{"sweep", "trial_id", "index", "seed", "method", "task", "rank"}
-
-// configPairs flattens a row's config JSON, without identity keys and the
-// seed, into sorted "path=value" pairs. Trials with equal pairs (and task,
-// method, rank) are seeds of one configuration.
-func configPairs(cfg string) ([]string, error) {
-	if cfg == "" {
-		return nil, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal([]byte(cfg), &m); err != nil {
-		return nil, err
-	}
-	for _, k := range identityKeys {
-		delete(m, k)
-	}
-	var pairs []string
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		if obj, ok := v.(map[string]any); ok {
-			for _, k := range slices.Sorted(maps.Keys(obj)) {
-				p := k
-				if prefix != "" {
-					p = prefix + "." + k
-				}
-				walk(p, obj[k])
-			}
-			return
-		}
-		b, _ := json.Marshal(v) // a value decoded from JSON encodes again
-		pairs = append(pairs, prefix+"="+string(b))
-	}
-	walk("", m)
-	return pairs, nil
-}
-
 // CompareTrials compares the trials of a current run with a baseline's.
 // Trials are grouped by task, method, rank and every other setting except
 // the seed; within a group, each metric's per-seed values are compared
@@ -175,7 +137,7 @@ func CompareTrials(base, cur []results.TrialRow, opt Options) (*Report, error) {
 	add := func(rows []results.TrialRow, current bool) error {
 		for i := range rows {
 			row := &rows[i]
-			pairs, err := configPairs(row.Config)
+			pairs, err := results.ConfigPairs(row.Config)
 			if err != nil {
 				return fmt.Errorf("regress: trial %s: config: %w", row.TrialID, err)
 			}

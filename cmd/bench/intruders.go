@@ -129,7 +129,7 @@ func intruderCells(trials []results.TrialRow, eps float64) ([]*intruderCell, err
 			continue
 		}
 		analysed++
-		pairs, err := plots.ConfigPairs(t.Config)
+		pairs, err := results.ConfigPairs(t.Config)
 		if err != nil {
 			return nil, fmt.Errorf("trial %s: %w", t.TrialID, err)
 		}
