@@ -3,10 +3,11 @@ package methods
 import (
 	"fmt"
 	"math"
-	"peftbench/internal/suggest"
 	"slices"
 	"strconv"
 	"strings"
+
+	"peftbench/internal/suggest"
 
 	"peftbench/nn"
 )

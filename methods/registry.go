@@ -1,59 +1,27 @@
 package methods
 
 import (
-	"fmt"
-	"peftbench/internal/suggest"
-	"slices"
-	"sync"
+	"peftbench/internal/registry"
 )
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Method{}
-)
+var registered = registry.New[Method]("methods", "method")
 
 // Register makes a method available by name, like database/sql drivers. It
-// panics if name is empty, m is nil, or name is already registered.
+// panics if name is empty, m is nil, name is already registered, or
+// m.Info().Name differs from name.
 func Register(name string, m Method) {
-	mu.Lock()
-	defer mu.Unlock()
-	if name == "" || m == nil {
-		panic("methods: Register: empty name or nil method")
+	if m == nil {
+		panic("methods: Register: nil method " + name)
 	}
-	if _, dup := registry[name]; dup {
-		panic("methods: Register called twice for " + name)
-	}
-	if in := m.Info().Name; in != name {
-		panic(fmt.Sprintf("methods: Register: name %q but Info().Name %q", name, in))
-	}
-	registry[name] = m
+	registered.Register(name, m.Info().Name, m)
 }
 
 // Lookup returns the method registered under name. An unknown name errors
 // with the nearest registered names.
-func Lookup(name string) (Method, error) {
-	mu.RLock()
-	m, ok := registry[name]
-	mu.RUnlock()
-	if ok {
-		return m, nil
-	}
-	msg := fmt.Sprintf("methods: unknown method %q", name)
-	msg += suggest.DidYouMean(name, Names())
-	return nil, fmt.Errorf("%s", msg)
-}
+func Lookup(name string) (Method, error) { return registered.Lookup(name) }
 
 // Names returns the registered method names, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func Names() []string { return registered.Names() }
 
 // Infos returns the Info of every registered method, sorted by name.
 func Infos() []Info {

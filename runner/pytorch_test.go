@@ -9,10 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"peftbench/catalog"
 	"runtime"
 	"testing"
 	"time"
+
+	"peftbench/catalog"
 
 	"peftbench/export"
 	"peftbench/results"

@@ -10,13 +10,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"peftbench/catalog"
 	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"peftbench/catalog"
 
 	"peftbench/results"
 	"peftbench/runner"

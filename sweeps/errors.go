@@ -3,9 +3,10 @@ package sweeps
 import (
 	"errors"
 	"fmt"
-	"peftbench/internal/suggest"
 	"slices"
 	"strings"
+
+	"peftbench/internal/suggest"
 )
 
 // Error is one problem in a sweep file, located at File:Line:Col and, when

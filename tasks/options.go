@@ -3,9 +3,10 @@ package tasks
 import (
 	"fmt"
 	"math"
-	"peftbench/internal/suggest"
 	"slices"
 	"strings"
+
+	"peftbench/internal/suggest"
 )
 
 // Options are a task's resolved options: every declared option present,

@@ -1,60 +1,27 @@
 package tasks
 
 import (
-	"fmt"
-	"peftbench/internal/suggest"
-	"slices"
-	"sync"
+	"peftbench/internal/registry"
 )
 
-var (
-	mu       sync.RWMutex
-	registry = map[string]Task{}
-)
+var registered = registry.New[Task]("tasks", "task")
 
 // Register makes a task available by name, like database/sql drivers. It
 // panics if name is empty, t is nil, name is already registered, or
 // t.Info().Name differs from name.
 func Register(name string, t Task) {
-	mu.Lock()
-	defer mu.Unlock()
-	if name == "" || t == nil {
-		panic("tasks: Register: empty name or nil task")
+	if t == nil {
+		panic("tasks: Register: nil task " + name)
 	}
-	if _, dup := registry[name]; dup {
-		panic("tasks: Register called twice for " + name)
-	}
-	if in := t.Info().Name; in != name {
-		panic(fmt.Sprintf("tasks: Register: name %q but Info().Name %q", name, in))
-	}
-	registry[name] = t
+	registered.Register(name, t.Info().Name, t)
 }
 
 // Lookup returns the task registered under name. An unknown name errors
 // with the nearest registered names.
-func Lookup(name string) (Task, error) {
-	mu.RLock()
-	t, ok := registry[name]
-	mu.RUnlock()
-	if ok {
-		return t, nil
-	}
-	msg := fmt.Sprintf("tasks: unknown task %q", name)
-	msg += suggest.DidYouMean(name, Names())
-	return nil, fmt.Errorf("%s", msg)
-}
+func Lookup(name string) (Task, error) { return registered.Lookup(name) }
 
 // Names returns the registered task names, sorted.
-func Names() []string {
-	mu.RLock()
-	defer mu.RUnlock()
-	names := make([]string, 0, len(registry))
-	for n := range registry {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func Names() []string { return registered.Names() }
 
 // Infos returns the Info of every registered task, sorted by name.
 func Infos() []Info {

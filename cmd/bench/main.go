@@ -14,8 +14,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"peftbench/internal/suggest"
 	"sort"
+
+	"peftbench/internal/suggest"
 )
 
 func main() {

@@ -9,9 +9,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"peftbench/catalog"
 	"strings"
 	"testing"
+
+	"peftbench/catalog"
 
 	"peftbench/methods"
 	"peftbench/results"

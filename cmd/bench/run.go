@@ -8,8 +8,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"peftbench/catalog"
 	"syscall"
+
+	"peftbench/catalog"
 
 	"peftbench/runner"
 	"peftbench/sweeps"
