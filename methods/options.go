@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"peftbench/internal/suggest"
-
 	"peftbench/nn"
 )
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"peftbench/catalog"
-
 	"peftbench/export"
 	"peftbench/results"
 	"peftbench/runner"

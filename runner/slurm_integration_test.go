@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"peftbench/catalog"
-
 	"peftbench/results"
 	"peftbench/runner"
 	"peftbench/sweeps"

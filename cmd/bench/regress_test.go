@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"peftbench/catalog"
-
 	"peftbench/methods"
 	"peftbench/results"
 	"peftbench/sweeps"

@@ -11,7 +11,6 @@ import (
 	"syscall"
 
 	"peftbench/catalog"
-
 	"peftbench/runner"
 	"peftbench/sweeps"
 	"peftbench/tasks"
