@@ -287,21 +287,49 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 }
 
 // parallel runs f for workers 0..j.workers-1, worker 0 on the calling
-// goroutine.
+// goroutine and the others on the package's helper goroutines.
 func (j *gemmJob) parallel(f func(j *gemmJob, w int)) {
 	if j.workers == 1 {
 		f(j, 0)
 		return
 	}
+	startHelpers(max(j.workers-1, runtime.GOMAXPROCS(0)-1))
 	j.wg.Add(j.workers - 1)
 	for w := 1; w < j.workers; w++ {
-		go func() {
-			f(j, w)
-			j.wg.Done()
-		}()
+		work <- task{j, f, w}
 	}
 	f(j, 0)
 	j.wg.Wait()
+}
+
+// task is one worker's share of a parallel phase.
+type task struct {
+	j *gemmJob
+	f func(j *gemmJob, w int)
+	w int
+}
+
+// work feeds long-lived helper goroutines, so a parallel product starts no
+// goroutine (and allocates nothing) per call. The tokens of helpers bound
+// how many tasks are in flight, and at least that many helpers run, so a
+// task never waits for a helper.
+var (
+	work      = make(chan task)
+	helpersMu sync.Mutex
+	started   int
+)
+
+func startHelpers(n int) {
+	helpersMu.Lock()
+	defer helpersMu.Unlock()
+	for ; started < n; started++ {
+		go func() {
+			for t := range work {
+				t.f(t.j, t.w)
+				t.j.wg.Done()
+			}
+		}()
+	}
 }
 
 // pack packs worker w's share of the panels of A and B for the current
