@@ -345,16 +345,22 @@ func backColNorm(g *Graph, n *node) {
 	}
 }
 
-// Exp returns eˣ element-wise.
-func (g *Graph) Exp(x *Tensor) *Tensor {
+// unary returns the output tensor of an element-wise op on x, recorded
+// with its backward when x needs a gradient; the op fills its data.
+func (g *Graph) unary(x *Tensor, back func(*Graph, *node)) *Tensor {
 	rec := g.needs(x)
 	y := g.out(rec, x.Shape...)
+	if rec {
+		g.record(back, y).a = x
+	}
+	return y
+}
+
+// Exp returns eˣ element-wise.
+func (g *Graph) Exp(x *Tensor) *Tensor {
+	y := g.unary(x, backExp)
 	for i, v := range x.Data {
 		y.Data[i] = exp32(v)
-	}
-	if rec {
-		n := g.record(backExp, y)
-		n.a = x
 	}
 	return y
 }
@@ -363,14 +369,9 @@ func backExp(g *Graph, n *node) { mulAdd(n.a.Grad, n.out.Grad, n.out.Data) }
 
 // Log returns the natural logarithm element-wise.
 func (g *Graph) Log(x *Tensor) *Tensor {
-	rec := g.needs(x)
-	y := g.out(rec, x.Shape...)
+	y := g.unary(x, backLog)
 	for i, v := range x.Data {
 		y.Data[i] = float32(math.Log(float64(v)))
-	}
-	if rec {
-		n := g.record(backLog, y)
-		n.a = x
 	}
 	return y
 }
@@ -383,14 +384,9 @@ func backLog(g *Graph, n *node) {
 
 // Sqrt returns √x element-wise.
 func (g *Graph) Sqrt(x *Tensor) *Tensor {
-	rec := g.needs(x)
-	y := g.out(rec, x.Shape...)
+	y := g.unary(x, backSqrt)
 	for i, v := range x.Data {
 		y.Data[i] = float32(math.Sqrt(float64(v)))
-	}
-	if rec {
-		n := g.record(backSqrt, y)
-		n.a = x
 	}
 	return y
 }
@@ -417,14 +413,9 @@ func backReLU(g *Graph, n *node) { kernels.ReluBackwardAdd(n.a.Grad, n.out.Data,
 
 // Tanh returns tanh(x) element-wise.
 func (g *Graph) Tanh(x *Tensor) *Tensor {
-	rec := g.needs(x)
-	y := g.out(rec, x.Shape...)
+	y := g.unary(x, backTanh)
 	for i, v := range x.Data {
 		y.Data[i] = float32(math.Tanh(float64(v)))
-	}
-	if rec {
-		n := g.record(backTanh, y)
-		n.a = x
 	}
 	return y
 }
