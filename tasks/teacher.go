@@ -26,7 +26,7 @@ func (teacherShift) Info() Info {
 		intOpt("hidden", 64, 2, 4096, true, "width of the two hidden layers of teacher and student"),
 		intOpt("classes", 5, 2, 256, true, "output classes"),
 		intOpt("pretrain_steps", 800, 1, 1000000, true, "pretraining steps of the student (batch 256, fresh inputs each step)"),
-		intOpt("perturb_rank", 4, 1, 1024, false, "rank k of the perturbation added to each teacher layer for fine-tuning"),
+		intOpt("perturb_rank", 4, 1, 1024, false, "rank k of the perturbation added to each teacher layer for fine-tuning (at most the layer's min(out, in))"),
 		floatOpt("perturb_scale", 0.5, 0, 100, false, "‖ΔW‖_F / ‖W‖_F of each layer's perturbation"),
 		intOpt("n_train", 0, 0, 10000000, false, "size of the fixed fine-tuning set; 0 draws fresh inputs for every batch"),
 		intOpt("eval_size", 4096, 64, 1000000, false, "examples in each held-out evaluation set"),
@@ -187,14 +187,14 @@ func newTeacher(t *nn.MLP, rng *nn.RNG, balance bool) teacher {
 }
 
 // perturb returns a copy of t with W ← W + ΔW on every layer, ΔW = U·Vᵀ of
-// rank k (U, V with orthonormal columns, equal singular values) scaled so
-// that ‖ΔW‖_F = scale·‖W‖_F.
+// rank min(k, out, in) (U, V with orthonormal columns, equal singular
+// values) scaled so that ‖ΔW‖_F = scale·‖W‖_F. Capping at the layer's
+// shape lets a high-rank shift of the hidden layers leave a narrow head
+// perturbed at full rank instead of failing.
 func perturb(t *nn.MLP, k int, scale float32, rng *nn.RNG) (*nn.MLP, error) {
 	c := &nn.MLP{Act: t.Act}
 	for _, l := range t.Layers {
-		if k > min(l.Out, l.In) {
-			return nil, &OptionError{"teacher-shift", "perturb_rank", fmt.Sprintf("%d exceeds min(out, in) = %d of layer %s", k, min(l.Out, l.In), l.Name)}
-		}
+		k := min(k, l.Out, l.In)
 		nl := &nn.Linear{Name: l.Name, In: l.In, Out: l.Out, Weight: l.Weight.Clone(), Bias: l.Bias.Clone()}
 		u := orthonormal(rng, l.Out, k)
 		v := orthonormal(rng, l.In, k)
