@@ -36,9 +36,12 @@ type intruderCell struct {
 	// Settings are the other config pairs that vary across the method's
 	// configurations of the task ("train.lr=0.001"), sorted by path.
 	Settings []string `json:"settings,omitempty"`
-	// Counts holds each seed's intruder count at Epsilon, in seed order.
+	// Seeds, and each seed's intruder count at Epsilon and target loss, in
+	// seed order.
+	Seeds         []int64          `json:"seeds"`
 	Epsilon       float64          `json:"epsilon"`
 	Counts        []int64          `json:"counts"`
+	TargetLosses  []float64        `json:"target_losses"`
 	Intruders     analysis.Summary `json:"intruders"`
 	EffectiveRank analysis.Summary `json:"effective_rank"` // of ΔW, mean over layers
 	EnergyRank90  analysis.Summary `json:"energy_rank_90"` // of ΔW, mean over layers
@@ -51,12 +54,18 @@ func runIntruders(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	eps := fs.Float64("eps", 0.5, "intruder threshold ε to report (one the sweep's [analysis] epsilons computed)")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
+	match := fs.Bool("match", false, "compare at matched target loss: read each configuration's curve along --along at the --at losses")
+	at := fs.String("at", "", "comma-separated target losses for --match (default: each task's full fine-tuning losses)")
+	along := fs.String("along", "lr", "the swept setting a --match curve runs along")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bench intruders DIR [--eps 0.5] [--json]")
+		fmt.Fprintln(stderr, "usage: bench intruders DIR [--eps 0.5] [--match [--at L1,L2] [--along lr]] [--json]")
 		fmt.Fprintln(stderr, "\nIntruder dimensions (Shuttleworth et al. 2024) summed over each trial's targeted")
 		fmt.Fprintln(stderr, "layers, and the effective and 90% energy ranks of ΔW averaged over them: mean,")
 		fmt.Fprintln(stderr, "SD and bootstrap 95 percent CI across seeds per configuration: task, method,")
 		fmt.Fprintln(stderr, "rank, α and every other setting that varies (SETTINGS, e.g. lr=1e-4).")
+		fmt.Fprintln(stderr, "\nWith --match, the paper's protocol: a configuration's runs along a swept")
+		fmt.Fprintln(stderr, "setting (the learning rate) trace a curve of (target loss, intruders) per seed;")
+		fmt.Fprintln(stderr, "the count is interpolated on it at each target loss and summarised over seeds.")
 		fs.PrintDefaults()
 	}
 	dir, err := parseResultsDirArgs(fs, args)
@@ -70,6 +79,17 @@ func runIntruders(args []string, stdout, stderr io.Writer) error {
 	cells, err := intruderCells(d.Trials, *eps)
 	if err != nil {
 		return fmt.Errorf("bench intruders: %s: %w", dir, err)
+	}
+	if *match || *at != "" {
+		levels, err := parseLevels(*at)
+		if err != nil {
+			return fmt.Errorf("bench intruders: --at: %w", err)
+		}
+		rows, notes := matchedRows(cells, *along, levels)
+		if *asJSON {
+			return writeJSON(stdout, rows)
+		}
+		return writeMatched(stdout, rows, notes, *eps, *along)
 	}
 	if *asJSON {
 		return writeJSON(stdout, cells)
@@ -180,7 +200,9 @@ func intruderCells(trials []results.TrialRow, eps float64) ([]*intruderCell, err
 			if i < 0 {
 				return nil, fmt.Errorf("trial %s has no intruder count at ε = %g (it has %v)", t.TrialID, eps, epsilonsOf(t.Intruders))
 			}
+			g.cell.Seeds = append(g.cell.Seeds, t.Seed)
 			g.cell.Counts = append(g.cell.Counts, t.Intruders[i].Count)
+			g.cell.TargetLosses = append(g.cell.TargetLosses, t.TargetLoss)
 			counts = append(counts, float64(t.Intruders[i].Count))
 			eff = append(eff, t.EffectiveRank)
 			energy = append(energy, t.EnergyRank90)
@@ -224,4 +246,20 @@ func trialAlpha(config string) float64 {
 	}
 	a, _ := c.MethodOptions["alpha"].(float64)
 	return a
+}
+
+// parseLevels parses "2.4,2.6"; "" is nil.
+func parseLevels(s string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%q is not a target loss", f)
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"testing"
 
@@ -82,6 +83,122 @@ func TestIntruderCellsErrors(t *testing.T) {
 	} {
 		if _, err := intruderCells(tc.trials, 0.5); err == nil {
 			t.Errorf("%s: no error", tc.name)
+		}
+	}
+}
+
+// TestMatchedRows checks the matched-loss reading: each configuration's
+// runs along lr form a curve per seed, read at full fine-tuning's losses
+// (or --at levels), without extrapolating.
+func TestMatchedRows(t *testing.T) {
+	var trials []results.TrialRow
+	// add one trial per seed; loss and count rise by seed.
+	add := func(method string, rank int64, lr, loss float64, count int64, seeds ...int64) {
+		for _, seed := range seeds {
+			opts := "{}"
+			if rank > 0 {
+				opts = fmt.Sprintf(`{"alpha":%d,"rank":%d}`, 2*rank, rank)
+			}
+			trials = append(trials, results.TrialRow{
+				TrialID: fmt.Sprintf("%s-%d-%g-%d", method, rank, lr, seed), Task: "t", Method: method,
+				Rank: rank, Seed: seed, Status: results.StatusOK, TargetLoss: loss + float64(seed)/10,
+				Config: fmt.Sprintf(`{"method":%q,"rank":%d,"task":"t","seed":%d,"method_options":%s,"train":{"lr":%g}}`,
+					method, rank, seed, opts, lr),
+				Intruders: []results.IntruderCount{{Epsilon: 0.5, Count: count + seed}},
+			})
+		}
+	}
+	add("full", 0, 1e-4, 2.0, 0, 0, 1)
+	add("full", 0, 1e-3, 1.0, 0, 0, 1)
+	add("lora", 1, 1e-4, 3.0, 0, 0, 1)
+	add("lora", 1, 1e-3, 1.5, 6, 0, 1)
+	add("lora", 8, 1e-4, 2.5, 0, 0, 1)
+	add("lora", 8, 1e-3, 0.5, 4, 0, 1)
+	cells, err := intruderCells(trials, 0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct {
+		method string
+		rank   int64
+		level  float64
+	}
+	for _, tc := range []struct {
+		name   string
+		levels []float64
+		want   map[key][]float64 // per-seed values; nil = the curve does not reach
+	}{
+		{"full fine-tuning's losses", nil, map[key][]float64{
+			// full: its levels are the seed means 1.05 and 2.05.
+			{"full", 0, 1.05}: {0, 1}, {"full", 0, 2.05}: {0, 1},
+			// lora r=1 seed 0: (1.5, 6)–(3.0, 0) → at 2.05: 6·(3.0−2.05)/1.5 = 3.8;
+			// seed 1: (1.6, 7)–(3.1, 1) → 1 + 6·(3.1−2.05)/1.5 = 5.2. 1.05 unreached.
+			{"lora", 1, 1.05}: nil, {"lora", 1, 2.05}: {3.8, 5.2},
+			// lora r=8 seed 0: (0.5, 4)–(2.5, 0): 4·(2.5−x)/2; seed 1: (0.6, 5)–(2.6, 1).
+			{"lora", 8, 1.05}: {2.9, 1 + 4*(2.6-1.05)/2}, {"lora", 8, 2.05}: {0.9, 1 + 4*(2.6-2.05)/2},
+		}},
+		{"--at", []float64{0.55}, map[key][]float64{
+			// r=8's mean curve reaches 0.55; seed 1's own runs start at
+			// 0.6, so it reads its nearest run (count 5).
+			{"full", 0, 0.55}: nil, {"lora", 1, 0.55}: nil, {"lora", 8, 0.55}: {3.9, 5},
+		}},
+	} {
+		rows, notes := matchedRows(cells, "lr", tc.levels)
+		if len(notes) != 0 {
+			t.Errorf("%s: notes %q", tc.name, notes)
+		}
+		if len(rows) != len(tc.want) {
+			t.Errorf("%s: %d rows, want %d", tc.name, len(rows), len(tc.want))
+		}
+		for _, r := range rows {
+			k := key{r.Method, r.Rank, math.Round(r.Level*1000) / 1000}
+			want, ok := tc.want[k]
+			if !ok {
+				t.Errorf("%s: unexpected row %+v", tc.name, k)
+				continue
+			}
+			if r.Points != 2 || r.AllSeeds != 2 || len(r.Settings) != 0 {
+				t.Errorf("%s: %v: points %d, seeds %d, settings %v; want 2, 2, none", tc.name, k, r.Points, r.AllSeeds, r.Settings)
+			}
+			if len(r.Values) != len(want) {
+				t.Errorf("%s: %v: values %v, want %v", tc.name, k, r.Values, want)
+				continue
+			}
+			for i := range want {
+				if math.Abs(r.Values[i]-want[i]) > 1e-9 {
+					t.Errorf("%s: %v: values %v, want %v", tc.name, k, r.Values, want)
+					break
+				}
+			}
+		}
+	}
+	// Without full fine-tuning or --at there is nothing to match.
+	var adapters []*intruderCell
+	for _, c := range cells {
+		if c.Method != "full" {
+			adapters = append(adapters, c)
+		}
+	}
+	if rows, notes := matchedRows(adapters, "lr", nil); len(rows) != 0 || len(notes) != 1 {
+		t.Errorf("no full fine-tuning: %d rows, notes %q; want none and one note", len(rows), notes)
+	}
+}
+
+func TestParseLevels(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []float64
+		bad  bool
+	}{
+		{"", nil, false},
+		{"2.4", []float64{2.4}, false},
+		{"2.4, 2.6", []float64{2.4, 2.6}, false},
+		{"2.4,x", nil, true},
+		{"NaN", nil, true},
+	} {
+		got, err := parseLevels(tc.in)
+		if (err != nil) != tc.bad || !slices.Equal(got, tc.want) {
+			t.Errorf("parseLevels(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.bad)
 		}
 	}
 }

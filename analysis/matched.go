@@ -1,0 +1,54 @@
+package analysis
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// Interpolate returns y at x0 on the piecewise-linear curve through the
+// points (xs[i], ys[i]) taken in increasing x, and false when x0 lies
+// outside the points' range or no point is finite. Points with equal x
+// merge into their mean y.
+//
+// It reads a metric off at a matched level of another: Shuttleworth et al.
+// 2024 compare LoRA and full fine-tuning at equal test accuracy, so each
+// configuration's learning-rate sweep traces a curve of (target loss,
+// intruder count) and the count is compared at a common loss. It does not
+// extrapolate: a configuration that never reaches the level has no value.
+func Interpolate(xs, ys []float64, x0 float64) (float64, bool) {
+	type pt struct{ x, y float64 }
+	var pts []pt
+	for i := range min(len(xs), len(ys)) {
+		if isFinite(xs[i]) && isFinite(ys[i]) {
+			pts = append(pts, pt{xs[i], ys[i]})
+		}
+	}
+	if len(pts) == 0 || !isFinite(x0) {
+		return 0, false
+	}
+	slices.SortStableFunc(pts, func(a, b pt) int { return cmp.Compare(a.x, b.x) })
+	// Merge equal x.
+	merged := pts[:0]
+	for i := 0; i < len(pts); {
+		j, sum := i, 0.0
+		for ; j < len(pts) && pts[j].x == pts[i].x; j++ {
+			sum += pts[j].y
+		}
+		merged = append(merged, pt{pts[i].x, sum / float64(j-i)})
+		i = j
+	}
+	pts = merged
+	if x0 < pts[0].x || x0 > pts[len(pts)-1].x {
+		return 0, false
+	}
+	i, found := slices.BinarySearchFunc(pts, x0, func(p pt, x float64) int { return cmp.Compare(p.x, x) })
+	if found {
+		return pts[i].y, true
+	}
+	a, b := pts[i-1], pts[i]
+	t := (x0 - a.x) / (b.x - a.x)
+	return a.y + t*(b.y-a.y), true
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
