@@ -52,3 +52,65 @@ func Interpolate(xs, ys []float64, x0 float64) (float64, bool) {
 }
 
 func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// A Run is one trial on a matched curve: its configuration along the
+// swept axis (an index), its seed, and its (x, y), e.g. target loss and
+// intruder count.
+type Run struct {
+	Config int
+	Seed   int64
+	X, Y   float64
+}
+
+// Matched is a curve read at one level of x.
+type Matched struct {
+	Level float64
+	// Reached is whether the seed-mean x of the curve's configurations
+	// brackets Level; without it Seeds and Values are empty.
+	Reached bool
+	Seeds   []int64   // in increasing order
+	Values  []float64 // y interpolated on each seed's curve
+	Summary Summary   // of Values
+}
+
+// ReadAt reads a curve traced seed by seed at level. Each seed's runs
+// form its own piecewise-linear curve (Interpolate); the curve reaches
+// level when the seed-mean x of its configurations brackets it, and a
+// seed whose own runs end just short of level (they scatter around the
+// mean) reads its nearest run rather than dropping out.
+func ReadAt(runs []Run, level float64) Matched {
+	m := Matched{Level: level}
+	sum, n := map[int]float64{}, map[int]int{}
+	xs, ys := map[int64][]float64{}, map[int64][]float64{}
+	for _, r := range runs {
+		if !isFinite(r.X) || !isFinite(r.Y) {
+			continue
+		}
+		sum[r.Config] += r.X
+		n[r.Config]++
+		if _, ok := xs[r.Seed]; !ok {
+			m.Seeds = append(m.Seeds, r.Seed)
+		}
+		xs[r.Seed] = append(xs[r.Seed], r.X)
+		ys[r.Seed] = append(ys[r.Seed], r.Y)
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for c, s := range sum {
+		mean := s / float64(n[c])
+		lo, hi = min(lo, mean), max(hi, mean)
+	}
+	if !(lo <= level && level <= hi) {
+		m.Seeds = nil
+		m.Summary = Summarize(nil)
+		return m
+	}
+	m.Reached = true
+	slices.Sort(m.Seeds)
+	for _, s := range m.Seeds {
+		x := min(max(level, slices.Min(xs[s])), slices.Max(xs[s]))
+		v, _ := Interpolate(xs[s], ys[s], x)
+		m.Values = append(m.Values, v)
+	}
+	m.Summary = Summarize(m.Values)
+	return m
+}

@@ -34,3 +34,38 @@ func TestInterpolate(t *testing.T) {
 		}
 	}
 }
+
+func TestReadAt(t *testing.T) {
+	// Two configurations (lr) × two seeds; seed 1's losses sit 0.1 above
+	// seed 0's.
+	runs := []Run{
+		{Config: 0, Seed: 0, X: 1.0, Y: 4}, {Config: 1, Seed: 0, X: 3.0, Y: 0},
+		{Config: 0, Seed: 1, X: 1.1, Y: 6}, {Config: 1, Seed: 1, X: 3.1, Y: 2},
+	}
+	for _, tc := range []struct {
+		level   float64
+		reached bool
+		values  []float64
+	}{
+		{2.0, true, []float64{2, 4.2}},
+		{1.05, true, []float64{3.9, 6}}, // seed 1 starts at 1.1: its nearest run
+		{3.05, true, []float64{0, 2.1}},
+		{0.9, false, nil},
+		{3.2, false, nil},
+	} {
+		m := ReadAt(runs, tc.level)
+		if m.Reached != tc.reached || len(m.Values) != len(tc.values) {
+			t.Errorf("ReadAt(%v) = reached %v values %v; want %v %v", tc.level, m.Reached, m.Values, tc.reached, tc.values)
+			continue
+		}
+		for i := range tc.values {
+			if math.Abs(m.Values[i]-tc.values[i]) > 1e-9 {
+				t.Errorf("ReadAt(%v) values %v, want %v", tc.level, m.Values, tc.values)
+				break
+			}
+		}
+		if tc.reached && (len(m.Seeds) != 2 || m.Summary.N != 2) {
+			t.Errorf("ReadAt(%v): seeds %v, summary n %d", tc.level, m.Seeds, m.Summary.N)
+		}
+	}
+}

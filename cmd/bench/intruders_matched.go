@@ -31,8 +31,8 @@ type matchedRow struct {
 	LossHi  float64 `json:"loss_hi"`
 	Level   float64 `json:"target_loss"`
 	Epsilon float64 `json:"epsilon"`
-	// Seeds read at Level, and the count interpolated on each. A curve
-	// reaches Level when its seed-mean losses bracket it.
+	// Seeds read at Level, and the count interpolated on each (see
+	// analysis.ReadAt); none when the curve does not reach Level.
 	Seeds     []int64          `json:"seeds"`
 	Values    []float64        `json:"values"`
 	Intruders analysis.Summary `json:"intruders"`
@@ -100,17 +100,11 @@ func matchedRows(cells []*intruderCell, along string, levels []float64) (rows []
 	}
 	for _, cv := range curves {
 		c := cv.first
-		// Seed by seed: (target loss, count) along the curve.
-		xs, ys := map[int64][]float64{}, map[int64][]float64{}
-		var seeds []int64
+		var runs []analysis.Run
 		lo, hi := 0.0, 0.0
 		for i, cc := range cv.cells {
 			for j, s := range cc.Seeds {
-				if !slices.Contains(seeds, s) {
-					seeds = append(seeds, s)
-				}
-				xs[s] = append(xs[s], cc.TargetLosses[j])
-				ys[s] = append(ys[s], float64(cc.Counts[j]))
+				runs = append(runs, analysis.Run{Config: i, Seed: s, X: cc.TargetLosses[j], Y: float64(cc.Counts[j])})
 			}
 			m := cc.TargetLoss.Mean
 			if i == 0 || m < lo {
@@ -120,26 +114,15 @@ func matchedRows(cells []*intruderCell, along string, levels []float64) (rows []
 				hi = m
 			}
 		}
-		slices.Sort(seeds)
+		seeds := map[int64]bool{}
+		for _, r := range runs {
+			seeds[r.Seed] = true
+		}
 		for _, level := range taskLevels[c.Task] {
-			r := &matchedRow{Task: c.Task, Method: c.Method, Rank: c.Rank, Alpha: c.Alpha, Settings: cv.rest,
-				Along: along, Points: len(cv.cells), LossLo: lo, LossHi: hi, Level: level, Epsilon: c.Epsilon, AllSeeds: len(seeds)}
-			if level < lo || level > hi {
-				rows = append(rows, r) // the curve does not reach the level
-				continue
-			}
-			for _, s := range seeds {
-				// A level inside the seed-mean curve's range but just past
-				// one seed's own range (its runs ended a little higher or
-				// lower) reads that seed's nearest run.
-				x := min(max(level, slices.Min(xs[s])), slices.Max(xs[s]))
-				if v, ok := analysis.Interpolate(xs[s], ys[s], x); ok {
-					r.Seeds = append(r.Seeds, s)
-					r.Values = append(r.Values, v)
-				}
-			}
-			r.Intruders = analysis.Summarize(r.Values)
-			rows = append(rows, r)
+			m := analysis.ReadAt(runs, level)
+			rows = append(rows, &matchedRow{Task: c.Task, Method: c.Method, Rank: c.Rank, Alpha: c.Alpha, Settings: cv.rest,
+				Along: along, Points: len(cv.cells), LossLo: lo, LossHi: hi, Level: level, Epsilon: c.Epsilon,
+				Seeds: m.Seeds, Values: m.Values, Intruders: m.Summary, AllSeeds: len(seeds)})
 		}
 	}
 	return rows, notes
@@ -173,7 +156,7 @@ func writeMatched(w io.Writer, rows []*matchedRow, notes []string, eps float64, 
 		if i > 0 {
 			fmt.Fprintln(w)
 		}
-		fmt.Fprintf(w, "%s: intruders@%g at matched target loss, interpolated along %s seed by seed (mean ± SD over seeds; - where the curve does not reach the loss; n = seeds that do)\n", task, eps, along)
+		fmt.Fprintf(w, "%s: intruders@%g at matched target loss, interpolated along %s seed by seed (mean ± SD over seeds; - where the curve does not reach the loss; n=k where only k seeds ran)\n", task, eps, along)
 		head := []string{"METHOD", "RANK", "ALPHA", "SETTINGS", "POINTS", "LOSS RANGE"}
 		for _, l := range levels {
 			head = append(head, fmt.Sprintf("LOSS %.3f", l))
