@@ -47,6 +47,7 @@ var kinds = []kind{
 	{"spectrum", "singular values of one layer, base vs tuned, intruders marked", spectrum},
 	{"maxcos", "heatmap of max |cos| between tuned and base singular vectors", maxCos},
 	{"intruders", "intruder dimension count vs rank per method, α rule and swept setting, one panel per ε", intruders},
+	{"intruders-matched", "intruder dimensions vs rank at matched target loss: learning-rate curves read at full fine-tuning's losses", intrudersMatched},
 	{"forgetting-law", "forgetting vs trainable parameters, steps, both jointly and fine-tuning loss, fitted laws drawn", forgettingLaw},
 	{"efficiency", "efficiency frontier: trainable parameters vs target metric", efficiency},
 	{"safety", "safety retention vs target metric (safety-guard)", safety},
