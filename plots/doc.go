@@ -40,6 +40,11 @@
 //     quantity intruder detection thresholds.
 //   - intruders: intruder count vs rank, one line per method, α rule and
 //     setting, one panel per ε.
+//   - intruders-matched: intruder count (ε nearest 0.5) vs rank at matched
+//     target loss, the comparison of Shuttleworth et al. 2024: each
+//     configuration's runs over the learning rate form a curve per seed,
+//     read at each full fine-tuning run's target loss (analysis.ReadAt),
+//     one panel per loss. Needs full fine-tuning and a learning-rate axis.
 //   - forgetting-law: forgetting vs trainable parameters P (fit
 //     L_f = c + A·P^α), vs steps N (L_f = c + A·N^β) and vs fine-tuning loss
 //     (L_f = a − b·L_ft), the fitted law over the points (Kalajdzievski
