@@ -96,10 +96,12 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "\nTimes SGEMM (GFLOP/s at n = 128…1024 and the reference models' shapes) and")
 		fmt.Fprintln(stderr, "the reference training steps (ms, median), the intruder analysis of a 1024×1024")
 		fmt.Fprintln(stderr, "pair (and 4096×4096 with --large; s), and reports peak resident memory.")
-		fmt.Fprintln(stderr, "Unless --no-ref, ci/perf_ref.py then times numpy SGEMM and the PyTorch steps")
-		fmt.Fprintln(stderr, "with the same thread count ($PEFTBENCH_PYTHON, else /usr/bin/python3), and")
-		fmt.Fprintln(stderr, "ratio/… figures compare the two: Go/numpy for GFLOP/s (higher is better),")
-		fmt.Fprintln(stderr, "Go/torch for ms (lower is better).")
+		fmt.Fprintln(stderr, "Unless --no-ref, ci/perf_ref.py then times numpy SGEMM, numpy SVD and the same")
+		fmt.Fprintln(stderr, "intruder analysis in numpy, and the PyTorch steps, with the same thread count")
+		fmt.Fprintln(stderr, "($PEFTBENCH_PYTHON, else /usr/bin/python3), and ratio/… figures compare the")
+		fmt.Fprintln(stderr, "two: Go/numpy for GFLOP/s (higher is better), Go/torch for ms and Go/numpy for")
+		fmt.Fprintln(stderr, "the intruder seconds, against one SVD (ratio/intruders/…) and against numpy's")
+		fmt.Fprintln(stderr, "analysis (ratio/analysis/intruders/…) (lower is better).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -258,8 +260,10 @@ func runRef(cfg perfConfig, stderr io.Writer) ([]perfFigure, error) {
 }
 
 // perfRatios compares each Go figure with its reference: ratio/sgemm/X is
-// Go/numpy GFLOP/s (unit "x", higher is better) and ratio/step/X and
-// ratio/cpu/step/X are Go/torch ms (unit "ratio", lower is better).
+// Go/numpy GFLOP/s (unit "x", higher is better), ratio/step/X and
+// ratio/cpu/step/X are Go/torch ms, ratio/intruders/X is Go over one numpy
+// SVD and ratio/analysis/intruders/X Go over numpy doing the same analysis
+// (unit "ratio", lower is better).
 func perfRatios(goFigs, ref []perfFigure) []perfFigure {
 	refs := map[string]float64{}
 	for _, f := range ref {
@@ -274,10 +278,14 @@ func perfRatios(goFigs, ref []perfFigure) []perfFigure {
 		case strings.HasPrefix(f.Name, "step/"), strings.HasPrefix(f.Name, "cpu/step/"):
 			key, unit = "ref/torch/"+f.Name, "ratio"
 		case strings.HasPrefix(f.Name, "intruders/"):
-			// The whole analysis of a pair against one numpy SVD of a
-			// matrix of that size.
+			// The analysis of a pair against one numpy SVD of a matrix of
+			// that size (the reference), and against the same
+			// analysis done with numpy (ratio/analysis/…).
 			n, _, _ := strings.Cut(strings.TrimPrefix(f.Name, "intruders/"), "/")
 			key, unit = "ref/numpy/svd/"+n, "ratio"
+			if r, ok := refs["ref/numpy/"+f.Name]; ok && r > 0 {
+				out = append(out, perfFigure{"ratio/analysis/" + f.Name, round4(f.Value / r), unit})
+			}
 		default:
 			continue
 		}

@@ -20,16 +20,27 @@ func TestPerfRatios(t *testing.T) {
 		{"step/mlp/lora", 3, "ms"},
 		{"cpu/step/mlp/lora", 5, "ms"},
 		{"mem/peak_rss", 1 << 20, "bytes"},
+		{"intruders/n=1024", 2, "s"},
+		{"intruders/n=1024/cached", 0.5, "s"},
 	}
 	ref := []perfFigure{
 		{"ref/numpy/sgemm/n=512", 200, "GFLOP/s"},
 		{"ref/torch/step/mlp/lora", 4, "ms"},
 		{"ref/torch/cpu/step/mlp/lora", 0, "ms"}, // zero: no ratio
+		{"ref/numpy/svd/n=1024", 0.5, "s"},
+		{"ref/numpy/intruders/n=1024", 1, "s"},
+		{"ref/numpy/intruders/n=1024/cached", 0.25, "s"},
 	}
 	got := perfRatios(goFigs, ref)
 	want := []perfFigure{
 		{"ratio/sgemm/n=512", 0.75, "x"},
 		{"ratio/step/mlp/lora", 0.75, "ratio"},
+		// Both intruder figures against one SVD, and each against numpy
+		// doing the same analysis.
+		{"ratio/analysis/intruders/n=1024", 2, "ratio"},
+		{"ratio/intruders/n=1024", 4, "ratio"},
+		{"ratio/analysis/intruders/n=1024/cached", 2, "ratio"},
+		{"ratio/intruders/n=1024/cached", 1, "ratio"},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("perfRatios = %v, want %v", got, want)
