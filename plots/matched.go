@@ -77,6 +77,9 @@ func intrudersMatched(d *Data, task string) ([]*Figure, string) {
 	if len(levels) == 0 {
 		return nil, "no method without a rank (full fine-tuning) to match target loss against"
 	}
+	if !slices.ContainsFunc(merged, func(c *Cell) bool { return c.Ranked() && len(parts[c]) > 1 }) {
+		return nil, "no adapter configuration is swept over the learning rate (the matched comparison reads learning-rate curves)"
+	}
 	slices.Sort(levels)
 	var panels []*plot.Plot
 	var legend []legendEntry
