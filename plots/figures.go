@@ -160,20 +160,31 @@ func vsRankPanel(cells []*Cell, m Metric, title, ylabel string) (*plot.Plot, []l
 				refs = append(refs, q)
 			}
 		}
-		switch {
-		case len(pts) > 0:
-			addSeries(p, pts, ln.style)
-		case len(refs) > 0:
-			ln.style = referenceStyle(ln.style)
-			for _, q := range refs {
-				addReference(p, q, p.X.Min, p.X.Max, ln.style)
-			}
-		default:
+		style, ok := drawRankLine(p, pts, refs, ln.style)
+		if !ok {
 			continue
 		}
-		legend = append(legend, styleEntry(ln.label, ln.style, true))
+		legend = append(legend, styleEntry(ln.label, style, true))
 	}
 	return p, legend, true
+}
+
+// drawRankLine draws a line's ranked points as a series, or its rank-less
+// points (full fine-tuning) as reference lines across the panel. It
+// returns the style drawn and whether anything was.
+func drawRankLine(p *plot.Plot, pts points, refs []point, s Style) (Style, bool) {
+	switch {
+	case len(pts) > 0:
+		addSeries(p, pts, s)
+	case len(refs) > 0:
+		s = referenceStyle(s)
+		for _, q := range refs {
+			addReference(p, q, p.X.Min, p.X.Max, s)
+		}
+	default:
+		return s, false
+	}
+	return s, true
 }
 
 func metricVsRank(d *Data, task string) ([]*Figure, string) {

@@ -38,32 +38,39 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", "golden", f.Name+".png")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if bad, total, err := pixelDiff(got, want); err != nil {
-				t.Fatal(err)
-			} else if float64(bad) > 0.002*float64(total) {
-				os.WriteFile(filepath.Join(t.TempDir(), "got.png"), got, 0o644)
-				t.Errorf("%d of %d pixels differ from %s (run go test -update if the change is intended)", bad, total, path)
-			}
+			checkGolden(t, f.Name, got)
 		})
 	}
 	for _, k := range kinds {
 		if !seen[k.name] {
 			t.Errorf("no figure of kind %s from the fixture", k.name)
 		}
+	}
+}
+
+// checkGolden compares a rendered PNG with testdata/golden/<name>.png,
+// allowing 0.2% of pixels to differ; -update rewrites the golden.
+func checkGolden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".png")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if bad, total, err := pixelDiff(got, want); err != nil {
+		t.Fatal(err)
+	} else if float64(bad) > 0.002*float64(total) {
+		os.WriteFile(filepath.Join(t.TempDir(), "got.png"), got, 0o644)
+		t.Errorf("%d of %d pixels differ from %s (run go test -update if the change is intended)", bad, total, path)
 	}
 }
 

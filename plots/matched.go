@@ -119,19 +119,12 @@ func intrudersMatched(d *Data, task string) ([]*Figure, string) {
 					refs = append(refs, q)
 				}
 			}
-			switch {
-			case len(pts) > 0:
-				addSeries(p, pts, ln.style)
-			case len(refs) > 0:
-				ln.style = referenceStyle(ln.style)
-				for _, q := range refs {
-					addReference(p, q, p.X.Min, p.X.Max, ln.style)
-				}
-			default:
+			style, ok := drawRankLine(p, pts, refs, ln.style)
+			if !ok {
 				continue
 			}
 			if !slices.ContainsFunc(legend, func(e legendEntry) bool { return e.name == ln.label }) {
-				legend = append(legend, styleEntry(ln.label, ln.style, true))
+				legend = append(legend, styleEntry(ln.label, style, true))
 			}
 		}
 		panels = append(panels, p)

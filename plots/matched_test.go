@@ -3,8 +3,6 @@ package plots
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"peftbench/results"
@@ -103,22 +101,7 @@ func TestIntrudersMatched(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("testdata", "golden", "intruders-matched-synthetic.png")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if bad, total, err := pixelDiff(got, want); err != nil {
-		t.Fatal(err)
-	} else if float64(bad) > 0.002*float64(total) {
-		t.Errorf("%d of %d pixels differ from %s (run go test -update if the change is intended)", bad, total, path)
-	}
+	checkGolden(t, "intruders-matched-synthetic", got)
 }
 
 // TestIntrudersMatchedSkips checks the figure is skipped, with a reason,

@@ -96,26 +96,33 @@ func runIntruders(args []string, stdout, stderr io.Writer) error {
 	}
 	tw := newTable(stdout, "TASK", "METHOD", "RANK", "ALPHA", "SETTINGS", "SEEDS", fmt.Sprintf("INTRUDERS@%g", *eps), "PER SEED", "EFF RANK ΔW", "ENERGY90 ΔW", "TARGET LOSS", "FORGETTING")
 	for _, c := range cells {
-		rank, alpha, settings := "-", "-", "-"
-		if c.Rank > 0 {
-			rank = fmt.Sprint(c.Rank)
-		}
-		if c.Alpha != nil {
-			alpha = strconv.FormatFloat(*c.Alpha, 'g', -1, 64)
-		}
-		if len(c.Settings) > 0 {
-			var short []string
-			for _, p := range c.Settings {
-				short = append(short, plots.ShortPair(p))
-			}
-			settings = strings.Join(short, " ")
-		}
+		rank, alpha, settings := configColumns(c.Rank, c.Alpha, c.Settings)
 		tw.row(c.Task, c.Method, rank, alpha, settings, fmt.Sprint(c.Intruders.N),
 			fmtSummary(c.Intruders, 1), fmt.Sprint(c.Counts),
 			fmtSummary(c.EffectiveRank, 1), fmtSummary(c.EnergyRank90, 1),
 			fmtSummary(c.TargetLoss, 3), fmtSummary(c.Forgetting, 3))
 	}
 	return tw.flush()
+}
+
+// configColumns writes a configuration's rank, α and other settings for a
+// table, "-" where it has none.
+func configColumns(r int64, a *float64, settings []string) (rank, alpha, rest string) {
+	rank, alpha, rest = "-", "-", "-"
+	if r > 0 {
+		rank = fmt.Sprint(r)
+	}
+	if a != nil {
+		alpha = strconv.FormatFloat(*a, 'g', -1, 64)
+	}
+	if len(settings) > 0 {
+		short := make([]string, len(settings))
+		for i, p := range settings {
+			short[i] = plots.ShortPair(p)
+		}
+		rest = strings.Join(short, " ")
+	}
+	return rank, alpha, rest
 }
 
 // fmtSummary prints mean ± SD (just the mean for one seed).

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"peftbench/analysis"
-	"peftbench/plots"
 )
 
 // matchedRow is one curve — a configuration's trials along one swept
@@ -164,20 +163,7 @@ func writeMatched(w io.Writer, rows []*matchedRow, notes []string, eps float64, 
 		tw := newTable(w, head...)
 		for _, cv := range curves {
 			r := cv[0]
-			rank, alpha, settings := "-", "-", "-"
-			if r.Rank > 0 {
-				rank = fmt.Sprint(r.Rank)
-			}
-			if r.Alpha != nil {
-				alpha = strconv.FormatFloat(*r.Alpha, 'g', -1, 64)
-			}
-			if len(r.Settings) > 0 {
-				var short []string
-				for _, p := range r.Settings {
-					short = append(short, plots.ShortPair(p))
-				}
-				settings = strings.Join(short, " ")
-			}
+			rank, alpha, settings := configColumns(r.Rank, r.Alpha, r.Settings)
 			row := []string{r.Method, rank, alpha, settings, fmt.Sprint(r.Points), fmt.Sprintf("%.3f–%.3f", r.LossLo, r.LossHi)}
 			for _, x := range cv {
 				cell := fmtSummary(x.Intruders, 1)

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -90,9 +93,11 @@ func TestIntruderCellsErrors(t *testing.T) {
 // TestMatchedRows checks the matched-loss reading: each configuration's
 // runs along lr form a curve per seed, read at full fine-tuning's losses
 // (or --at levels), without extrapolating.
-func TestMatchedRows(t *testing.T) {
+// matchedTrials is full fine-tuning and LoRA r = 1 and r = 8 at two
+// learning rates, two seeds; seed s adds 0.1·s to the loss and s to the
+// count.
+func matchedTrials() []results.TrialRow {
 	var trials []results.TrialRow
-	// add one trial per seed; loss and count rise by seed.
 	add := func(method string, rank int64, lr, loss float64, count int64, seeds ...int64) {
 		for _, seed := range seeds {
 			opts := "{}"
@@ -114,7 +119,11 @@ func TestMatchedRows(t *testing.T) {
 	add("lora", 1, 1e-3, 1.5, 6, 0, 1)
 	add("lora", 8, 1e-4, 2.5, 0, 0, 1)
 	add("lora", 8, 1e-3, 0.5, 4, 0, 1)
-	cells, err := intruderCells(trials, 0.5)
+	return trials
+}
+
+func TestMatchedRows(t *testing.T) {
+	cells, err := intruderCells(matchedTrials(), 0.5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +208,48 @@ func TestParseLevels(t *testing.T) {
 		got, err := parseLevels(tc.in)
 		if (err != nil) != tc.bad || !slices.Equal(got, tc.want) {
 			t.Errorf("parseLevels(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.bad)
+		}
+	}
+}
+
+// TestIntrudersMatchGolden runs bench intruders --match on a results
+// folder written by the results package and compares its tables with the
+// committed output.
+func TestIntrudersMatchGolden(t *testing.T) {
+	dir := t.TempDir()
+	for _, tr := range matchedTrials() {
+		tr.Sweep = "matched"
+		if err := results.WriteShard(dir, &results.Shard{Trial: tr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := results.Compact(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args   []string
+		golden string
+	}{
+		{[]string{"--match"}, "intruders-match.txt"},
+		{[]string{"--at", "0.55,2.05"}, "intruders-at.txt"},
+	} {
+		var out, errb bytes.Buffer
+		if err := runIntruders(append([]string{dir}, c.args...), &out, &errb); err != nil {
+			t.Fatalf("bench intruders %v: %v\n%s", c.args, err, errb.String())
+		}
+		path := filepath.Join("testdata", c.golden)
+		if updating() {
+			if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test -update to create it)", err)
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Errorf("bench intruders %v differs from %s (run go test -update after checking):\n%s", c.args, path, out.String())
 		}
 	}
 }
