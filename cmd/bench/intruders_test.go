@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -237,19 +235,6 @@ func TestIntrudersMatchGolden(t *testing.T) {
 		if err := runIntruders(append([]string{dir}, c.args...), &out, &errb); err != nil {
 			t.Fatalf("bench intruders %v: %v\n%s", c.args, err, errb.String())
 		}
-		path := filepath.Join("testdata", c.golden)
-		if updating() {
-			if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update to create it)", err)
-		}
-		if !bytes.Equal(out.Bytes(), want) {
-			t.Errorf("bench intruders %v differs from %s (run go test -update after checking):\n%s", c.args, path, out.String())
-		}
+		checkGolden(t, c.golden, fmt.Sprintf("bench intruders %v", c.args), out.Bytes())
 	}
 }

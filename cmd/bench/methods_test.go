@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,6 +22,26 @@ func updating() bool {
 	return f != nil && f.Value.String() == "true"
 }
 
+// checkGolden compares a command's output with testdata/<name>, or
+// rewrites it under -update; what names the command in the message.
+func checkGolden(t *testing.T, name, what string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if updating() {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s (run go test -update after checking):\n%s", what, path, got)
+	}
+}
+
 func TestMethodsGolden(t *testing.T) {
 	for _, c := range []struct {
 		args   []string
@@ -33,20 +54,7 @@ func TestMethodsGolden(t *testing.T) {
 		if err := runMethods(c.args, &out, &errb); err != nil {
 			t.Fatalf("bench methods %v: %v\n%s", c.args, err, errb.String())
 		}
-		path := filepath.Join("testdata", c.golden)
-		if updating() {
-			if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update to create it)", err)
-		}
-		if !bytes.Equal(out.Bytes(), want) {
-			t.Errorf("bench methods %v differs from %s (run go test -update after checking):\n%s", c.args, path, out.String())
-		}
+		checkGolden(t, c.golden, fmt.Sprintf("bench methods %v", c.args), out.Bytes())
 	}
 }
 

@@ -196,20 +196,8 @@ func TestRegressGolden(t *testing.T) {
 			t.Fatalf("%s: exit status %d (%v)", format, exitCode(err), err)
 		}
 		got := strings.ReplaceAll(strings.ReplaceAll(out.String(), base, "BASE"), cur, "CUR")
-		path := filepath.Join("testdata", "regress."+map[string]string{"text": "txt", "markdown": "md", "json": "json"}[format])
-		if updating() {
-			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update to create it)", err)
-		}
-		if got != string(want) {
-			t.Errorf("bench regress --format %s differs from %s (run go test -update after checking):\n%s", format, path, got)
-		}
+		name := "regress." + map[string]string{"text": "txt", "markdown": "md", "json": "json"}[format]
+		checkGolden(t, name, "bench regress --format "+format, []byte(got))
 	}
 }
 

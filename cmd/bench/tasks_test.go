@@ -3,8 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"os"
-	"path/filepath"
+	"fmt"
 	"testing"
 )
 
@@ -20,20 +19,7 @@ func TestTasksGolden(t *testing.T) {
 		if err := runTasks(c.args, &out, &errb); err != nil {
 			t.Fatalf("bench tasks %v: %v\n%s", c.args, err, errb.String())
 		}
-		path := filepath.Join("testdata", c.golden)
-		if updating() {
-			if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			continue
-		}
-		want, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatalf("%v (run go test -update to create it)", err)
-		}
-		if !bytes.Equal(out.Bytes(), want) {
-			t.Errorf("bench tasks %v differs from %s (run go test -update after checking):\n%s", c.args, path, out.String())
-		}
+		checkGolden(t, c.golden, fmt.Sprintf("bench tasks %v", c.args), out.Bytes())
 	}
 }
 
