@@ -147,20 +147,7 @@ func vsRankPanel(cells []*Cell, m Metric, title, ylabel string) (*plot.Plot, []l
 	rankAxis(p, ranks)
 	var legend []legendEntry
 	for _, ln := range lines(cells, true) {
-		var pts points
-		var refs []point
-		for _, c := range ln.cells {
-			q, ok := rankPoint(c, m)
-			if !ok {
-				continue
-			}
-			if c.Ranked() {
-				pts = append(pts, q)
-			} else {
-				refs = append(refs, q)
-			}
-		}
-		style, ok := drawRankLine(p, pts, refs, ln.style)
+		style, ok := drawRankLine(p, ln.cells, func(c *Cell) (point, bool) { return rankPoint(c, m) }, ln.style)
 		if !ok {
 			continue
 		}
@@ -169,10 +156,24 @@ func vsRankPanel(cells []*Cell, m Metric, title, ylabel string) (*plot.Plot, []l
 	return p, legend, true
 }
 
-// drawRankLine draws a line's ranked points as a series, or its rank-less
-// points (full fine-tuning) as reference lines across the panel. It
-// returns the style drawn and whether anything was.
-func drawRankLine(p *plot.Plot, pts points, refs []point, s Style) (Style, bool) {
+// drawRankLine draws a line's cells at their points on a rank axis: the
+// ranked ones as a series, the rank-less ones (full fine-tuning) as
+// reference lines across the panel. It returns the style drawn and
+// whether anything was.
+func drawRankLine(p *plot.Plot, cells []*Cell, at func(*Cell) (point, bool), s Style) (Style, bool) {
+	var pts points
+	var refs []point
+	for _, c := range cells {
+		q, ok := at(c)
+		if !ok {
+			continue
+		}
+		if c.Ranked() {
+			pts = append(pts, q)
+		} else {
+			refs = append(refs, q)
+		}
+	}
 	switch {
 	case len(pts) > 0:
 		addSeries(p, pts, s)

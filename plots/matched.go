@@ -103,23 +103,15 @@ func intrudersMatched(d *Data, task string) ([]*Figure, string) {
 		p := newPanel(fmt.Sprintf("target loss %.3f", level), "rank r (log scale)", fmt.Sprintf("intruders at ε = %g (count)", eps))
 		rankAxis(p, ranks)
 		for _, ln := range lines(merged, true) {
-			var pts points
-			var refs []point
-			for _, c := range ln.cells {
+			style, ok := drawRankLine(p, ln.cells, func(c *Cell) (point, bool) {
 				r, ok := reads[c]
 				if !ok {
-					continue
+					return point{}, false
 				}
 				lo, hi := ci(r.Summary)
 				x := float64(c.Rank)
-				q := point{x, r.Summary.Mean, x, x, lo, hi}
-				if c.Ranked() {
-					pts = append(pts, q)
-				} else {
-					refs = append(refs, q)
-				}
-			}
-			style, ok := drawRankLine(p, pts, refs, ln.style)
+				return point{x, r.Summary.Mean, x, x, lo, hi}, true
+			}, ln.style)
 			if !ok {
 				continue
 			}
