@@ -65,12 +65,12 @@ const (
 )
 
 // autoExactMax is where Auto switches to Randomized. Measured on 2 cores
-// (go test -bench Intruders, top 10 of a Gaussian matrix plus a rank-8
-// update): Exact 0.10 s at 512 and 0.77 s at 1024, Randomized 0.13 s and
-// 0.49 s; Exact grows as n³ on one core, Randomized as about n² on all.
-// The trained layers of the builtin tasks (at most 256 on a side) stay
+// with the bench binary's BLAS (parblas; go test -bench Intruders, top 10
+// of a Gaussian matrix plus a rank-8 update): Exact 0.11 s at 512, 0.20 s
+// at 768 and 0.38 s at 1024; Randomized 0.09, 0.13 and 0.23 s. The
+// trained layers of the builtin tasks (at most 256 on the short side) stay
 // Exact.
-const autoExactMax = 640
+const autoExactMax = 512
 
 // TopKOptions configures TopK.
 type TopKOptions struct {

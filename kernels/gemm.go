@@ -30,7 +30,7 @@ import (
 // way whichever goroutine computes it, so results do not depend on
 // GOMAXPROCS. They may differ from the reference loop in rounding.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	checkSgemm(transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
+	checkGemmArgs("Sgemm", transA, transB, m, n, k, a, lda, b, ldb, c, ldc)
 	if m == 0 || n == 0 {
 		return
 	}
@@ -46,21 +46,21 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	sgemmPacked(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// checkSgemm panics unless the slices hold every element the call touches;
+// checkGemmArgs panics unless the slices hold every element the call touches;
 // the assembly kernels write through pointers and must not run off the end.
-func checkSgemm(transA, transB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+func checkGemmArgs[T float32 | float64](fn string, transA, transB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
-		panic(fmt.Sprintf("kernels: Sgemm: negative size m=%d n=%d k=%d", m, n, k))
+		panic(fmt.Sprintf("kernels: %s: negative size m=%d n=%d k=%d", fn, m, n, k))
 	}
-	need := func(what string, rows, cols, ld int, s []float32) {
+	need := func(what string, rows, cols, ld int, s []T) {
 		if rows == 0 || cols == 0 {
 			return
 		}
 		if ld < cols {
-			panic(fmt.Sprintf("kernels: Sgemm: ld%s=%d < %d columns", what, ld, cols))
+			panic(fmt.Sprintf("kernels: %s: ld%s=%d < %d columns", fn, what, ld, cols))
 		}
 		if n := (rows-1)*ld + cols; len(s) < n {
-			panic(fmt.Sprintf("kernels: Sgemm: len(%s)=%d < %d needed for %d×%d with stride %d", what, len(s), n, rows, cols, ld))
+			panic(fmt.Sprintf("kernels: %s: len(%s)=%d < %d needed for %d×%d with stride %d", fn, what, len(s), n, rows, cols, ld))
 		}
 	}
 	if transA {

@@ -24,9 +24,11 @@ import (
 
 // The spectra of large matrices (bench spectra on real checkpoints, bench
 // perf, the analysis of trials with layers of 512 and more) decompose
-// through gonum's LAPACK; parblas runs its tridiagonal reduction on every
-// core, 2.2× faster at 2048 on 2 cores, with results that do not depend
-// on the core count. Smaller matrices get gonum's own results, bit for bit.
+// through gonum's LAPACK; parblas gives it parallel level-2 routines and
+// the AVX2 float64 GEMM of package kernels (on 2 cores, a 1024² base
+// decomposition 1.19 → 0.7 s, 4096² 228 → 27 s), with results
+// that do not depend on the core count. Small matrices, all the builtin
+// tasks' layers among them, get gonum's own results, bit for bit.
 func init() { blas64.Use(parblas.Implementation{}) }
 
 func main() {

@@ -1,15 +1,20 @@
-// Package parblas is gonum's pure-Go BLAS with the two routines of a
-// symmetric eigendecomposition's tridiagonal reduction (LAPACK's Dsytrd)
-// run on every core: Dsymv, the memory-bound symmetric matrix–vector
-// product of each reflector, and Dsyr2k, the rank-2k trailing update,
-// each half of Dsytrd's flops. gonum runs both on one goroutine; here a
-// large one is split into a fixed number of row blocks of equal work
-// (Dsymv's accumulate into vectors of their own, summed in block order).
+// Package parblas is gonum's pure-Go BLAS with the routines of a
+// symmetric eigendecomposition made fast, for the spectral analysis of
+// large weight matrices. gonum runs them on one goroutine at a few GFLOP/s:
 //
-// The split depends only on n, never on GOMAXPROCS, so results are
-// bit-identical on any machine; below parallelMin they are gonum's own,
-// bit for bit. Install it with blas64.Use(parblas.Implementation{}) in a
-// program's main; gonum's LAPACK (and gonum/mat) then use it.
+//   - Dsymv, the memory-bound symmetric matrix–vector product of each
+//     reflector of LAPACK's tridiagonal reduction (Dsytrd), is split into
+//     a fixed number of row blocks of equal work, each accumulating into a
+//     vector of its own, summed in block order;
+//   - Dgemm, Dsyrk (the Gram matrix) and Dsyr2k (Dsytrd's trailing update)
+//     run large products on kernels.Dgemm, the project's AVX2 kernel;
+//     without AVX2, Dsyr2k is split into row blocks like Dsymv.
+//
+// Splits depend only on the sizes, never on GOMAXPROCS, so results do not
+// depend on the machine's core count; small calls (below parallelMin, or
+// gemmMin multiply–adds) are gonum's own, bit for bit. Install it with
+// blas64.Use(parblas.Implementation{}) in a program's main; gonum's LAPACK
+// (and gonum/mat) then use it.
 package parblas
 
 import (
@@ -18,9 +23,13 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
+
+	"peftbench/kernels"
 )
 
-// Implementation is gonum.Implementation with parallel Dsymv and Dsyr2k.
+// Implementation is gonum.Implementation with parallel Dsymv and Dsyr2k,
+// and Dgemm, Dsyrk and Dsyr2k on the project's AVX2 kernel
+// (kernels.Dgemm) for large products.
 type Implementation struct{ gonum.Implementation }
 
 const (
@@ -30,7 +39,24 @@ const (
 	// blocks is the fixed number of row blocks: enough for the machines
 	// this runs on, and a constant so the summation order is too.
 	blocks = 4
+	// gemmMin is the smallest m·n·k handed to kernels.Dgemm: large enough
+	// that the layers of the builtin tasks (at most 784 on a side, analysed
+	// with products of at most about 2.5·10⁶) keep gonum's results bit for
+	// bit, small enough for every product of a 1024² decomposition's
+	// back-transformation and randomized top-k.
+	gemmMin = 1 << 22
 )
+
+// Dgemm computes C = alpha·op(A)·op(B) + beta·C; large products run on
+// kernels.Dgemm (about 5× gonum's speed per core with AVX2), the rest on
+// gonum.
+func (impl Implementation) Dgemm(tA, tB blas.Transpose, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	if !kernels.DgemmFast() || m*n*k < gemmMin {
+		impl.Implementation.Dgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	kernels.Dgemm(tA != blas.NoTrans, tB != blas.NoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
 
 // Dsymv computes y = alpha·A·x + beta·y for a symmetric n×n A of which
 // only the ul triangle is referenced.
@@ -92,6 +118,19 @@ func (impl Implementation) Dsyr2k(ul blas.Uplo, tA blas.Transpose, n, k int, alp
 		impl.Implementation.Dsyr2k(ul, tA, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	if kernels.DgemmFast() && n*n*k >= gemmMin {
+		// T = A·Bᵀ on the AVX2 kernel, then C += alpha·(T + Tᵀ) below
+		// the diagonal: the same flops as the two triangular products.
+		t := make([]float64, n*n)
+		kernels.Dgemm(false, true, n, n, k, 1, a, lda, b, ldb, 0, t, n)
+		for i := range n {
+			ci := c[i*ldc : i*ldc+i+1]
+			for j := range ci {
+				ci[j] += alpha * (t[i*n+j] + t[j*n+i])
+			}
+		}
+		return
+	}
 	bounds := split(n)
 	var wg sync.WaitGroup
 	for blk := range blocks {
@@ -112,6 +151,38 @@ func (impl Implementation) Dsyr2k(ul blas.Uplo, tA blas.Transpose, n, k int, alp
 		}()
 	}
 	wg.Wait()
+}
+
+// Dsyrk computes C = alpha·A·Aᵀ + beta·C (or alpha·Aᵀ·A + beta·C with
+// t = Trans) on the ul triangle of the n×n C. A large one runs as a full
+// product on kernels.Dgemm (twice the flops at several times the speed)
+// of which the triangle is kept.
+func (impl Implementation) Dsyrk(ul blas.Uplo, t blas.Transpose, n, k int, alpha float64, a []float64, lda int, beta float64, c []float64, ldc int) {
+	ar, ac := n, k
+	if t != blas.NoTrans {
+		ar, ac = k, n
+	}
+	if !kernels.DgemmFast() || n*n*k < gemmMin || alpha == 0 || k == 0 ||
+		lda < ac || ldc < n || len(a) < lda*(ar-1)+ac || len(c) < ldc*(n-1)+n {
+		impl.Implementation.Dsyrk(ul, t, n, k, alpha, a, lda, beta, c, ldc)
+		return
+	}
+	full := make([]float64, n*n)
+	tr := t != blas.NoTrans
+	kernels.Dgemm(tr, !tr, n, n, k, alpha, a, lda, a, lda, 0, full, n)
+	for i := range n {
+		lo, hi := 0, i+1
+		if ul == blas.Upper {
+			lo, hi = i, n
+		}
+		for j := lo; j < hi; j++ {
+			v := full[i*n+j]
+			if beta != 0 {
+				v += beta * c[i*ldc+j]
+			}
+			c[i*ldc+j] = v
+		}
+	}
 }
 
 // split returns the bounds of blocks row ranges of an n×n lower triangle

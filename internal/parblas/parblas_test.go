@@ -126,3 +126,77 @@ func TestDeterministic(t *testing.T) {
 		t.Error("Dsymv differs between GOMAXPROCS 1 and 4")
 	}
 }
+
+// TestDsyrk checks the Gram product against gonum's on the ul triangle
+// (the other one untouched), both transposes, with and without beta.
+func TestDsyrk(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct {
+		n, k, ldc   int
+		ul          blas.Uplo
+		tr          blas.Transpose
+		alpha, beta float64
+		exact       bool
+	}{
+		{100, 50, 100, blas.Lower, blas.NoTrans, 1, 0, true},
+		{600, 784, 610, blas.Lower, blas.NoTrans, 1, 0, false},
+		{600, 300, 600, blas.Upper, blas.NoTrans, 0.5, 2, false},
+		{520, 400, 520, blas.Lower, blas.Trans, -1, 1, false},
+	} {
+		lda := tc.k
+		rows := tc.n
+		if tc.tr != blas.NoTrans {
+			lda, rows = tc.n, tc.k
+		}
+		a := randSlice(rng, rows*lda)
+		c0 := randSlice(rng, tc.n*tc.ldc)
+		want, got := slices.Clone(c0), slices.Clone(c0)
+		gonum.Implementation{}.Dsyrk(tc.ul, tc.tr, tc.n, tc.k, tc.alpha, a, lda, tc.beta, want, tc.ldc)
+		Implementation{}.Dsyrk(tc.ul, tc.tr, tc.n, tc.k, tc.alpha, a, lda, tc.beta, got, tc.ldc)
+		if tc.exact && !slices.Equal(got, want) || !near(got, want) {
+			t.Errorf("Dsyrk n=%d k=%d %c %c differs from gonum's", tc.n, tc.k, tc.ul, tc.tr)
+		}
+		for i := range tc.n {
+			for j := range tc.ldc {
+				inside := j <= i
+				if tc.ul == blas.Upper {
+					inside = j >= i && j < tc.n
+				}
+				if !inside && got[i*tc.ldc+j] != c0[i*tc.ldc+j] {
+					t.Fatalf("Dsyrk n=%d %c wrote outside its triangle at (%d, %d)", tc.n, tc.ul, i, j)
+				}
+			}
+		}
+	}
+}
+
+// TestDgemm checks large products against gonum's; small ones are gonum's.
+func TestDgemm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, tc := range []struct {
+		m, n, k int
+		tA, tB  blas.Transpose
+		exact   bool
+	}{
+		{30, 40, 50, blas.NoTrans, blas.NoTrans, true},
+		{300, 200, 100, blas.NoTrans, blas.Trans, false},
+		{1023, 64, 96, blas.Trans, blas.NoTrans, false},
+	} {
+		ar, ac := tc.m, tc.k
+		if tc.tA != blas.NoTrans {
+			ar, ac = tc.k, tc.m
+		}
+		br, bc := tc.k, tc.n
+		if tc.tB != blas.NoTrans {
+			br, bc = tc.n, tc.k
+		}
+		a, b := randSlice(rng, ar*ac), randSlice(rng, br*bc)
+		c0 := randSlice(rng, tc.m*tc.n)
+		want, got := slices.Clone(c0), slices.Clone(c0)
+		gonum.Implementation{}.Dgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.5, a, ac, b, bc, 1.5, want, tc.n)
+		Implementation{}.Dgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.5, a, ac, b, bc, 1.5, got, tc.n)
+		if tc.exact && !slices.Equal(got, want) || !near(got, want) {
+			t.Errorf("Dgemm %d×%d×%d %c%c differs from gonum's", tc.m, tc.n, tc.k, tc.tA, tc.tB)
+		}
+	}
+}
