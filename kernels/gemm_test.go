@@ -9,16 +9,16 @@ import (
 	"time"
 )
 
-// sgemm64 is the reference loop in float64, with the bound
+// gemm64 is the reference loop in float64, with the bound
 // Σ|opA||opB|·|alpha| + |beta·C| per element used to scale the tolerance.
-func sgemm64(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) (want, bound []float64) {
+func gemm64[T float32 | float64](transA, transB bool, m, n, k int, alpha float64, a []T, lda int, b []T, ldb int, beta float64, c []T, ldc int) (want, bound []float64) {
 	want = make([]float64, m*n)
 	bound = make([]float64, m*n)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			var s, sa float64
 			for p := 0; p < k; p++ {
-				var av, bv float32
+				var av, bv T
 				if transA {
 					av = a[p*lda+i]
 				} else {
@@ -32,11 +32,11 @@ func sgemm64(transA, transB bool, m, n, k int, alpha float32, a []float32, lda i
 				s += float64(av) * float64(bv)
 				sa += math.Abs(float64(av) * float64(bv))
 			}
-			w := float64(alpha) * s
-			bd := math.Abs(float64(alpha)) * sa
+			w := alpha * s
+			bd := math.Abs(alpha) * sa
 			if beta != 0 {
-				w += float64(beta) * float64(c[i*ldc+j])
-				bd += math.Abs(float64(beta) * float64(c[i*ldc+j]))
+				w += beta * float64(c[i*ldc+j])
+				bd += math.Abs(beta * float64(c[i*ldc+j]))
 			}
 			want[i*n+j], bound[i*n+j] = w, bd
 		}
@@ -93,7 +93,7 @@ func checkGemm(t *testing.T, r *rand.Rand, tc gemmCase, gemm func(transA, transB
 			}
 		}
 	}
-	want, bound := sgemm64(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
+	want, bound := gemm64(tc.transA, tc.transB, tc.m, tc.n, tc.k, float64(tc.alpha), a, lda, b, ldb, float64(tc.beta), c, ldc)
 	gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, c, ldc)
 	for i := 0; i < tc.m; i++ {
 		for j := 0; j < tc.n; j++ {
