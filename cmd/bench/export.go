@@ -35,11 +35,8 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "(see trainers/pytorch/README.md). The base model comes from $"+tasks.CacheEnv+" or the user cache.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench export: unexpected argument %q", fs.Arg(0))
 	}
 	if *trial == "" || *out == "" {
 		fs.Usage()

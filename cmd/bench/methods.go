@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -30,21 +29,15 @@ func runMethods(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: bench methods [--json]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench methods: unexpected argument %q", fs.Arg(0))
 	}
 	return printMethods(stdout, methods.Infos(), *asJSON)
 }
 
 func printMethods(w io.Writer, infos []methods.Info, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(infos)
+		return writeJSON(w, infos)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tFAMILY\tPAPER\tRANK\tTRAINABLE\tOPTIONS (defaults)")

@@ -104,11 +104,8 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "analysis (ratio/analysis/intruders/…) (lower is better).")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench perf: unexpected argument %q", fs.Arg(0))
 	}
 	if *threads < 1 {
 		return fmt.Errorf("bench perf: --threads %d, want at least 1", *threads)
@@ -135,9 +132,7 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(figs)
+		return writeJSON(stdout, figs)
 	}
 	return printPerf(stdout, figs)
 }

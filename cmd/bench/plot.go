@@ -66,11 +66,8 @@ func parseResultsDirArgs(fs *flag.FlagSet, args []string) (string, error) {
 		return "", errors.New("bench " + fs.Name() + ": missing results folder DIR")
 	}
 	dir := rest[0]
-	if err := fs.Parse(rest[1:]); err != nil {
+	if err := parseNoArgs(fs, rest[1:]); err != nil {
 		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("bench %s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
 	return filepath.Clean(dir), nil
 }

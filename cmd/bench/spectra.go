@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -79,11 +78,8 @@ func runSpectra(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "present in both checkpoints, one matrix pair in memory at a time.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench spectra: unexpected argument %q", fs.Arg(0))
 	}
 	if *layers != "" {
 		o.Layers = splitList(*layers)
@@ -100,9 +96,7 @@ func runSpectra(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(stdout, rep)
 	}
 	return printSpectra(stdout, rep)
 }

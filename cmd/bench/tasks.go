@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -30,21 +29,15 @@ func runTasks(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: bench tasks [--json]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("bench tasks: unexpected argument %q", fs.Arg(0))
 	}
 	return printTasks(stdout, tasks.Infos(), *asJSON)
 }
 
 func printTasks(w io.Writer, infos []tasks.Info, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(infos)
+		return writeJSON(w, infos)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tARCHITECTURE\tBASE ACC\tOPTIONS (defaults; * = changes the base model)")
