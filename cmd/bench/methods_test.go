@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -42,19 +43,25 @@ func checkGolden(t *testing.T, name, what string, got []byte) {
 	}
 }
 
-func TestMethodsGolden(t *testing.T) {
+// TestRegistryListingsGolden checks bench methods and bench tasks, as
+// tables and as JSON, against their golden files.
+func TestRegistryListingsGolden(t *testing.T) {
 	for _, c := range []struct {
+		cmd    string
+		run    func([]string, io.Writer, io.Writer) error
 		args   []string
 		golden string
 	}{
-		{nil, "methods.txt"},
-		{[]string{"--json"}, "methods.json"},
+		{"methods", runMethods, nil, "methods.txt"},
+		{"methods", runMethods, []string{"--json"}, "methods.json"},
+		{"tasks", runTasks, nil, "tasks.txt"},
+		{"tasks", runTasks, []string{"--json"}, "tasks.json"},
 	} {
 		var out, errb bytes.Buffer
-		if err := runMethods(c.args, &out, &errb); err != nil {
-			t.Fatalf("bench methods %v: %v\n%s", c.args, err, errb.String())
+		if err := c.run(c.args, &out, &errb); err != nil {
+			t.Fatalf("bench %s %v: %v\n%s", c.cmd, c.args, err, errb.String())
 		}
-		checkGolden(t, c.golden, fmt.Sprintf("bench methods %v", c.args), out.Bytes())
+		checkGolden(t, c.golden, fmt.Sprintf("bench %s %v", c.cmd, c.args), out.Bytes())
 	}
 }
 

@@ -3,25 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"testing"
 )
-
-func TestTasksGolden(t *testing.T) {
-	for _, c := range []struct {
-		args   []string
-		golden string
-	}{
-		{nil, "tasks.txt"},
-		{[]string{"--json"}, "tasks.json"},
-	} {
-		var out, errb bytes.Buffer
-		if err := runTasks(c.args, &out, &errb); err != nil {
-			t.Fatalf("bench tasks %v: %v\n%s", c.args, err, errb.String())
-		}
-		checkGolden(t, c.golden, fmt.Sprintf("bench tasks %v", c.args), out.Bytes())
-	}
-}
 
 func TestTasksJSONListsAll(t *testing.T) {
 	var out bytes.Buffer
