@@ -55,14 +55,19 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 		return
 	}
 	strips := (n + dgemmNR - 1) / dgemmNR
-	bp := make([]float64, dgemmKC*strips*dgemmNR)
 	rowBlocks := (m + dgemmMC - 1) / dgemmMC
 	colBlocks := (n + dgemmNC - 1) / dgemmNC
 	items := rowBlocks * colBlocks
 	workers := min(runtime.GOMAXPROCS(0), items)
+	// One buffer: packed B, then a packed A block per worker. Packing
+	// writes every element a kernel reads, so it is not cleared.
+	bufp := dgemmBuf(dgemmKC*strips*dgemmNR + workers*dgemmMC*dgemmKC)
+	defer dgemmBufs.Put(bufp)
+	bp := (*bufp)[:dgemmKC*strips*dgemmNR]
 	aps := make([][]float64, workers)
 	for w := range aps {
-		aps[w] = make([]float64, dgemmMC*dgemmKC)
+		off := len(bp) + w*dgemmMC*dgemmKC
+		aps[w] = (*bufp)[off : off+dgemmMC*dgemmKC]
 	}
 	for p0 := 0; p0 < k; p0 += dgemmKC {
 		kc := min(dgemmKC, k-p0)
@@ -103,6 +108,19 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 		}
 		wg.Wait()
 	}
+}
+
+// dgemmBufs recycles Dgemm's packing buffers: LAPACK calls it many times
+// per decomposition.
+var dgemmBufs sync.Pool
+
+func dgemmBuf(n int) *[]float64 {
+	if p, ok := dgemmBufs.Get().(*[]float64); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float64, n)
+	return &s
 }
 
 // packDB packs rows p0…p0+kc of op(B) into strips of dgemmNR columns,

@@ -69,13 +69,18 @@ func (impl Implementation) Dsymv(ul blas.Uplo, n int, alpha float64, a []float64
 	// LAPACK's Dlatrd passes a column of a row-major matrix: gather it.
 	xc := x[:n]
 	if incX != 1 {
-		xc = make([]float64, n)
+		xs := getScratch(n)
+		defer putScratch(xs)
+		xc = *xs
 		for i := range xc {
 			xc[i] = x[i*incX]
 		}
 	}
 	bounds := split(n)
-	acc := make([]float64, blocks*n)
+	accs := getScratch(blocks * n)
+	defer putScratch(accs)
+	acc := *accs
+	clear(acc)
 	var wg sync.WaitGroup
 	for b := range blocks {
 		wg.Add(1)
@@ -121,7 +126,9 @@ func (impl Implementation) Dsyr2k(ul blas.Uplo, tA blas.Transpose, n, k int, alp
 	if kernels.DgemmFast() && n*n*k >= gemmMin {
 		// T = A·Bᵀ on the AVX2 kernel, then C += alpha·(T + Tᵀ) below
 		// the diagonal: the same flops as the two triangular products.
-		t := make([]float64, n*n)
+		ts := getScratch(n * n)
+		defer putScratch(ts)
+		t := *ts
 		kernels.Dgemm(false, true, n, n, k, 1, a, lda, b, ldb, 0, t, n)
 		for i := range n {
 			ci := c[i*ldc : i*ldc+i+1]
@@ -167,7 +174,9 @@ func (impl Implementation) Dsyrk(ul blas.Uplo, t blas.Transpose, n, k int, alpha
 		impl.Implementation.Dsyrk(ul, t, n, k, alpha, a, lda, beta, c, ldc)
 		return
 	}
-	full := make([]float64, n*n)
+	fs := getScratch(n * n)
+	defer putScratch(fs)
+	full := *fs
 	tr := t != blas.NoTrans
 	kernels.Dgemm(tr, !tr, n, n, k, alpha, a, lda, a, lda, 0, full, n)
 	for i := range n {
@@ -194,3 +203,20 @@ func split(n int) [blocks + 1]int {
 	}
 	return bounds
 }
+
+// scratch recycles the work vectors and matrices of the routines above:
+// Dsytrd calls them once per column, and a fresh n×n buffer a call made
+// a 1024² decomposition allocate (and clear) some 300 MB. Every user
+// overwrites or clears what it takes.
+var scratch sync.Pool
+
+func getScratch(n int) *[]float64 {
+	if p, ok := scratch.Get().(*[]float64); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float64, n)
+	return &s
+}
+
+func putScratch(p *[]float64) { scratch.Put(p) }
