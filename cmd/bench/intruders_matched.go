@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -36,6 +35,8 @@ type matchedRow struct {
 	Values    []float64        `json:"values"`
 	Intruders analysis.Summary `json:"intruders"`
 	AllSeeds  int              `json:"all_seeds"` // seeds on the curve
+
+	curve int // index of the curve, for the table's rows
 }
 
 // curve is the cells of one configuration along the along axis.
@@ -97,7 +98,7 @@ func matchedRows(cells []*intruderCell, along string, levels []float64) (rows []
 			notes = append(notes, fmt.Sprintf("%s: no full fine-tuning to match; pass --at with target losses", t))
 		}
 	}
-	for _, cv := range curves {
+	for ci, cv := range curves {
 		c := cv.first
 		var runs []analysis.Run
 		lo, hi := 0.0, 0.0
@@ -121,7 +122,7 @@ func matchedRows(cells []*intruderCell, along string, levels []float64) (rows []
 			m := analysis.ReadAt(runs, level)
 			rows = append(rows, &matchedRow{Task: c.Task, Method: c.Method, Rank: c.Rank, Alpha: c.Alpha, Settings: cv.rest,
 				Along: along, Points: len(cv.cells), LossLo: lo, LossHi: hi, Level: level, Epsilon: c.Epsilon,
-				Seeds: m.Seeds, Values: m.Values, Intruders: m.Summary, AllSeeds: len(seeds)})
+				Seeds: m.Seeds, Values: m.Values, Intruders: m.Summary, AllSeeds: len(seeds), curve: ci})
 		}
 	}
 	return rows, notes
@@ -146,7 +147,7 @@ func writeMatched(w io.Writer, rows []*matchedRow, notes []string, eps float64, 
 			if !slices.Contains(levels, r.Level) {
 				levels = append(levels, r.Level)
 			}
-			if n := len(curves); n > 0 && sameCurve(curves[n-1][0], r) {
+			if n := len(curves); n > 0 && curves[n-1][0].curve == r.curve {
 				curves[n-1] = append(curves[n-1], r)
 			} else {
 				curves = append(curves, []*matchedRow{r})
@@ -182,16 +183,4 @@ func writeMatched(w io.Writer, rows []*matchedRow, notes []string, eps float64, 
 		fmt.Fprintln(w, "note:", n)
 	}
 	return nil
-}
-
-func sameCurve(a, b *matchedRow) bool {
-	return a.Task == b.Task && a.Method == b.Method && a.Rank == b.Rank &&
-		cmp.Compare(alphaOr(a.Alpha), alphaOr(b.Alpha)) == 0 && slices.Equal(a.Settings, b.Settings)
-}
-
-func alphaOr(a *float64) float64 {
-	if a == nil {
-		return -1
-	}
-	return *a
 }
