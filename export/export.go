@@ -203,7 +203,7 @@ func Write(ctx context.Context, cfg train.Config, cache *tasks.Cache, dir string
 		Features: arch.Sizes[0], Classes: arch.Sizes[len(arch.Sizes)-1],
 	}
 	if att != nil {
-		m.TotalParams = int64(nn.CountParams(nn.AllParams(model)))
+		m.TotalParams = int64(nn.TotalParams(model))
 	}
 	var init []safetensors.Tensor
 	for _, l := range model.Linears() {
@@ -318,7 +318,7 @@ func attach(cfg train.Config, inst tasks.Instance, model tasks.Model, layers []*
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	switch att.(type) {
-	case methods.Regularizer, methods.AfterBackwarder, methods.AfterStepper:
+	case methods.Regularizer, methods.BeforeStepper, methods.AfterStepper:
 		return nil, fmt.Errorf("export: %s: the method acts inside the optimiser loop; external trainers reproduce only plain reparametrisations", cfg.Method)
 	}
 	if bt, ok := att.(methods.BeforeTrainer); ok {

@@ -107,11 +107,11 @@ func (tr *trainer) run(step, total int, lr, clip float32) float32 {
 		}
 	}
 	tr.g.Backward(l)
-	if h, ok := tr.att.(AfterBackwarder); ok {
-		h.AfterBackward(step, total)
-	}
 	if clip > 0 {
 		nn.ClipGradNorm(tr.params, clip)
+	}
+	if h, ok := tr.att.(BeforeStepper); ok {
+		h.BeforeStep(step, total)
 	}
 	tr.opt.Step(tr.params, lr)
 	if h, ok := tr.att.(AfterStepper); ok {

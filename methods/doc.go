@@ -47,8 +47,8 @@
 //			if reg := r.Regularizer(g); reg != nil { loss = g.Add(loss, reg) }
 //		}
 //		g.Backward(loss)
-//		if h, ok := att.(methods.AfterBackwarder); ok { h.AfterBackward(step, total) } // LoRA-FA
-//		nn.ClipGradNorm(params, clip)
+//		nn.ClipGradNorm(params, clip)                  // the raw gradient
+//		if h, ok := att.(methods.BeforeStepper); ok { h.BeforeStep(step, total) }       // LoRA-FA
 //		opt.Step(params, lr)                           // ParamRef.LRMul: LoRA+
 //		if h, ok := att.(methods.AfterStepper); ok { h.AfterStep(step, total) }         // AdaLoRA
 //	}

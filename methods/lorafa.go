@@ -5,19 +5,20 @@ import "gonum.org/v1/gonum/mat"
 // LoRA-FA freezes LoRA's random A and trains only B (which starts at 0), so
 // ΔW = s·B·A stays in the row space of A and activations for A's gradient
 // need not be stored. With precondition on (the default, as in HF PEFT's
-// LoRA-FA optimiser), AfterBackward replaces B's gradient by
+// LoRA-FA optimiser), BeforeStep replaces B's gradient by
 //
 //	g_B ← (1/s²)·g_B·(A·Aᵀ + 1e-8·I)⁻¹,
 //
 // the gradient that makes the low-rank update the projection of the full
-// gradient step onto A's row space.
+// gradient step onto A's row space. It runs in BeforeStep, after gradient
+// clipping, as in HF PEFT (the clip sees the raw gradient).
 type loraFA struct {
 	*loraAttachment
 	precondition bool
 	inv          [][]float32 // (A·Aᵀ + δI)⁻¹ per adapter, r×r; A is frozen
 }
 
-func (at *loraFA) AfterBackward(step, total int) {
+func (at *loraFA) BeforeStep(step, total int) {
 	if !at.precondition {
 		return
 	}

@@ -116,12 +116,14 @@ type Regularizer interface {
 	Regularizer(g *nn.Graph) *nn.Tensor
 }
 
-// AfterBackwarder is implemented by methods that transform gradients
-// (LoRA-FA's preconditioning). The trainer calls AfterBackward after
-// Backward and before gradient clipping and the optimiser step. step counts
-// from 0; total is the number of steps of the run.
-type AfterBackwarder interface {
-	AfterBackward(step, total int)
+// BeforeStepper is implemented by methods that transform gradients
+// (LoRA-FA's preconditioning). The trainer calls BeforeStep after Backward
+// and after gradient clipping, immediately before the optimiser step, so
+// the method sees the clipped gradient, as an HF PEFT optimiser does (the
+// Trainer clips, then calls optimizer.step). step counts from 0; total is
+// the number of steps of the run.
+type BeforeStepper interface {
+	BeforeStep(step, total int)
 }
 
 // AfterStepper is implemented by methods that act on the weights after an

@@ -141,7 +141,7 @@ func TestLoRAFAPreconditioning(t *testing.T) {
 	g.Backward(m.loss(g))
 	a := att.adapters[0]
 	raw := slices.Clone(a.B.Grad)
-	att.AfterBackward(0, 1)
+	att.BeforeStep(0, 1)
 	r, in := a.Rank, len(a.A.Data)/a.Rank
 	am := dense(a.A.Data, r, in)
 	var gram mat.Dense

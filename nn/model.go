@@ -60,6 +60,36 @@ func loadState(dst, src map[string]*Tensor) error {
 	return nil
 }
 
+// TotalParams is the model's parameter count as HF PEFT's
+// print_trainable_parameters states it ("all params"): every tensor of the
+// base model (StateDict: linears, embeddings, norms), frozen or not, plus
+// each adapter's trainable tensors that are not base tensors (full
+// fine-tuning trains base tensors, so they are not counted twice). Frozen
+// adapter buffers (VeRA's shared projections, a residual method's initial
+// factors) are not parameters and are not counted.
+func TotalParams(m Model) int {
+	seen := map[*Tensor]bool{}
+	n := 0
+	for _, t := range m.StateDict() {
+		if !seen[t] {
+			seen[t] = true
+			n += t.Size()
+		}
+	}
+	for _, l := range m.Linears() {
+		if l.Adapter == nil {
+			continue
+		}
+		for _, p := range l.Adapter.Params() {
+			if !seen[p.T] {
+				seen[p.T] = true
+				n += p.T.Size()
+			}
+		}
+	}
+	return n
+}
+
 // AllParams returns the trainable tensors of a model with its adapters
 // attached: model.Params() that require grad, then each linear's adapter
 // parameters, in the order of Linears.

@@ -3,7 +3,7 @@
 // evaluates, and reports metrics and weights.
 //
 // The loop calls the methods' optional hooks (methods.BeforeTrainer,
-// Regularizer, AfterBackwarder, AfterStepper) at the points documented in
+// Regularizer, BeforeStepper, AfterStepper) at the points documented in
 // package methods; no method is a special case here. Continual tasks
 // (tasks.Staged) run their stages in order, merging the adapter into the
 // base weights between stages when the task asks for it.
@@ -147,7 +147,7 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep Reporter
 		return fmt.Errorf("train: %s: %d trainable parameters, but its formula says %d", cfg.Method, got, formula)
 	}
 	rep.Summary("trainable_params", float64(formula))
-	rep.Summary("total_params", float64(nn.CountParams(nn.AllParams(model))))
+	rep.Summary("total_params", float64(nn.TotalParams(model)))
 
 	stages := []tasks.Stage{{Name: "target", TrainBatch: inst.TrainBatch, Target: inst.Target()}}
 	merge := false
@@ -347,7 +347,7 @@ func (r *run) logEvery() int { return max(1, r.cfg.Steps/100) }
 func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 	cfg := r.cfg
 	reg, _ := r.att.(methods.Regularizer)
-	ab, _ := r.att.(methods.AfterBackwarder)
+	bs, _ := r.att.(methods.BeforeStepper)
 	as, _ := r.att.(methods.AfterStepper)
 	total := cfg.Steps
 	for i := 0; i < total; i++ {
@@ -370,9 +370,6 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 			return &DivergedError{Step: s, Tensor: "loss"}
 		}
 		g.Backward(loss)
-		if ab != nil {
-			ab.AfterBackward(i, total)
-		}
 		if err := nn.CheckFiniteParams(s, r.params); err != nil {
 			var nf *nn.NonFiniteError
 			if errors.As(err, &nf) {
@@ -380,9 +377,12 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 			}
 			return err
 		}
-		gnorm := nn.GradNorm(r.params)
+		gnorm := nn.GradNorm(r.params) // the raw norm, before clipping
 		if cfg.GradClip > 0 {
 			nn.ClipGradNorm(r.params, float32(cfg.GradClip))
+		}
+		if bs != nil {
+			bs.BeforeStep(i, total)
 		}
 		lr := nn.LRSchedule(cfg.Schedule, cfg.LR, cfg.Warmup, total, i)
 		r.opt.Step(r.params, float32(lr))

@@ -111,6 +111,11 @@ func TestRunReports(t *testing.T) {
 	if got, want := rec.summary["trainable_params"], float64(4*(16+64)+4*(64+64)+4*(64+5)); got != want {
 		t.Errorf("trainable_params = %v, want %v", got, want)
 	}
+	// total = the base MLP's weights and biases + LoRA's trainable factors.
+	base := float64(64*16 + 64 + 64*64 + 64 + 5*64 + 5)
+	if got, want := rec.summary["total_params"], base+rec.summary["trainable_params"]; got != want {
+		t.Errorf("total_params = %v, want %v (base %v + trainable)", got, want, base)
+	}
 	if f := rec.summary["forgetting"]; !(f > 0) {
 		t.Errorf("forgetting = %v after fine-tuning, want > 0", f)
 	}
