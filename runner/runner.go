@@ -45,7 +45,9 @@ type Options struct {
 	Events func(Event)
 	// AfterTrial, when set, runs after a trial ends ok and before its shard is
 	// written; analysis uses it to fill spectra from the trial's artifacts.
-	// An error fails the trial.
+	// An error fails the trial, unless ctx was cancelled or the error is a
+	// context.Canceled: then the trial is recorded cancelled (rerun on
+	// resume), its training metrics kept in the shard.
 	AfterTrial func(ctx context.Context, t sweeps.Trial, dir string, artifacts map[string]string, s *results.Shard) error
 
 	// CPUs is the number of cores split between concurrent trials; default

@@ -96,7 +96,13 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 	if out.status == results.StatusOK && r.opts.AfterTrial != nil {
 		if err := r.opts.AfterTrial(ctx, t, dir, rep.artifactsCopy(), s); err != nil {
 			s.Trial.Status = results.StatusFailed
+			if cancelled(ctx, err) {
+				// Ctrl-C during the analysis: the trial did not end, it was
+				// stopped; a rerun resumes it like any cancelled trial.
+				s.Trial.Status = results.StatusCancelled
+			}
 			s.Trial.Error = "after trial: " + err.Error()
+			log.printf("runner: after trial: %s %s", s.Trial.Status, err)
 		}
 	}
 	werr := results.WriteShard(r.dir, s)
@@ -183,11 +189,22 @@ func (r *run) attempt(ctx context.Context, t sweeps.Trial, dir string, devices [
 		return outcome{status: results.StatusOK}
 	case ctx.Err() != nil:
 		return outcome{status: results.StatusCancelled, err: "cancelled: " + context.Cause(ctx).Error()}
+	case errors.Is(err, context.Canceled) && tctx.Err() == nil:
+		// The trainer reports a cancellation of its own (not a timeout or a
+		// divergence of this attempt, which end tctx): cancelled, not failed.
+		return outcome{status: results.StatusCancelled, err: "cancelled: " + err.Error()}
 	case errors.Is(context.Cause(tctx), errTimeout):
 		return outcome{status: results.StatusTimeout, err: fmt.Sprintf("timed out after %s", r.plan.Resources.Timeout)}
 	default:
 		return outcome{status: results.StatusFailed, err: err.Error()}
 	}
+}
+
+// cancelled reports whether an error of the after-trial step is a
+// cancellation rather than a failure: the run's context ended (Ctrl-C), or
+// err is a context.Canceled.
+func cancelled(ctx context.Context, err error) bool {
+	return ctx.Err() != nil || errors.Is(err, context.Canceled)
 }
 
 // sleep waits d or until ctx ends; it reports whether it waited d.
