@@ -77,3 +77,20 @@ func (Registries) Layers(task string, opts map[string]any) ([]sweeps.Layer, erro
 	}
 	return ls, nil
 }
+
+// CheckMethodLayers asks the method (methods.CheckLayers) whether its
+// resolved options fit the targeted layers, so that the sweep loader
+// refuses what the trainer would refuse, with the same rule. The rank is
+// already in the resolved options.
+func (Registries) CheckMethodLayers(method string, _ int, resolved map[string]any, layers []sweeps.Layer) error {
+	shapes := make([]methods.LayerShape, len(layers))
+	for i, l := range layers {
+		shapes[i] = methods.LayerShape{Name: l.Name, Out: l.Out, In: l.In}
+	}
+	err := methods.CheckLayers(method, methods.Options(resolved), shapes)
+	var oe *methods.OptionError
+	if errors.As(err, &oe) {
+		return &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
+	}
+	return err
+}

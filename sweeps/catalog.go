@@ -21,8 +21,16 @@ type Catalog interface {
 	// ResolveTask is ResolveMethod for tasks.
 	ResolveTask(task string, opts map[string]any) (map[string]any, error)
 	// Layers lists the linear layers of the task's model, for target
-	// patterns and rank checks.
+	// patterns and the method's layer checks.
 	Layers(task string, opts map[string]any) ([]Layer, error)
+	// CheckMethodLayers checks a trial's rank (0 for methods without one)
+	// and its method's resolved options (as ResolveMethod returned them)
+	// against the layers the trial targets, by
+	// the method's own rule (rank ≤ min(out, in) for most; any rank for
+	// VeRA; 2·rank for LoRA-GA; the initial rank for AdaLoRA), so that a
+	// sweep refuses at load time exactly what the trainer would refuse at
+	// run time. Errors about one option should be *OptionError.
+	CheckMethodLayers(method string, rank int, resolved map[string]any, layers []Layer) error
 }
 
 // Layer is a linear layer of a task's model: its dotted name and the shape

@@ -133,3 +133,17 @@ func (fakeCatalog) Layers(task string, opts map[string]any) ([]Layer, error) {
 	}
 	return nil, fmt.Errorf("unknown task %q", task)
 }
+
+// CheckMethodLayers follows the real methods' rules in miniature: vera
+// takes any rank; every other ranked method needs rank ≤ min(out, in).
+func (fakeCatalog) CheckMethodLayers(method string, r int, resolved map[string]any, layers []Layer) error {
+	if method == "full" || method == "vera" || r == 0 {
+		return nil
+	}
+	for _, l := range layers {
+		if m := min(l.Out, l.In); r > m {
+			return &OptionError{Key: "rank", Msg: fmt.Sprintf("%d exceeds min(out, in) = %d of layer %s (%d×%d)", r, m, l.Name, l.Out, l.In)}
+		}
+	}
+	return nil
+}

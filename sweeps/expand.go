@@ -347,7 +347,7 @@ func (r *resolver) resolve(c combo) (Trial, bool) {
 		r.optionErr(tres.err, tsrc, c.task.path, "task", task)
 		return Trial{}, false
 	}
-	if !r.checkLayers(c, task, rank, tres.opts, train.Targets, trainSrc["targets"]) || !ok {
+	if !r.checkLayers(c, method, rank, task, mres.opts, msrc, tres.opts, train.Targets, trainSrc["targets"]) || !ok {
 		return Trial{}, false
 	}
 	t := Trial{
@@ -418,8 +418,8 @@ func (r *resolver) task(name string, opts map[string]any) cached {
 }
 
 // checkLayers checks that every target pattern selects a layer of the task
-// and that the rank fits every targeted layer.
-func (r *resolver) checkLayers(c combo, task string, rank int, topts map[string]any, targets []string, src string) bool {
+// and asks the method whether its resolved options fit the targeted layers.
+func (r *resolver) checkLayers(c combo, method string, rank int, task string, mopts map[string]any, msrc map[string]string, topts map[string]any, targets []string, src string) bool {
 	k := task + "\x00" + canonical(topts)
 	cl, ok := r.layerCache[k]
 	if !ok {
@@ -450,17 +450,33 @@ func (r *resolver) checkLayers(c combo, task string, rank int, topts map[string]
 			good = false
 		}
 	}
-	if !good || rank == 0 {
+	if !good || mopts == nil {
 		return good
 	}
 	hit, _ := Targeted(targets, cl.layers)
-	for _, l := range hit {
-		if m := min(l.Out, l.In); rank > m {
-			es.atVal(c.rank.path, "rank %d exceeds min(out, in) = %d of layer %q (%d×%d) of task %q", rank, m, l.Name, l.Out, l.In, task)
-			return false
-		}
+	err := r.d.cat.CheckMethodLayers(method, rank, maps.Clone(mopts), hit)
+	if err == nil {
+		return true
 	}
-	return true
+	var oe *OptionError
+	if !errors.As(err, &oe) {
+		es.atVal(c.method.path, "method %q on task %q: %v", method, task, err)
+		return false
+	}
+	// Point at the value that set the option; a rank-like option that no
+	// key set (AdaLoRA's init_rank defaults to 1.5 × rank) at the rank.
+	at, set := msrc[oe.Key]
+	switch {
+	case oe.Key == "rank" && c.rank != nil:
+		at = c.rank.path
+	case set:
+	case c.rank != nil && strings.Contains(oe.Key, "rank"):
+		at = c.rank.path
+	default:
+		at = c.method.path
+	}
+	es.atVal(at, "method %q on task %q: option %s: %s", method, task, oe.Key, oe.Msg)
+	return false
 }
 
 func abbrev(s []string, n int) string {
