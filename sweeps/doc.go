@@ -12,7 +12,7 @@
 //	[grid]                             # the cross product of these lists
 //	method = ["lora", "rslora", "dora", "vera", "full"]
 //	rank = [4, 8]
-//	task = ["mlp", "tiny-gpt"]
+//	task = ["teacher-shift", "modarith"] # see `bench tasks`, `bench methods`
 //	alpha = ["2r", 16]                 # any other key is an axis too
 //	lr = [1e-3, 3e-3]
 //
@@ -36,13 +36,14 @@
 //	lr = 1e-4
 //
 //	[method.vera]
-//	rank = [32]                        # replaces the grid's rank axis for this method
-//	d_init = 0.1
+//	rank = [256]                       # replaces the grid's rank axis for this method
+//	d_initial = 0.1                    # (VeRA's rank may exceed a layer's min(out, in))
 //
-//	[task.mlp]                         # per-task overrides: options and trainer keys
-//	targets = ["fc1", "fc2"]
+//	[task.teacher-shift]               # per-task overrides: options and trainer keys
+//	targets = ["fc1", "fc2"]           # the 5-class head is too narrow for rank 8
+//	eval_size = 2048
 //
-//	[task.tiny-gpt]
+//	[task.modarith]
 //	targets = ["blocks.*.attn.*", "re:mlp\\.(up|down)$"]
 //
 //	[[exclude]]                        # drop grid points matching every key
@@ -50,7 +51,7 @@
 //	rank = [8]
 //
 //	[[include]]                        # add points; unnamed axes take the grid's values
-//	method = "lora_plus"
+//	method = "loraplus"
 //	rank = 8
 //	lr_ratio = [4, 16]
 //
@@ -94,6 +95,13 @@
 // multiply across the rank axis; their trials have Rank 0. Excludes apply
 // to grid points only, before includes are added. Trials whose IDs are
 // equal are kept once. A sweep may expand to at most 100,000 trials.
+//
+// Every target pattern must select a layer of the trial's task, and the
+// method itself (Catalog.CheckMethodLayers) checks the trial's rank and
+// options against the layers it targets — rank ≤ min(out, in) for most
+// methods, 2·rank for LoRA-GA, any rank for VeRA — so that a sweep refuses
+// at load time, at the value that set it, exactly what the trainer would
+// refuse at run time.
 //
 // # Order and identity
 //

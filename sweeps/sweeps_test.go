@@ -683,39 +683,6 @@ lr = [1e-3, 3e-3]
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/1000, "ns/trial")
 }
 
-// TestDocExample keeps the package documentation's sweep file valid.
-func TestDocExample(t *testing.T) {
-	doc, err := os.ReadFile("doc.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, _ := strings.Cut(string(doc), "# A sweep file\n//\n")
-	var b strings.Builder
-	for _, line := range strings.Split(rest, "\n") {
-		if line == "//" {
-			b.WriteString("\n")
-			continue
-		}
-		l, ok := strings.CutPrefix(line, "//\t")
-		if !ok {
-			break
-		}
-		b.WriteString(l + "\n")
-	}
-	p, err := Parse("doc.toml", []byte(b.String()), fakeCatalog{})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, b.String())
-	}
-	if len(p.Warnings) != 0 || len(p.Trials) == 0 {
-		t.Errorf("%d trials, warnings %q", len(p.Trials), p.Warnings)
-	}
-	count := map[string]int{}
-	for _, tr := range p.Trials {
-		count[tr.Method]++
-	}
-	t.Logf("%d trials: %v", len(p.Trials), count)
-}
-
 // FuzzParse: no input makes Parse panic, and every error it returns is
 // located in the file.
 func FuzzParse(f *testing.F) {
