@@ -83,7 +83,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	default:
 		opts.Events = runner.NewLines(stderr)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var sum runner.Summary
 	if plan.Executor.Kind == "slurm" {
@@ -162,4 +162,55 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		tw.row(fmt.Sprint(t.Index), t.ID, t.Method, rank, t.Task, fmt.Sprint(t.Seed), fmt.Sprint(t.Train.Steps), fmt.Sprint(t.Train.LR))
 	}
 	return tw.flush()
+}
+
+// interrupted is the cause of a context ended by a signal. Errors that wrap
+// it (the runner wraps its context's cause) make bench exit 128 + the
+// signal's number, as a shell reports a process killed by it: 130 for
+// Ctrl-C (SIGINT), 143 for SIGTERM.
+type interrupted struct{ sig os.Signal }
+
+func (e interrupted) Error() string { return "interrupted by " + signalName(e.sig) }
+
+// Is makes an interruption a context.Canceled, as signal.NotifyContext's is.
+func (e interrupted) Is(target error) bool { return target == context.Canceled }
+
+func (e interrupted) ExitCode() int {
+	if s, ok := e.sig.(syscall.Signal); ok {
+		return 128 + int(s)
+	}
+	return 1
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
+}
+
+// signalContext is signal.NotifyContext with the signal kept in the
+// context's cause (an interrupted), so that the exit code can tell which
+// one ended the run. Further signals are swallowed until stop is called, so
+// that the runner can record what it cancelled.
+func signalContext(sigs ...os.Signal) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case s := <-ch:
+			cancel(interrupted{s})
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		close(done)
+		cancel(nil)
+	}
 }
