@@ -45,7 +45,7 @@
 //	plan_index       int64   position in the expanded plan (row order)
 //	method           string  e.g. "lora", "dora", "full"
 //	rank             int64   adapter rank; 0 for methods without one
-//	task             string  e.g. "regression", "mnist"
+//	task             string  e.g. "teacher-shift", "mnist-split"
 //	seed             int64
 //	config           string  canonical JSON of the resolved trial: method
 //	                         and task options, trainer hyperparameters
@@ -58,7 +58,9 @@
 //	attempts         int64   runs of this trial including retries
 //	diverged_step    int64   step at which loss went NaN/Inf; null unless diverged
 //	trainable_params int64   parameters the method trains
-//	total_params     int64   parameters of the model with the adapter
+//	total_params     int64   parameters of the tuned model: the base
+//	                         model's and the adapter's (full fine-tuning
+//	                         adds none: it trains the base's own tensors)
 //	steps            int64   optimiser steps taken
 //	wall_seconds     double  training wall time, seconds
 //	peak_mem_bytes   int64   peak memory, bytes; 0 when not measured
@@ -66,17 +68,23 @@
 //	ended_at         timestamp(µs, UTC), null if never ended
 //	host             string  machine that ran it
 //
-// Final metrics, all nullable double; null when the task does not report
-// the metric (or the trial ended before reporting it):
+// Final metrics, all nullable double; null when the trainer did not report
+// the metric (or the trial ended before reporting it). "Target" data is
+// what fine-tuning should learn (a continual task's last stage); "retain"
+// data is the pretraining distribution. Loss is mean cross-entropy (nats);
+// every builtin task's metric is argmax accuracy.
 //
-//	target_loss          loss on the fine-tuning task's test split
-//	target_metric        the task's headline metric (accuracy, R², ...)
+//	target_loss          loss on the target evaluation set, tuned model
+//	target_metric        the task's metric on the target set, tuned model
 //	retain_loss_before   loss on retain data, base model
 //	retain_loss_after    loss on retain data, tuned model
-//	retain_metric_before the retain task's metric, base model
-//	retain_metric_after  the retain task's metric, tuned model
-//	forgetting           cross-entropy of the tuned model against the base
-//	                     model's predictions on retain data (nats)
+//	retain_metric_before the task's metric on retain data, base model
+//	retain_metric_after  the task's metric on retain data, tuned model
+//	forgetting           KL(p_base ‖ p_tuned) on retain data, mean per row
+//	                     (nats): exactly 0 for the untouched model. The raw
+//	                     soft cross-entropy of Kalajdzievski (2024), which
+//	                     exceeds it by the base model's entropy, is
+//	                     forgetting_ce in extra
 //
 // Spectra summary (filled by analysis; empty/null until then):
 //
@@ -88,9 +96,17 @@
 //	energy_rank_90  double, null when not analysed: rank needed for 90%
 //	                of ΔW's spectral energy
 //
-// Task-specific metrics:
+// Every other summary metric a trainer reports:
 //
-//	extra  map<string, double>, keys sorted; e.g. refusal_retention
+//	extra  map<string, double>, keys sorted
+//
+// The builtin trainer puts there, for every task: target_loss_before and
+// target_metric_before (the base model on the target set) and
+// forgetting_ce; for continual tasks (stages > 1) "<stage>_accuracy" for
+// each stage's target set after the last stage (teacher-shift's stages are
+// T1, T2, …, mnist-permuted's P1, P2, …); for safety-guard
+// refusal_retention and refusal_base. An external trainer's summary names
+// that are not columns land here too (docs/trainer-protocol.md).
 //
 // # steps.parquet
 //
@@ -99,10 +115,28 @@
 // reported in.
 //
 //	trial_id  string
-//	step      int64   optimiser step (0 = before training)
-//	split     string  "train", "eval", "retain", ...
-//	metric    string  "loss", "acc", "lr", "grad_norm", ...
+//	step      int64   see below
+//	split     string  see below
+//	metric    string  see below
 //	value     double  NaN is kept as NaN (a diverged loss), never null
+//
+// The builtin trainer writes these splits and metrics:
+//
+//	train   loss, grad_norm, lr     the step's batch loss (before its
+//	                                update), the gradient's global norm
+//	                                before clipping, the learning rate;
+//	                                every max(1, steps/100)-th step and the
+//	                                last; step is the step's 0-based index
+//	target  loss, accuracy          the stage's target set, every eval_every
+//	                                steps and at the end of each stage;
+//	                                step is the number of steps taken
+//	retain  loss, accuracy          retain data, at the same steps
+//	stage   <stage>_loss,           continual tasks only: at the end of each
+//	        <stage>_accuracy        stage, the target set of every stage so
+//	                                far (T1_loss, T1_accuracy, …)
+//
+// Steps count across a continual task's stages. An external trainer may
+// write any split and metric names.
 //
 // # spectra.parquet
 //
