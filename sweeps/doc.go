@@ -114,9 +114,10 @@
 // JSON of everything that can change its result: method, rank, task, seed,
 // resolved method and task options, the trainer configuration (targets
 // included) and, for external trainers, the command. It excludes the sweep
-// name, the trial's index, threads, GPUs, the executor and the analysis,
-// so renaming or reordering a sweep, or moving it to another machine, keeps
-// its finished trials.
+// name, the trial's index, threads, GPUs, the executor, the analysis and
+// an external trainer's env (paths and machine settings: how a trial runs,
+// not what it computes), so renaming or reordering a sweep, or moving it
+// to another machine, keeps its finished trials.
 //
 // # Errors
 //

@@ -76,8 +76,11 @@ type Executor struct {
 // external command speaking the protocol of docs/trainer-protocol.md.
 type TrainerSpec struct {
 	Kind    string            `json:"kind"` // "builtin" or "command"
-	Command []string          `json:"command,omitempty"`
-	Env     map[string]string `json:"env,omitempty"`
+	Command []string          `json:"command,omitempty"` // part of the trial ID
+	// Env is added to the command's environment. It is not part of the
+	// trial ID: it says how a trial runs (paths, machine settings), not
+	// what it computes.
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // Analysis configures what is computed after each trial.
