@@ -75,8 +75,8 @@ type Executor struct {
 // TrainerSpec names what trains a trial: the builtin engine (default) or an
 // external command speaking the protocol of docs/trainer-protocol.md.
 type TrainerSpec struct {
-	Kind    string            `json:"kind"` // "builtin" or "command"
-	Command []string          `json:"command,omitempty"` // part of the trial ID
+	Kind    string   `json:"kind"`              // "builtin" or "command"
+	Command []string `json:"command,omitempty"` // part of the trial ID
 	// Env is added to the command's environment. It is not part of the
 	// trial ID: it says how a trial runs (paths, machine settings), not
 	// what it computes.
