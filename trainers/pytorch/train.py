@@ -13,8 +13,9 @@ Backends:
           `bench export` describes: loraplus, pissa, olora, lora-ga), from the
           exported initial tensors: agrees with the builtin engine.
   peft    HF PEFT (`peft.get_peft_model`) when peft is importable: lora,
-          rslora, dora, pissa, olora, loraplus, vera, adalora by our method
-          name, or any PEFT type by name with --peft-type.
+          rslora, dora, pissa, olora, loraplus, lora-fa, vera, adalora by
+          our method name, every option mapped by PEFT_METHODS, or any PEFT
+          type by name with --peft-type.
   auto    native when the export describes the method, else peft.
 
 Usage: train.py [--bench PATH] [--data DIR] [--backend auto|native|peft]
@@ -286,12 +287,197 @@ def activate(torch, act, x):
 
 # ---------------------------------------------------------------- HF PEFT model
 
-PEFT_LORA = {
-    # our method name → LoraConfig flags
-    "lora": {}, "rslora": {"use_rslora": True}, "dora": {"use_dora": True},
-    "pissa": {"init_lora_weights": "pissa"}, "olora": {"init_lora_weights": "olora"},
-    "loraplus": {},
+# How each of our methods' resolved options (the export's method_options,
+# every option of the method, defaults filled in; see `bench methods`)
+# reach HF PEFT. Every option of every method is listed: an option that
+# maps to a config field (Field), one this trainer applies itself (Trainer),
+# or one with no HF PEFT counterpart (NotMapped, only in methods the peft
+# backend refuses). peft_config_args refuses any option not listed, so an
+# option added to a method in Go fails here (and in the Go test
+# TestPEFTOptionTable) instead of silently taking HF's default.
+
+
+class Field:
+    """An option that becomes the HF config field name, through
+    convert(value, options, total_steps)."""
+
+    def __init__(self, name, convert):
+        self.name, self.convert = name, convert
+
+
+class Trainer:
+    """An option this trainer applies itself, outside the HF config."""
+
+    def __init__(self, why):
+        self.why = why
+
+
+class NotMapped:
+    """An option with no HF PEFT counterpart here (its method is refused)."""
+
+    def __init__(self, why):
+        self.why = why
+
+
+def round_half_away(x):
+    """Go's math.Round for x ≥ 0 (halves away from zero), unlike Python's
+    round (halves to even): floor(x) + 1 when the fraction is ≥ 0.5."""
+    f = math.floor(x)
+    return int(f + 1 if x - f >= 0.5 else f)
+
+
+def as_int(v, o, steps):
+    if isinstance(v, bool) or float(v) != int(v):
+        raise Fail("want an integer, got %r" % (v,))
+    return int(v)
+
+
+def as_float(v, o, steps):
+    if isinstance(v, bool):
+        raise Fail("want a number, got %r" % (v,))
+    return float(v)
+
+
+def lora_init(v, o, steps):
+    """Our init choices as LoraConfig.init_lora_weights: kaiming is HF's
+    default (True: A Kaiming-uniform, B = 0)."""
+    m = {"kaiming": True, "gaussian": "gaussian", "pissa": "pissa", "olora": "olora"}
+    if v not in m:
+        raise Fail("init %r has no LoraConfig.init_lora_weights counterpart (known: %s)" % (v, ", ".join(sorted(m))))
+    return m[v]
+
+
+def adalora_init(v, o, steps):
+    """AdaLoRA's only init, P, Q ~ N(0, 0.02²) and λ = 0, is what HF's
+    AdaLoRA layers do with init_lora_weights=True."""
+    if v != "gaussian":
+        raise Fail("adalora init %r has no AdaLoraConfig counterpart (only gaussian)" % (v,))
+    return True
+
+
+def adalora_init_r(v, o, steps):
+    """init_rank 0 means ⌈1.5·r⌉ (methods/adalora.go initRank)."""
+    r0 = as_int(v, o, steps)
+    if r0 > 0:
+        return r0
+    return (3 * as_int(o["rank"], o, steps) + 1) // 2
+
+
+def fraction_to_steps(v, o, steps):
+    """tinit and tfinal are fractions of the run's steps in our AdaLoRA and
+    steps in HF's, rounded as methods/adalora.go does (math.Round)."""
+    return round_half_away(as_float(v, o, steps) * steps)
+
+
+LORA_OPTIONS = {
+    "rank": Field("r", as_int),
+    "alpha": Field("lora_alpha", as_float),
+    "dropout": Field("lora_dropout", as_float),
+    "init": Field("init_lora_weights", lora_init),
 }
+
+
+def lora_family(fixed, **extra):
+    return {"config": "LoraConfig", "fixed": fixed, "options": dict(LORA_OPTIONS, **extra)}
+
+
+def not_mapped(why, options):
+    return {"config": None, "refused": why, "options": {k: NotMapped(why) for k in options}}
+
+
+PEFT_METHODS = {
+    "lora": lora_family({}),
+    "rslora": lora_family({"use_rslora": True}),
+    "dora": lora_family({"use_dora": True}),
+    "pissa": lora_family({}),
+    "olora": lora_family({}),
+    "loraplus": lora_family({}, lr_ratio=Trainer(
+        "lora_B's learning rate is lr × lr_ratio through the optimiser's parameter groups "
+        "(as peft.optimizers.create_loraplus_optimizer's loraplus_lr_ratio)")),
+    "lora-fa": lora_family({}, precondition=Trainer(
+        "lora_A is frozen; with precondition, B's clipped gradient becomes (1/s²)·g_B·(A·Aᵀ + 1e-8·I)⁻¹ "
+        "before each step (as peft.optimizers.create_lorafa_optimizer)")),
+    "adalora": {"config": "AdaLoraConfig", "fixed": {}, "total_step": True, "options": {
+        "rank": Field("target_r", as_int),
+        "init_rank": Field("init_r", adalora_init_r),
+        "alpha": Field("lora_alpha", as_float),
+        "dropout": Field("lora_dropout", as_float),
+        "init": Field("init_lora_weights", adalora_init),
+        "tinit": Field("tinit", fraction_to_steps),
+        "tfinal": Field("tfinal", fraction_to_steps),
+        "delta_t": Field("deltaT", as_int),
+        "beta1": Field("beta1", as_float),
+        "beta2": Field("beta2", as_float),
+        # HF adds the regulariser only to outputs that carry a .loss; our
+        # MLP returns logits, so the trainer adds it (PEFT.regularizer).
+        "orth_reg": Field("orth_reg_weight", as_float),
+    }},
+    "vera": {"config": "VeraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "d_initial": Field("d_initial", as_float),
+        "projection_seed": Field("projection_prng_key", as_int),
+        "dropout": Field("vera_dropout", as_float),
+    }},
+    # Full fine-tuning has no PEFT config: the trainer trains the targeted
+    # layers' weights and biases.
+    "full": {"config": None, "fixed": {}, "options": {}},
+    "lora-ga": not_mapped(
+        "lora-ga follows the paper (methods/loraga.go), not HF PEFT's LoRA-GA, and needs a gradient-estimation "
+        "pass this backend does not run; use the native backend",
+        ["rank", "alpha", "dropout", "init", "direction", "scale", "stable_gamma", "grad_batches"]),
+    "lora-xs": not_mapped(
+        "lora-xs has no HF PEFT config (HF PEFT has no LoRA-XS)",
+        ["rank", "alpha", "dropout", "init"]),
+}
+
+
+def peft_config_args(method, options, total_steps):
+    """Maps a method and its resolved options to (HF config class name or
+    None for full fine-tuning, config kwargs without target_modules, the
+    options the trainer applies itself). Needs no peft: only the caller
+    builds the config. Raises Fail on a method or option not in
+    PEFT_METHODS."""
+    spec = PEFT_METHODS.get(method)
+    if spec is None:
+        raise Fail("method %s has no HF PEFT mapping in trainers/pytorch/train.py (PEFT_METHODS); pass --peft-type" % method)
+    if spec.get("refused"):
+        raise Fail("method %s cannot run on the peft backend: %s" % (method, spec["refused"]))
+    table = spec["options"]
+    unknown = sorted(set(options) - set(table))
+    if unknown:
+        raise Fail("method %s: option%s %s not mapped to HF PEFT in trainers/pytorch/train.py (PEFT_METHODS): "
+                   "map each to a config field or mark it as the trainer's" %
+                   (method, "s" if len(unknown) > 1 else "", ", ".join(unknown)))
+    kwargs, trainer = dict(spec["fixed"]), {}
+    if spec.get("total_step"):
+        kwargs["total_step"] = int(total_steps)
+    for name in sorted(options):
+        rule, v = table[name], options[name]
+        if isinstance(rule, Field):
+            try:
+                kwargs[rule.name] = rule.convert(v, options, total_steps)
+            except (Fail, KeyError, TypeError, ValueError) as e:
+                raise Fail("method %s option %s = %r: %s" % (method, name, v, e))
+        else:
+            trainer[name] = v
+    return spec["config"], kwargs, trainer
+
+
+def peft_table():
+    """PEFT_METHODS as plain JSON: {method: {"config", "refused", "options":
+    {option: "field NAME" | "trainer" | "not mapped"}}}, for the Go test."""
+    out = {}
+    for m, spec in PEFT_METHODS.items():
+        opts = {}
+        for k, rule in spec["options"].items():
+            if isinstance(rule, Field):
+                opts[k] = "field " + rule.name
+            elif isinstance(rule, Trainer):
+                opts[k] = "trainer"
+            else:
+                opts[k] = "not mapped"
+        out[m] = {"config": spec["config"], "refused": spec.get("refused", ""), "options": opts}
+    return out
 
 
 class PEFT:
@@ -329,27 +515,22 @@ class PEFT:
         targets = [L["name"] for L in man["layers"] if L["targeted"]]
         method, o = man["method"], man["method_options"]
         self.lr_ratio = 1.0
-        self.adalora = False
+        self.adalora = None
+        self.lorafa = None
         if peft_type:
             cfg = {"peft_type": peft_type.upper(), "target_modules": targets}
             for k, v in o.items():
                 cfg.setdefault({"rank": "r", "alpha": "lora_alpha", "dropout": "lora_dropout"}.get(k, k), v)
             config = peft.get_peft_config(cfg)
-        elif method in PEFT_LORA:
-            config = peft.LoraConfig(r=int(o["rank"]), lora_alpha=o.get("alpha", 8), lora_dropout=o.get("dropout", 0.0),
-                                     target_modules=targets, **PEFT_LORA[method])
-            if method == "loraplus":
-                self.lr_ratio = float(o.get("lambda", 16))
-        elif method == "vera":
-            config = peft.VeraConfig(r=int(o["rank"]), target_modules=targets, d_initial=o.get("d_init", 0.1))
-        elif method == "adalora":
-            config = peft.AdaLoraConfig(init_r=int(o.get("init_rank", 12)), target_r=int(o["rank"]),
-                                        lora_alpha=o.get("alpha", 8), target_modules=targets, total_step=total_steps)
-            self.adalora = True
-        elif method == "full":
-            config = None
         else:
-            raise Fail("method %s has no HF PEFT mapping; pass --peft-type" % method)
+            cls, kwargs, own = peft_config_args(method, o, total_steps)
+            config = None if cls is None else getattr(peft, cls)(target_modules=targets, **kwargs)
+            if method == "loraplus":
+                self.lr_ratio = float(own["lr_ratio"])
+            if method == "lora-fa":
+                self.lorafa = {"precondition": bool(own["precondition"])}
+            if method == "adalora":
+                self.adalora = {"orth_reg_weight": kwargs["orth_reg_weight"]}
         for p in model.parameters():
             p.requires_grad_(False)
         if config is None:
@@ -360,6 +541,10 @@ class PEFT:
         else:
             self.model = peft.get_peft_model(model, config)
         self.targets = targets
+        if self.lorafa is not None:
+            for name, p in self.model.named_parameters():
+                if "lora_A" in name:
+                    p.requires_grad_(False)
         self.params = []
         for name, p in self.model.named_parameters():
             if p.requires_grad:
@@ -378,9 +563,48 @@ class PEFT:
     def base_forward(self, x):
         return self.base_model(x)
 
+    def regularizer(self):
+        """AdaLoRA's orthogonality penalty, which HF adds only to outputs
+        carrying a .loss (our MLP returns logits): orth_reg_weight times the
+        mean over lora_A and lora_B of ‖AAᵀ − I‖_F and ‖BᵀB − I‖_F, as
+        AdaLoraModel.forward computes it."""
+        if self.adalora is None:
+            return None
+        torch = self.torch
+        total, n = 0.0, 0
+        for name, p in self.model.named_parameters():
+            if ("lora_A" in name or "lora_B" in name) and p.requires_grad:
+                cov = p @ p.t() if "lora_A" in name else p.t() @ p
+                eye = torch.eye(*cov.shape, device=cov.device, dtype=cov.dtype)
+                total = total + torch.linalg.norm(cov - eye, ord="fro")
+                n += 1
+        if n == 0:
+            return None
+        return self.adalora["orth_reg_weight"] * total / n
+
+    def before_step(self):
+        """LoRA-FA's preconditioner on the clipped gradient of B:
+        g_B ← (1/s²)·g_B·(A·Aᵀ + 1e-8·I)⁻¹ (methods/lorafa.go)."""
+        if self.lorafa is None or not self.lorafa["precondition"]:
+            return
+        torch = self.torch
+        for m in self.model.modules():
+            A, B = getattr(m, "lora_A", None), getattr(m, "lora_B", None)
+            if not isinstance(A, torch.nn.ModuleDict) or "default" not in A:
+                continue
+            a, b = A["default"].weight, B["default"].weight
+            if b.grad is None:
+                continue
+            s = float(m.scaling["default"])
+            a64 = a.detach().double()
+            gram = a64 @ a64.t() + 1e-8 * torch.eye(a64.shape[0], dtype=torch.float64, device=a64.device)
+            b.grad = ((b.grad.double() @ torch.linalg.inv(gram)) / (s * s)).to(b.grad.dtype)
+
     def after_step(self, step):
-        if self.adalora:
-            self.model.base_model.update_and_allocate(step)
+        """step counts from 0; AdaLoRA's schedule counts from 1, as the
+        builtin engine's (methods/adalora.go AfterStep)."""
+        if self.adalora is not None:
+            self.model.base_model.update_and_allocate(step + 1)
 
     def merged(self):
         torch = self.torch
@@ -466,7 +690,10 @@ def train(torch, man, data, model, device, out):
         model.training = True
         logits = model.forward(X[i])
         loss = torch.nn.functional.cross_entropy(logits, Y[i], ignore_index=-1)
-        lv = loss.item()
+        lv = loss.item()  # reported without the regulariser, as the builtin engine does
+        reg = model.regularizer() if hasattr(model, "regularizer") else None
+        if reg is not None:
+            loss = loss + reg
         if not math.isfinite(lv):
             emit({"type": "diverged", "step": i, "tensor": "loss"})
             return None
@@ -489,6 +716,8 @@ def train(torch, man, data, model, device, out):
                 for p in params:
                     if p.grad is not None:
                         p.grad.mul_(c)
+        if hasattr(model, "before_step"):
+            model.before_step()
         lr = t["lr"][i]
         for g in opt.param_groups:
             g["lr"] = lr * g["lr_mul"]
