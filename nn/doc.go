@@ -26,8 +26,9 @@
 //   - AdamW is torch.optim.AdamW's update; ClipGradNorm is
 //     clip_grad_norm_'s; LRSchedule follows HF transformers' schedules.
 //   - A linear layer owns its weight and bias; Model.Params lists only the
-//     other tensors (embeddings, norms), so full fine-tuning is the Full
-//     adapter on every linear plus SetTrainable(model.Params(), true).
+//     other tensors (embeddings, norms), which pretraining trains. Full
+//     fine-tuning is the Full adapter (methods/full.go) on each targeted
+//     linear: it trains those layers' weights and biases, not Params.
 //   - Linear layers initialise like torch.nn.Linear in the MLP and
 //     GPT-2-style (N(0, 0.02²), zero bias) in the transformer.
 package nn

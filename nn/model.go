@@ -10,8 +10,9 @@ type Model interface {
 	// Linears returns every linear layer in a stable order.
 	Linears() []*Linear
 	// Params returns the model's tensors outside its linear layers
-	// (embeddings, norms), for full fine-tuning and pretraining. Linear
-	// weights and biases belong to the linears and their adapters.
+	// (embeddings, norms), for pretraining. Linear weights and biases
+	// belong to the linears and their adapters; fine-tuning, full
+	// fine-tuning included, trains only the adapters' parameters.
 	Params() []ParamRef
 	// StateDict maps HF-style names ("blocks.0.attn.q.weight") to the
 	// model's base tensors (shared, not copied).

@@ -81,9 +81,11 @@
 // # What the trainer does
 //
 //  1. in := tasks.New(name, opts); base := in.Base(ctx, cache); tuned := base.Clone().
-//  2. Attach the method to tuned.Linears() (full fine-tuning also trains
-//     tuned.Params()); draw batches with in.TrainBatch(rng, size) and
-//     minimise g.CrossEntropy(tuned.Logits(g, b), b.Labels).
+//  2. Attach the method to the targeted layers of tuned.Linears() (full
+//     fine-tuning trains their weights and biases; tuned.Params(), the
+//     embeddings and norms, stay frozen for every method); draw batches
+//     with in.TrainBatch(rng, size) and minimise
+//     g.CrossEntropy(tuned.Logits(g, b), b.Labels).
 //  3. Report tasks.Summary(g, tuned, base, in), g a NoGrad graph.
 //
 // Continual tasks (option stages > 1 on teacher-shift and mnist-permuted)
