@@ -14,7 +14,7 @@ import (
 //	y = x·W0ᵀ + b + s·((drop(x)·Qᵀ) ⊙ λ)·Pᵀ,   ΔW = s·P·diag(λ)·Q,
 //
 // P (Out×r₀) and Q (r₀×In) start N(0, 0.02²) and λ at 0 (so ΔW = 0), and
-// s = α/r₀ (HF PEFT's lora_alpha/ranknum). Each step AfterStep scores
+// s = α/(r₀ + 10⁻⁵) (HF PEFT's scaling/(ranknum + 1e-5)). Each step AfterStep scores
 // every triplet (Pᵢ, λᵢ, Qᵢ) by the smoothed sensitivity Ī·Ū of its
 // parameters (I = |w·∇w|, Ī and Ū exponential averages with β1, β2 = 0.85)
 // and zeroes λ outside the top b(t) triplets over all layers, where the
@@ -24,9 +24,16 @@ import (
 //
 // Regularizer adds orth_reg·mean(‖QQᵀ − I‖_F, ‖PᵀP − I‖_F).
 //
-// HF PEFT's tinit and tfinal default to 0 steps of a long run; here they
-// are fractions of the run's steps (10% warm-up at full budget, 20% at the
-// final budget by default) so that short runs get a schedule.
+// Conventions that differ from HF PEFT, each so that a sweep's short runs
+// get a schedule and a trial is one config: HF PEFT's tinit and tfinal are
+// steps (default 0 of a long run, total_step given); here they are
+// fractions of the run's steps (10% warm-up at full budget, 20% at the
+// final budget by default), rounded half up to steps. HF PEFT's examples
+// call update_and_allocate(global_step) with global_step counted from 0;
+// AfterStep counts t from 1 (t = step + 1), so the schedule's t ≤ tinit
+// warm-up covers exactly tinit optimiser steps. Masking keeps the budget
+// highest-scoring triplets (HF masks every score ≤ the k-th smallest, which
+// differs only on exact ties).
 type AdaLoRA struct {
 	P, E, Q *nn.Tensor // lora_B (Out×r₀), lora_E (r₀), lora_A (r₀×In)
 	Rank    int        // initial rank r₀
@@ -86,7 +93,7 @@ func (adaLoRAMethod) Info() Info {
 		Options: []Option{
 			intOpt("rank", 8, 1, "target average rank r per layer at the end of the schedule (target_r)"),
 			intOpt("init_rank", 0, 0, "initial rank r₀ per layer (init_r); 0 means ⌈1.5·r⌉ (12 for r = 8, HF PEFT's default)"),
-			floatOpt("alpha", 8, fptr(0), nil, "scaling numerator α; s = α/r₀; a number or a multiple of the rank (\"2r\")"),
+			floatOpt("alpha", 8, fptr(0), nil, "scaling numerator α; s = α/(r₀ + 1e-5) as in HF PEFT; a number or a multiple of the rank (\"2r\")"),
 			{Name: "dropout", Kind: "float", Default: 0.0, Min: fptr(0), Max: fptr(1), MaxOpen: true, Doc: "dropout on the adapter's input while training"},
 			stringOpt("init", "gaussian", []string{"gaussian"}, "P, Q ~ N(0, 0.02²), λ = 0"),
 			floatOpt("tinit", 0.1, fptr(0), fptr(1), "fraction of steps at the initial budget before pruning starts"),
@@ -126,7 +133,7 @@ func (adaLoRAMethod) Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attach
 		a := &AdaLoRA{
 			P: nn.Param(l.Name+".lora_B.weight", l.Out, r0), E: nn.Param(l.Name+".lora_E", r0),
 			Q: nn.Param(l.Name+".lora_A.weight", r0, l.In), Rank: r0,
-			Scale: float32(o.Float("alpha") / float64(r0)), Dropout: float32(o.Float("dropout")),
+			Scale: float32(o.Float("alpha") / (float64(r0) + 1e-5)), Dropout: float32(o.Float("dropout")),
 		}
 		rng.FillNormal(a.Q, 0, 0.02)
 		rng.FillNormal(a.P, 0, 0.02)

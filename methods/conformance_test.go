@@ -97,6 +97,12 @@ func (tr *trainer) step(step, total int, lr float32) float32 { return tr.run(ste
 func (tr *trainer) stepNoClip(step, total int, lr float32) float32 { return tr.run(step, total, lr, 0) }
 
 func (tr *trainer) run(step, total int, lr, clip float32) float32 {
+	l, _ := tr.runNorm(step, total, lr, clip)
+	return l
+}
+
+// runNorm is run that also returns the raw gradient norm, before clipping.
+func (tr *trainer) runNorm(step, total int, lr, clip float32) (float32, float64) {
 	tr.g.Reset()
 	nn.ZeroGrads(tr.params)
 	l := tr.loss(tr.g)
@@ -107,6 +113,7 @@ func (tr *trainer) run(step, total int, lr, clip float32) float32 {
 		}
 	}
 	tr.g.Backward(l)
+	norm := nn.GradNorm(tr.params)
 	if clip > 0 {
 		nn.ClipGradNorm(tr.params, clip)
 	}
@@ -117,7 +124,7 @@ func (tr *trainer) run(step, total int, lr, clip float32) float32 {
 	if h, ok := tr.att.(AfterStepper); ok {
 		h.AfterStep(step, total)
 	}
-	return task
+	return task, norm
 }
 
 // TestConformance runs every registered method on the reference MLP and

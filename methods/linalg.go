@@ -2,6 +2,7 @@ package methods
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -17,6 +18,13 @@ func dense(w []float32, rows, cols int) *mat.Dense {
 
 // svd is a thin SVD w = U·diag(S)·Vᵀ of a rows×cols float32 matrix in
 // float64: U (rows×k), S (k, descending), V (cols×k), k = min(rows, cols).
+//
+// Singular vectors are defined up to a joint sign flip of (uᵢ, vᵢ); svd
+// fixes it so that the entry of largest magnitude of each uᵢ is positive
+// (the first such entry on a tie). Methods whose training depends on the
+// signs (LoRA-XS's R between the factors, LoRA-GA's A and B from different
+// triplets) are then reproducible across LAPACK implementations, and a
+// cross-check applies the same rule to its own decomposition.
 func svd(w []float32, rows, cols int) (u *mat.Dense, s []float64, v *mat.Dense, err error) {
 	var f mat.SVD
 	if !f.Factorize(dense(w, rows, cols), mat.SVDThin) {
@@ -25,6 +33,23 @@ func svd(w []float32, rows, cols int) (u *mat.Dense, s []float64, v *mat.Dense, 
 	u, v = new(mat.Dense), new(mat.Dense)
 	f.UTo(u)
 	f.VTo(v)
+	_, k := u.Dims()
+	for p := range k {
+		big, at := 0.0, 0
+		for i := range rows {
+			if a := math.Abs(u.At(i, p)); a > big {
+				big, at = a, i
+			}
+		}
+		if u.At(at, p) < 0 {
+			for i := range rows {
+				u.Set(i, p, -u.At(i, p))
+			}
+			for j := range cols {
+				v.Set(j, p, -v.At(j, p))
+			}
+		}
+	}
 	return u, f.Values(nil), v, nil
 }
 

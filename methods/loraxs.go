@@ -4,12 +4,17 @@ import (
 	"peftbench/nn"
 )
 
-// LoRAXS is LoRA-XS: ΔW = s·(U_r·Σ_r)·R·V_rᵀ, where U_r, Σ_r, V_r are the
-// top-r singular triplets of W0 (frozen, as P = U_r·Σ_r and Q = V_rᵀ) and
-// only the r×r matrix R trains, initialised N(0, 1e-5²) as in the authors'
-// code (init "zero" starts it at exactly 0 instead).
+// LoRAXS is LoRA-XS: ΔW = s·U_r·R·(Σ_r·V_rᵀ), where U_r, Σ_r, V_r are the
+// top-r singular triplets of W0 (frozen, as P = U_r and Q = Σ_r·V_rᵀ) and
+// only the r×r matrix R trains, initialised N(0, 1e-5²) (init "zero" starts
+// it at exactly 0 instead). This follows the authors' code
+// (MohammadrezaBanaei/LoRA-XS, utils/initialization_utils.py): it takes the
+// SVD of W0ᵀ and folds Σ into the encoder, so lora_A = Σ_r·V_rᵀ and
+// lora_B = U_r; the paper's text writes ΔW = U_r·Σ_r·R·V_rᵀ, with Σ on the
+// other side of R, which trains differently (R's gradient is scaled by Σ
+// on the other side). The SVD's signs follow svd's convention.
 type LoRAXS struct {
-	P, Q    *nn.Tensor // frozen: Out×r, r×In
+	P, Q    *nn.Tensor // frozen: U_r (Out×r), Σ_r·V_rᵀ (r×In)
 	R       *nn.Tensor // trainable r×r
 	Rank    int
 	Scale   float32
@@ -54,7 +59,7 @@ func (loraXSMethod) Info() Info {
 	return Info{
 		Name: "lora-xs", Family: "svd-init", HasRank: true,
 		Paper:   Paper{Title: "LoRA-XS: Low-Rank Adaptation with Extremely Small Number of Parameters", Authors: "Bałazy et al.", Year: 2024, ArXiv: "2405.17604"},
-		Summary: "ΔW = s·U_rΣ_r·R·V_rᵀ from the SVD of W0; only R (r×r) trains",
+		Summary: "ΔW = s·U_r·R·Σ_rV_rᵀ from the SVD of W0 (the authors' code); only R (r×r) trains",
 		// init "gaussian": R ~ N(0, 1e-5²) (the paper's); "zero": R = 0.
 		Options:       loraOptions(8, 8, "gaussian", "zero"),
 		ParamsFormula: "Σ r²",
@@ -77,12 +82,12 @@ func (loraXSMethod) Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attachm
 		m.P.Name, m.Q.Name = l.Name+".lora_xs_P", l.Name+".lora_xs_Q"
 		for i := range l.Out {
 			for p := range r {
-				m.P.Data[i*r+p] = float32(u.At(i, p) * s[p])
+				m.P.Data[i*r+p] = float32(u.At(i, p))
 			}
 		}
 		for p := range r {
 			for j := range l.In {
-				m.Q.Data[p*l.In+j] = float32(v.At(j, p))
+				m.Q.Data[p*l.In+j] = float32(s[p] * v.At(j, p))
 			}
 		}
 		if o.String("init") == "gaussian" {

@@ -2,6 +2,7 @@ package methods
 
 import (
 	"fmt"
+	"math"
 
 	"peftbench/nn"
 )
@@ -10,13 +11,18 @@ import (
 //
 //	y = x·W0ᵀ + b + ((drop(x)·Aᵀ) ⊙ d)·Bᵀ ⊙ b_v,   ΔW = Λ_b·B·Λ_d·A,
 //
-// with A (r×In) and B (Out×r) frozen, random and shared by every targeted
-// layer of the same shape, and only the vectors d (r) and b_v (Out)
-// trained. As in HF PEFT, A and B are Kaiming-uniform from a fixed
-// projection seed (projection_prng_key = 0), independent of the trial
-// seed; d starts at d_initial = 0.1 and b_v at 0, so ΔW = 0 at step 0.
+// with only the vectors d (r) and b_v (Out) trained. As in the paper and
+// HF PEFT, ONE frozen random pair serves every targeted layer: A (r×maxIn)
+// and B (maxOut×r), sized to the largest input and output dimensions of the
+// targeted layers; a layer uses the slices A[:, :In] and B[:Out, :]. Both
+// are Kaiming-uniform with gain √2 (bound √(6/fan_in): fan_in = maxIn for A,
+// r for B), drawn A then B from torch.Generator().manual_seed(
+// projection_seed) — nn.TorchGenerator reproduces that generator, so the
+// matrices equal HF PEFT's for the same projection_prng_key, independent of
+// the trial seed. d starts at d_initial = 0.1 and b_v at 0, so ΔW = 0 at
+// step 0.
 type VeRA struct {
-	A, B    *nn.Tensor // shared, frozen
+	A, B    *nn.Tensor // this layer's slices of the shared frozen pair: r×In, Out×r
 	D, BV   *nn.Tensor // trainable scaling vectors: lambda_d (r), lambda_b (Out)
 	Rank    int
 	Dropout float32
@@ -80,23 +86,25 @@ func (veraMethod) Info() Info {
 
 func (veraMethod) Attach(layers []*nn.Linear, o Options, _ *nn.RNG) (Attachment, error) {
 	r := o.Int("rank")
+	a, b := veraProjections(layers, r, uint64(o.Int("projection_seed")))
+	maxIn := a.Shape[1]
+	// Slices are frozen copies, one per layer shape (layers of one shape
+	// share theirs): the forward pass needs contiguous r×In and Out×r.
 	type shape struct{ out, in int }
-	shared := map[shape][2]*nn.Tensor{}
-	at := &veraAttachment{layers: layers}
+	slices := map[shape][2]*nn.Tensor{}
+	at := &veraAttachment{layers: layers, A: a, B: b}
 	for _, l := range layers {
 		sh := shape{l.Out, l.In}
-		ab, ok := shared[sh]
+		ab, ok := slices[sh]
 		if !ok {
-			// One stream per shape, so a layer's projections do not depend
-			// on which other layers are targeted.
-			rng := nn.NewRNG(uint64(o.Int("projection_seed")), fmt.Sprintf("vera/%dx%d", l.Out, l.In))
-			a, b := nn.New(r, l.In), nn.New(l.Out, r)
-			a.Name = fmt.Sprintf("vera_A.%dx%d", l.Out, l.In)
-			b.Name = fmt.Sprintf("vera_B.%dx%d", l.Out, l.In)
-			rng.KaimingUniform(a, l.In)
-			rng.KaimingUniform(b, r)
-			ab = [2]*nn.Tensor{a, b}
-			shared[sh] = ab
+			sa, sb := nn.New(r, l.In), nn.New(l.Out, r)
+			sa.Name, sb.Name = fmt.Sprintf("vera_A[:, :%d]", l.In), fmt.Sprintf("vera_B[:%d, :]", l.Out)
+			for p := range r {
+				copy(sa.Data[p*l.In:(p+1)*l.In], a.Data[p*maxIn:p*maxIn+l.In])
+			}
+			copy(sb.Data, b.Data[:l.Out*r])
+			ab = [2]*nn.Tensor{sa, sb}
+			slices[sh] = ab
 		}
 		d := nn.Param(l.Name+".vera_lambda_d", r)
 		for i := range d.Data {
@@ -110,6 +118,24 @@ func (veraMethod) Attach(layers []*nn.Linear, o Options, _ *nn.RNG) (Attachment,
 	return at, nil
 }
 
+// veraProjections returns the shared frozen pair for layers, as HF PEFT's
+// VeraModel draws it: A (r×maxIn) then B (maxOut×r), each U(−√(6/fan_in),
+// √(6/fan_in)) from one torch generator seeded with seed.
+func veraProjections(layers []*nn.Linear, r int, seed uint64) (a, b *nn.Tensor) {
+	var maxIn, maxOut int
+	for _, l := range layers {
+		maxIn, maxOut = max(maxIn, l.In), max(maxOut, l.Out)
+	}
+	gen := nn.NewTorchGenerator(seed)
+	a, b = nn.New(r, maxIn), nn.New(maxOut, r)
+	a.Name, b.Name = "vera_A", "vera_B"
+	for _, t := range []*nn.Tensor{a, b} {
+		bound := math.Sqrt(6 / float64(t.Shape[1]))
+		gen.FillUniform(t, -bound, bound)
+	}
+	return a, b
+}
+
 func (veraMethod) TrainableParams(layers []LayerShape, o Options) int64 {
 	var n int64
 	for _, l := range layers {
@@ -121,6 +147,8 @@ func (veraMethod) TrainableParams(layers []LayerShape, o Options) int64 {
 type veraAttachment struct {
 	layers   []*nn.Linear
 	adapters []*VeRA
+	// A and B are the shared frozen projections (r×maxIn, maxOut×r).
+	A, B *nn.Tensor
 }
 
 func (at *veraAttachment) Layers() []*nn.Linear { return at.layers }
