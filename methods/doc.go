@@ -60,12 +60,38 @@
 // keep their frozen initial factors instead of overwriting W0 with a
 // residual), so evaluating the base model is switching adapters off.
 //
-// Methods choices worth knowing: LoRA-FA preconditions B's gradient as HF
-// PEFT's LoRA-FA optimiser does (option precondition, default on); DoRA's
-// row norm is detached; VeRA's projections come from a fixed seed
-// (projection_seed, default 0), shared per layer shape; LoRA-XS's R starts
-// N(0, 1e-5²), so its step-0 outputs differ from the base by O(1e-5)
-// (Info.InitDeviation); AdaLoRA's rank option is the target rank, its
-// initial rank ⌈1.5·r⌉ by default, tinit and tfinal fractions of the run;
-// LoRA-GA scales A and B by out^{1/4}/√γ as the authors' code does.
+// # Fidelity
+//
+// Each method follows its paper and HF PEFT's source (or, where HF PEFT
+// lacks it, the authors' code), and TestTorchCrossCheck trains every one
+// against an independent PyTorch re-implementation. Choices worth knowing:
+// DoRA's row norm is detached; VeRA's one shared pair of projections comes
+// from torch.Generator(projection_seed) exactly as HF PEFT draws it
+// (nn.TorchGenerator), sized to the largest targeted shapes and sliced;
+// LoRA-XS's R starts N(0, 1e-5²), so its step-0 outputs differ from the base
+// by O(1e-5) (Info.InitDeviation); AdaLoRA's rank option is the target rank,
+// its initial rank ⌈1.5·r⌉ by default.
+//
+// # Conventions that differ from HF PEFT
+//
+//   - AdaLoRA: tinit and tfinal are fractions of the run's steps (HF: steps,
+//     default 0), rounded half up; the schedule's step t counts optimiser
+//     steps from 1 (HF's examples pass a global_step counted from 0), so the
+//     warm-up t ≤ tinit is exactly tinit steps.
+//   - LoRA+: the trial's weight_decay applies to A and B, B's decoupled decay
+//     at its λ× learning rate as torch's AdamW param groups do; HF's
+//     create_loraplus_optimizer uses its own loraplus_weight_decay (default
+//     0) and ignores the optimiser's.
+//   - LoRA-GA follows the paper and the authors' code rather than HF PEFT's
+//     lora_ga: exact SVD of the gradient estimate (HF: svd_lowrank, q = 4r),
+//     A = V[:, :r]ᵀ and B = U[:, r:2r] both scaled by out^{1/4}/√γ (HF puts
+//     S[r:2r] into B and scales B only).
+//   - LoRA-FA: HF's LoraFAOptimizer preconditions B's clipped gradient,
+//     g_B ← (1/s²)·g_B·(AAᵀ + 1e-8·I)⁻¹, inside an Adam of its own (ε added
+//     to √v before bias correction, decay after the update); here the same
+//     preconditioning (BeforeStep, after clipping) feeds the trial's AdamW,
+//     torch's AdamW, so LoRA-FA compares with the other methods under one
+//     optimiser.
+//   - LoRA-XS follows the authors' code, ΔW = s·U_r·R·Σ_rV_rᵀ (not in HF
+//     PEFT; the paper's text writes Σ_r on the other side of R).
 package methods
