@@ -8,23 +8,27 @@ import (
 )
 
 // Evaluate returns the mean cross-entropy and the argmax accuracy of m over
-// the rows of bs whose label is not −1. g is reset before each batch; pass
-// a graph with NoGrad set (nil makes one).
+// the rows of bs whose label is not −1. A batch with Classes set is scored
+// over those logit columns alone (softmax and argmax restricted to them). g
+// is reset before each batch; pass a graph with NoGrad set (nil makes one).
 func Evaluate(g *nn.Graph, m Model, bs []Batch) (loss, acc float64) {
 	if g == nil {
 		g = &nn.Graph{NoGrad: true}
 	}
 	var n, correct int
+	var scratch []float32
 	for _, b := range bs {
 		g.Reset()
 		lg := m.Logits(g, b)
 		c := lg.Cols()
 		checkRows(lg, b)
+		checkClasses(b, c)
 		for i, lab := range b.Labels {
 			if lab < 0 {
 				continue
 			}
-			row := lg.Data[i*c : (i+1)*c]
+			var row []float32
+			row, lab, scratch = restrict(lg.Data[i*c:(i+1)*c], b.Classes, lab, scratch)
 			lse, arg := logSumExp(row)
 			loss += lse - float64(row[lab])
 			if arg == lab {
@@ -47,13 +51,17 @@ func Evaluate(g *nn.Graph, m Model, bs []Batch) (loss, acc float64) {
 //	ce = mean over rows of −Σ_c p_base(c)·log p_tuned(c)
 //
 // ce − kl is the base's own entropy, so kl is the part that fine-tuning
-// caused: it is exactly 0 when tuned computes the same logits as base.
+// caused: it is exactly 0 when tuned computes the same logits as base. For
+// a batch with Classes set, p_base and p_tuned are the softmax over those
+// logit columns alone (each renormalised over them), the distributions
+// Evaluate scores.
 func Forgetting(g *nn.Graph, tuned, base Model, bs []Batch) (kl, ce float64) {
 	if g == nil {
 		g = &nn.Graph{NoGrad: true}
 	}
 	var n int
 	var pb, lb []float64
+	var bscratch, tscratch []float32
 	for _, b := range bs {
 		g.Reset()
 		bl := base.Logits(g, b)
@@ -64,19 +72,25 @@ func Forgetting(g *nn.Graph, tuned, base Model, bs []Batch) (kl, ce float64) {
 		if tl.Cols() != c {
 			panic(fmt.Sprintf("tasks: Forgetting: tuned has %d classes, base %d", tl.Cols(), c))
 		}
-		if len(pb) != c {
-			pb, lb = make([]float64, c), make([]float64, c)
+		checkClasses(b, c)
+		k := c
+		if b.Classes != nil {
+			k = len(b.Classes)
+		}
+		if len(pb) != k {
+			pb, lb = make([]float64, k), make([]float64, k)
 		}
 		for i, lab := range b.Labels {
 			if lab < 0 {
 				continue
 			}
-			br := bl.Data[i*c : (i+1)*c]
-			tr := tl.Data[i*c : (i+1)*c]
+			var br, tr []float32
+			br, _, bscratch = restrict(bl.Data[i*c:(i+1)*c], b.Classes, lab, bscratch)
+			tr, _, tscratch = restrict(tl.Data[i*c:(i+1)*c], b.Classes, lab, tscratch)
 			blse, _ := logSumExp(br)
 			tlse, _ := logSumExp(tr)
 			var rk, rc float64
-			for j := range c {
+			for j := range k {
 				lb[j] = float64(br[j]) - blse
 				pb[j] = math.Exp(lb[j])
 				lt := float64(tr[j]) - tlse
@@ -118,6 +132,43 @@ var GenericMetrics = []string{
 	"target_loss", "target_accuracy", "retain_loss", "retain_accuracy",
 	"target_loss_before", "target_accuracy_before", "retain_loss_before", "retain_accuracy_before",
 	"forgetting", "forgetting_ce",
+}
+
+// checkClasses panics when b.Classes names a column outside [0, cols) or
+// twice: a programming error of the task.
+func checkClasses(b Batch, cols int) {
+	seen := map[int]bool{}
+	for _, k := range b.Classes {
+		if k < 0 || k >= cols || seen[k] {
+			panic(fmt.Sprintf("tasks: batch classes %v: bad column %d of %d", b.Classes, k, cols))
+		}
+		seen[k] = true
+	}
+	if b.Classes != nil && len(b.Classes) == 0 {
+		panic("tasks: batch classes is empty (nil means every column)")
+	}
+}
+
+// restrict returns the logits of row over classes (row itself when classes
+// is nil) and the position of lab among them, reusing scratch. A label
+// outside classes panics: task-incremental evaluation scores each row among
+// its own task's classes.
+func restrict(row []float32, classes []int, lab int, scratch []float32) ([]float32, int, []float32) {
+	if classes == nil {
+		return row, lab, scratch
+	}
+	scratch = scratch[:0]
+	pos := -1
+	for j, k := range classes {
+		scratch = append(scratch, row[k])
+		if k == lab {
+			pos = j
+		}
+	}
+	if pos < 0 {
+		panic(fmt.Sprintf("tasks: label %d is not among the batch's classes %v", lab, classes))
+	}
+	return scratch, pos, scratch
 }
 
 func checkRows(lg *nn.Tensor, b Batch) {

@@ -116,9 +116,17 @@ type Model interface {
 // tasks set IDs (N sequences of Seq tokens, row after row). Labels holds
 // one class per logits row (N rows for MLPs, N·Seq for sequence models);
 // −1 marks a row that counts in no loss or metric.
+//
+// Classes, when not nil, lists the logit columns that compete in the
+// metrics of an evaluation batch (Evaluate, Forgetting): the argmax, the
+// log-sum-exp and the distributions compared are taken over these columns
+// alone, and every label must be one of them (task-incremental evaluation,
+// mnist-split's protocol "task-il"). nil means every column. Training
+// batches leave it nil: the fine-tuning loss is over every logit.
 type Batch struct {
-	X      *nn.Tensor
-	IDs    []int
-	N, Seq int
-	Labels []int
+	X       *nn.Tensor
+	IDs     []int
+	N, Seq  int
+	Labels  []int
+	Classes []int
 }
