@@ -15,7 +15,10 @@
 //	                have a top-two logit margin above the 40th percentile; fine-tuning labels come
 //	                from the teacher with every layer perturbed by a rank-k (perturb_rank) matrix
 //	                of relative Frobenius size perturb_scale. Base ≈ 0.90 (documented ≥ 0.85).
-//	mnist-split     MLP 784-128-128-10 pretrained one epoch on digits 0–4, fine-tuned on 5–9.
+//	mnist-split     MLP 784-128-128-10 pretrained one epoch on digits 0–4, fine-tuned on 5–9 (loss
+//	                over all 10 logits). Option protocol: "task-il" (default) scores retain among the
+//	                logits of 0–4 and target among those of 5–9; "class-il" over all 10, where every
+//	                method, full fine-tuning included, forgets 0–4 completely (retain accuracy 0).
 //	                Base ≈ 0.98–0.99 on the test digits 0–4 (documented ≥ 0.97).
 //	mnist-permuted  the same MLP pretrained on all digits, fine-tuned on a fixed pixel permutation.
 //	                Base ≈ 0.965 on the full test set (documented ≥ 0.96).
@@ -73,7 +76,22 @@
 // untouched base equals the base's own entropy, not 0, so the headline
 // "forgetting" is KL(p_base ‖ p_tuned) = CE − H(p_base), computed per row as
 // Σ p_base·(log p_base − log p_tuned), exactly 0 when the logits are equal;
-// the raw cross-entropy is reported as "forgetting_ce". Summary returns
+// the raw cross-entropy is reported as "forgetting_ce".
+//
+// An evaluation batch may restrict its scoring to some logit columns
+// (Batch.Classes): task-incremental evaluation, where each example is
+// classified among its own task's classes. Loss and argmax are then over
+// those columns, and forgetting compares p_base and p_tuned each
+// renormalised over them, so retain loss, accuracy and forgetting describe
+// one and the same distribution. mnist-split does this by default
+// (protocol "task-il"): its shared 10-way head, fine-tuned on 5–9 alone,
+// ranks 5–9 above 0–4 after every method (quick sweep), so class-IL
+// retain accuracy is 0 for all of them and cannot rank methods; scored
+// among 0–4, retain accuracy measures how much of the pretraining
+// classes' separation the features and head kept (representation
+// forgetting, the question of Biderman et al. 2024). The protocol is an
+// evaluation choice: it does not enter the base model's cache key, and
+// training is the same under both. Summary returns
 // every generic metric (GenericMetrics: target/retain loss and accuracy
 // after and _before, forgetting, forgetting_ce) plus the instance's Extras
 // (safety-guard: refusal_retention, refusal_base).

@@ -178,6 +178,10 @@ func floatOpt(name string, def, lo, hi float64, base bool, doc string) Option {
 	return Option{Name: name, Kind: "float", Default: def, Min: fptr(lo), Max: fptr(hi), Base: base, Doc: doc}
 }
 
+func stringOpt(name, def string, choices []string, base bool, doc string) Option {
+	return Option{Name: name, Kind: "string", Default: def, Choices: choices, Base: base, Doc: doc}
+}
+
 func boolOpt(name string, def, base bool, doc string) Option {
 	return Option{Name: name, Kind: "bool", Default: def, Base: base, Doc: doc}
 }
