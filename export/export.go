@@ -82,6 +82,13 @@ type Manifest struct {
 	Classes    int `json:"classes"`
 	TargetRows int `json:"target_rows"`
 	RetainRows int `json:"retain_rows"`
+	// TargetClasses and RetainClasses, when present, are the logit columns
+	// the builtin engine scores that set over (tasks.Batch.Classes:
+	// task-incremental evaluation, mnist-split's default protocol "task-il"):
+	// a trainer must take the softmax, the argmax and the forgetting KL over
+	// these columns alone to report the same metrics. Absent: every column.
+	TargetClasses []int `json:"target_classes,omitempty"`
+	RetainClasses []int `json:"retain_classes,omitempty"`
 }
 
 // Arch is the model architecture.
@@ -422,14 +429,20 @@ func dataTensors(cfg train.Config, inst tasks.Instance, m *Manifest) ([]safetens
 		{Name: "train.labels", Shape: []int{cfg.Steps, cfg.Batch}, Data: labels},
 	}
 	for _, set := range []struct {
-		name string
-		bs   []tasks.Batch
-		rows *int
-	}{{"target", inst.Target(), &m.TargetRows}, {"retain", inst.Retain(), &m.RetainRows}} {
+		name    string
+		bs      []tasks.Batch
+		rows    *int
+		classes *[]int
+	}{{"target", inst.Target(), &m.TargetRows, &m.TargetClasses}, {"retain", inst.Retain(), &m.RetainRows, &m.RetainClasses}} {
 		var sx, sl []float32
-		for _, b := range set.bs {
+		for i, b := range set.bs {
 			if b.X == nil || b.X.Cols() != dim {
 				return nil, fmt.Errorf("export: %s: %s set is not MLP data", cfg.Task, set.name)
+			}
+			if i == 0 {
+				*set.classes = b.Classes
+			} else if !slices.Equal(b.Classes, *set.classes) {
+				return nil, fmt.Errorf("export: %s: %s set scores its batches over different classes", cfg.Task, set.name)
 			}
 			sx = append(sx, b.X.Data...)
 			sl = appendLabels(sl, b.Labels)
