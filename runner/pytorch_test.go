@@ -74,15 +74,16 @@ func torchPython(t *testing.T) string {
 	return py
 }
 
-// pytorchSweep is the acceptance sweep: lora, dora and full on teacher-shift,
-// trained by the trainer table given.
+// pytorchSweep is the acceptance sweep: lora, dora and full on teacher-shift
+// and on mnist-split (whose task-incremental scoring restricts the logits
+// each evaluation set competes over), trained by the trainer table given.
 const pytorchSweep = `name = %q
 seeds = [3]
 
 [grid]
 method = ["lora", "dora", "full"]
 rank = [4]
-task = ["teacher-shift"]
+task = ["teacher-shift", "mnist-split"]
 
 [defaults]
 steps = 60
@@ -95,8 +96,13 @@ warmup = 5
 grad_clip = 1.0
 eval_every = 20
 targets = ["fc1", "fc2", "head"]
+
+[task.teacher-shift]
 pretrain_steps = 200
 eval_size = 1024
+
+[task.mnist-split]
+hidden = 32
 
 [method.full]
 lr = 1e-3

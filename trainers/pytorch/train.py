@@ -556,6 +556,13 @@ class PEFT:
     def trainable(self):
         return [t for _, t in self.params]
 
+    def total_params(self):
+        """Base tensors plus trainable adapter tensors (nn.TotalParams):
+        frozen adapter parameters (LoRA-FA's A; named ".default" by HF PEFT)
+        are left out, as the builtin leaves them out."""
+        return sum(p.numel() for n, p in self.model.named_parameters()
+                   if p.requires_grad or ".default" not in n)
+
     def forward(self, x):
         self.model.train(self.training)
         return self.model(x)
@@ -621,16 +628,32 @@ class PEFT:
 
 # ---------------------------------------------------------------- training
 
-def evaluate(torch, fwd, x, labels, bs=1024):
+def restrict(torch, lg, y, classes):
+    """The logit columns classes of lg and each label's position among them
+    (tasks.Batch.Classes: task-incremental scoring); all columns when
+    classes is None. A label outside classes is an error, as in Go."""
+    if classes is None:
+        return lg, y
+    cols = torch.tensor(classes, device=lg.device)
+    pos = torch.full((lg.shape[1],), -1, dtype=torch.long, device=lg.device)
+    pos[cols] = torch.arange(len(classes), device=lg.device)
+    y = pos[y]
+    if (y < 0).any():
+        raise Fail("a label is not among the set's classes %s" % classes)
+    return lg[:, cols], y
+
+
+def evaluate(torch, fwd, x, labels, classes=None, bs=1024):
     """Mean cross-entropy and argmax accuracy over rows with label ≥ 0,
-    accumulated in float64 as tasks.Evaluate does."""
+    among the logit columns classes (all when None), accumulated in float64
+    as tasks.Evaluate does."""
     loss, correct, n = 0.0, 0, 0
     with torch.no_grad():
         for lo in range(0, x.shape[0], bs):
             lg = fwd(x[lo:lo + bs]).double()
             y = labels[lo:lo + bs]
             keep = y >= 0
-            lg, y = lg[keep], y[keep]
+            lg, y = restrict(torch, lg[keep], y[keep], classes)
             lse = torch.logsumexp(lg, dim=1)
             loss += (lse - lg.gather(1, y[:, None])[:, 0]).sum().item()
             correct += (lg.argmax(dim=1) == y).sum().item()
@@ -640,15 +663,17 @@ def evaluate(torch, fwd, x, labels, bs=1024):
     return loss / n, correct / n
 
 
-def forgetting(torch, tuned, base, x, labels, bs=1024):
+def forgetting(torch, tuned, base, x, labels, classes=None, bs=1024):
     """KL(p_base ‖ p_tuned) and cross-entropy of tuned against base's
-    predictions, mean over rows with label ≥ 0 (tasks.Forgetting)."""
+    predictions, mean over rows with label ≥ 0, both distributions over the
+    logit columns classes (all when None) (tasks.Forgetting)."""
     kl, ce, n = 0.0, 0.0, 0
+    cols = slice(None) if classes is None else torch.tensor(classes, device=x.device)
     with torch.no_grad():
         for lo in range(0, x.shape[0], bs):
             keep = labels[lo:lo + bs] >= 0
-            lb = torch.log_softmax(base(x[lo:lo + bs]).double(), dim=1)[keep]
-            lt = torch.log_softmax(tuned(x[lo:lo + bs]).double(), dim=1)[keep]
+            lb = torch.log_softmax(base(x[lo:lo + bs]).double()[:, cols], dim=1)[keep]
+            lt = torch.log_softmax(tuned(x[lo:lo + bs]).double()[:, cols], dim=1)[keep]
             pb = lb.exp()
             kl += (pb * (lb - lt)).sum().item()
             ce += -(pb * lt).sum().item()
@@ -682,7 +707,7 @@ def train(torch, man, data, model, device, out):
     def report_eval(step):
         model.training = False
         for split in ("target", "retain"):
-            loss, acc = evaluate(torch, model.forward, *sets[split])
+            loss, acc = evaluate(torch, model.forward, *sets[split], classes=man.get(split + "_classes"))
             metric(step, split, "loss", loss)
             metric(step, split, "accuracy", acc)
 
@@ -799,7 +824,10 @@ def main():
     trainable = sum(t.numel() for t in model.trainable())
     if backend == "native" and trainable != man["trainable_params"]:
         raise Fail("%d trainable parameters, the export says %d" % (trainable, man["trainable_params"]))
-    total = man["total_params"] if backend == "native" else trainable
+    # Base tensors + trainable adapter tensors, as the builtin's
+    # nn.TotalParams counts them (buffers such as VeRA's projections are not
+    # parameters).
+    total = man["total_params"] if backend == "native" else model.total_params()
 
     wall = train(torch, man, data, model, device, out)
     if wall is None:
@@ -808,14 +836,16 @@ def main():
     summary = {"trainable_params": trainable, "total_params": total, "steps": man["train"]["steps"]}
     for split, after in (("target", "target"), ("retain", "retain")):
         x, y = data[split + ".x"].to(device), data[split + ".labels"].to(device)
-        l1, a1 = evaluate(torch, model.forward, x, y)
-        l0, a0 = evaluate(torch, model.base_forward, x, y)
+        classes = man.get(split + "_classes")
+        l1, a1 = evaluate(torch, model.forward, x, y, classes)
+        l0, a0 = evaluate(torch, model.base_forward, x, y, classes)
         if split == "target":
             summary.update(target_loss=l1, target_metric=a1, target_loss_before=l0, target_metric_before=a0)
         else:
             summary.update(retain_loss_after=l1, retain_metric_after=a1, retain_loss_before=l0, retain_metric_before=a0)
     x, y = data["retain.x"].to(device), data["retain.labels"].to(device)
-    summary["forgetting"], summary["forgetting_ce"] = forgetting(torch, model.forward, model.base_forward, x, y)
+    summary["forgetting"], summary["forgetting_ce"] = forgetting(torch, model.forward, model.base_forward, x, y,
+                                                                 man.get("retain_classes"))
     summary["peak_mem_bytes"] = peak_mem(torch, device)
     summary["train_seconds"] = wall
 
