@@ -109,8 +109,11 @@
 // Continual tasks (option stages > 1 on teacher-shift and mnist-permuted)
 // implement Staged. The trainer runs Stages() in order, each with its own
 // TrainBatch and the same step budget; after each stage it evaluates the
-// Target of that stage and of every earlier stage (metric names
-// "<stage>/target_accuracy" …) and forgetting against the base on Retain.
+// Target of that stage and of every earlier stage (steps.parquet split
+// "stage", metrics "<stage>_loss" and "<stage>_accuracy", e.g. T1_accuracy;
+// the final values also as summary metrics "<stage>_accuracy"). Forgetting
+// against the base on Retain is measured once, after the last stage, and
+// the trial's target is the last stage's.
 // If Merge() is true it then merges the adapter into the weights (W0 ←
 // W0 + ΔW via Linear.Merged) and attaches a fresh adapter for the next
 // stage; otherwise it keeps training the same adapter.
