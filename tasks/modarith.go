@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"fmt"
 
 	"peftbench/nn"
 )
@@ -36,8 +37,21 @@ func (modArith) Info() Info {
 	}
 }
 
+// modarithHeads is the attention heads of modarith's transformer; dim
+// must be a multiple of it.
+const modarithHeads = 4
+
 func modarithConfig(o Options) nn.TransformerConfig {
-	return nn.TransformerConfig{Vocab: o.Int("p") + 3, Dim: o.Int("dim"), Heads: 4, Blocks: o.Int("blocks"), Seq: 4, MLPRatio: 4}
+	return nn.TransformerConfig{Vocab: o.Int("p") + 3, Dim: o.Int("dim"), Heads: modarithHeads, Blocks: o.Int("blocks"), Seq: 4, MLPRatio: 4}
+}
+
+// Validate refuses a dim the attention heads do not divide (the transformer
+// could not be built).
+func (modArith) Validate(o Options) error {
+	if d := o.Int("dim"); d%modarithHeads != 0 {
+		return &OptionError{"modarith", "dim", fmt.Sprintf("%d is not a multiple of the %d attention heads", d, modarithHeads)}
+	}
+	return nil
 }
 
 func (modArith) Layers(o Options) []LayerShape { return transformerLayers(modarithConfig(o)) }
@@ -52,6 +66,9 @@ type modarithInst struct {
 }
 
 func (modArith) New(o Options) (Instance, error) {
+	if err := (modArith{}).Validate(o); err != nil {
+		return nil, err
+	}
 	p := o.Int("p")
 	in := &modarithInst{o: o, p: p}
 	var mul []pair

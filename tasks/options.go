@@ -83,7 +83,21 @@ func ResolveOptions(task string, opts map[string]any) (Options, error) {
 		}
 		out[op.Name] = v
 	}
+	if v, ok := t.(Validator); ok {
+		if err := v.Validate(out); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// Validator is implemented by tasks whose options constrain one another
+// (a width its attention heads must divide): ResolveOptions calls Validate
+// on the resolved options, so that a combination that could not build is
+// refused when a sweep loads, not by a panic when its base is built.
+// Validate returns an *OptionError naming the key to change.
+type Validator interface {
+	Validate(o Options) error
 }
 
 func convert(op Option, raw any) (any, error) {
