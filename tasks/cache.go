@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -203,11 +204,7 @@ func (c *Cache) get(ctx context.Context, spec baseSpec,
 			f = &flight{done: make(chan struct{})}
 			c.flights[key] = f
 			c.mu.Unlock()
-			f.data, f.entry, f.err = c.fill(ctx, key, spec, build)
-			c.mu.Lock()
-			delete(c.flights, key)
-			c.mu.Unlock()
-			close(f.done)
+			c.lead(ctx, f, key, spec, build)
 			return f.data, f.entry, f.err
 		}
 		c.mu.Unlock()
@@ -222,6 +219,25 @@ func (c *Cache) get(ctx context.Context, spec baseSpec,
 		}
 		return f.data, f.entry, f.err
 	}
+}
+
+// lead fills the flight f of key and releases it whatever happens: a panic
+// while building (a bug, or options the task did not refuse) becomes the
+// error of this flight's callers alone, and the next caller builds afresh.
+func (c *Cache) lead(ctx context.Context, f *flight, key string, spec baseSpec,
+	build func(ctx context.Context) ([]byte, map[string]float64, error)) {
+	defer func() {
+		if p := recover(); p != nil {
+			f.data, f.entry = nil, nil
+			f.err = fmt.Errorf("tasks: %s: building the base model panicked: %v", spec.Task, p)
+			c.logf("tasks: %s: building base %s panicked: %v\n%s", spec.Task, key[:12], p, debug.Stack())
+		}
+		c.mu.Lock()
+		delete(c.flights, key)
+		c.mu.Unlock()
+		close(f.done)
+	}()
+	f.data, f.entry, f.err = c.fill(ctx, key, spec, build)
 }
 
 func isCtxErr(err error) bool {

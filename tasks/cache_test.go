@@ -3,10 +3,12 @@ package tasks
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // smallTeacher is a teacher-shift instance that pretrains in well under a
@@ -165,5 +167,87 @@ func TestCacheKey(t *testing.T) {
 		if got := key(tc.opts) == def; got != tc.same {
 			t.Errorf("%v: same key = %v, want %v", tc.opts, got, tc.same)
 		}
+	}
+}
+
+// TestCacheBuildPanic: a builder that panics, asked for by two goroutines
+// at once, fails both with an error naming the task and the panic (no
+// deadlock on the in-flight entry), and a later call builds afresh.
+func TestCacheBuildPanic(t *testing.T) {
+	var log bytes.Buffer
+	c, _ := NewCache(t.TempDir())
+	c.Log = &log
+	spec := baseSpec{Task: "fake-task", Recipe: 1, Options: map[string]any{"dim": 30}}
+	release := make(chan struct{})
+	var calls sync.WaitGroup
+	panicky := func(context.Context) ([]byte, map[string]float64, error) {
+		<-release
+		panic("bad config 30/4")
+	}
+	errs := make(chan error, 2)
+	call := func() {
+		defer calls.Done()
+		// As the runner does for a trial: a panic that escapes fails the
+		// caller alone.
+		defer func() {
+			if p := recover(); p != nil {
+				errs <- fmt.Errorf("escaped panic: %v", p)
+			}
+		}()
+		_, _, err := c.get(context.Background(), spec, panicky)
+		errs <- err
+	}
+	calls.Add(2)
+	go call()
+	// The second caller joins the first one's flight.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		c.mu.Lock()
+		n := len(c.flights)
+		c.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("first caller never started its build")
+		}
+	}
+	go call()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	done := make(chan struct{})
+	go func() { calls.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callers of a panicking build still blocked after 10 s")
+	}
+	close(errs)
+	for err := range errs {
+		if err == nil || !strings.Contains(err.Error(), "fake-task") || !strings.Contains(err.Error(), "panicked") || !strings.Contains(err.Error(), "bad config 30/4") {
+			t.Errorf("error %v, want one naming fake-task, the panic and its value", err)
+		}
+	}
+	if !strings.Contains(log.String(), "panicked") {
+		t.Errorf("panic not logged; log:\n%s", log.String())
+	}
+	// A later call retries, with a working builder, and succeeds.
+	want := []byte("weights")
+	res := make(chan error, 1)
+	go func() {
+		data, _, err := c.get(context.Background(), spec, func(context.Context) ([]byte, map[string]float64, error) {
+			return want, nil, nil
+		})
+		if err == nil && !bytes.Equal(data, want) {
+			err = fmt.Errorf("got %q, want %q", data, want)
+		}
+		res <- err
+	}()
+	select {
+	case err := <-res:
+		if err != nil {
+			t.Fatalf("build after the panic: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("build after the panic blocked for 10 s")
 	}
 }
