@@ -50,7 +50,9 @@ func DefaultCacheDir() (string, error) {
 // folder: a base is pretrained once whoever asks (one goroutine per process
 // under a lock file, the others wait and read the result), files are
 // written to temporary names and renamed, and an entry whose weights do not
-// match its recorded checksum is reported to Log and rebuilt.
+// match its recorded size (checked before the file is read) and SHA-256, or
+// do not load strictly into the task's model (names and shapes), is
+// reported to Log and rebuilt, never used.
 type Cache struct {
 	dir string
 	// Log receives warnings (a corrupt entry being rebuilt) and one line
@@ -145,7 +147,7 @@ func (c *Cache) base(ctx context.Context, spec baseSpec, newModel func() Model,
 			return nil, nil, fmt.Errorf("tasks: %s: %w", spec.Task, err)
 		}
 		return buf.Bytes(), q, nil
-	})
+	}, func(data []byte) error { return loadWeights(newModel(), data) })
 	if err != nil {
 		return nil, nil, err
 	}
@@ -194,8 +196,10 @@ func loadWeights(m Model, data []byte) error {
 
 // get returns the weights file bytes of spec: from this process's flight
 // if one is under way, else from disk, else built (once across processes).
+// An entry on disk must pass check (nil: none), the model's strict load:
+// one whose checksum holds but whose tensors do not fit is rebuilt too.
 func (c *Cache) get(ctx context.Context, spec baseSpec,
-	build func(ctx context.Context) ([]byte, map[string]float64, error)) ([]byte, *Entry, error) {
+	build func(ctx context.Context) ([]byte, map[string]float64, error), check func([]byte) error) ([]byte, *Entry, error) {
 	key := spec.key()
 	for {
 		c.mu.Lock()
@@ -204,7 +208,7 @@ func (c *Cache) get(ctx context.Context, spec baseSpec,
 			f = &flight{done: make(chan struct{})}
 			c.flights[key] = f
 			c.mu.Unlock()
-			c.lead(ctx, f, key, spec, build)
+			c.lead(ctx, f, key, spec, build, check)
 			return f.data, f.entry, f.err
 		}
 		c.mu.Unlock()
@@ -225,7 +229,7 @@ func (c *Cache) get(ctx context.Context, spec baseSpec,
 // while building (a bug, or options the task did not refuse) becomes the
 // error of this flight's callers alone, and the next caller builds afresh.
 func (c *Cache) lead(ctx context.Context, f *flight, key string, spec baseSpec,
-	build func(ctx context.Context) ([]byte, map[string]float64, error)) {
+	build func(ctx context.Context) ([]byte, map[string]float64, error), check func([]byte) error) {
 	defer func() {
 		if p := recover(); p != nil {
 			f.data, f.entry = nil, nil
@@ -237,7 +241,7 @@ func (c *Cache) lead(ctx context.Context, f *flight, key string, spec baseSpec,
 		c.mu.Unlock()
 		close(f.done)
 	}()
-	f.data, f.entry, f.err = c.fill(ctx, key, spec, build)
+	f.data, f.entry, f.err = c.fill(ctx, key, spec, build, check)
 }
 
 func isCtxErr(err error) bool {
@@ -247,7 +251,7 @@ func isCtxErr(err error) bool {
 // fill reads key's entry under the folder's lock file, building and
 // writing it if absent or corrupt.
 func (c *Cache) fill(ctx context.Context, key string, spec baseSpec,
-	build func(ctx context.Context) ([]byte, map[string]float64, error)) ([]byte, *Entry, error) {
+	build func(ctx context.Context) ([]byte, map[string]float64, error), check func([]byte) error) ([]byte, *Entry, error) {
 	if err := os.MkdirAll(c.dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("tasks: cache: %w", err)
 	}
@@ -257,6 +261,11 @@ func (c *Cache) fill(ctx context.Context, key string, spec baseSpec,
 	}
 	defer unlock()
 	data, e, err := c.read(key)
+	if err == nil && check != nil {
+		if cerr := check(data); cerr != nil {
+			err = fmt.Errorf("weights do not fit the model: %v", cerr)
+		}
+	}
 	switch {
 	case err == nil:
 		return data, e, nil
@@ -307,6 +316,15 @@ func (c *Cache) read(key string) ([]byte, *Entry, error) {
 	}
 	if e.Key != key {
 		return nil, nil, fmt.Errorf("metadata names key %s", e.Key)
+	}
+	// The size first: a file grown or replaced (a crafted or damaged one
+	// of any length) is refused before it is read into memory.
+	fi, err := os.Stat(c.path(key, ".safetensors"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("weights: %w", noNotExist(err))
+	}
+	if fi.Size() != e.Size {
+		return nil, nil, fmt.Errorf("weights: %d bytes, metadata says %d", fi.Size(), e.Size)
 	}
 	data, err := os.ReadFile(c.path(key, ".safetensors"))
 	if err != nil {

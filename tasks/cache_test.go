@@ -3,8 +3,13 @@ package tasks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -194,7 +199,7 @@ func TestCacheBuildPanic(t *testing.T) {
 				errs <- fmt.Errorf("escaped panic: %v", p)
 			}
 		}()
-		_, _, err := c.get(context.Background(), spec, panicky)
+		_, _, err := c.get(context.Background(), spec, panicky, nil)
 		errs <- err
 	}
 	calls.Add(2)
@@ -236,7 +241,7 @@ func TestCacheBuildPanic(t *testing.T) {
 	go func() {
 		data, _, err := c.get(context.Background(), spec, func(context.Context) ([]byte, map[string]float64, error) {
 			return want, nil, nil
-		})
+		}, nil)
 		if err == nil && !bytes.Equal(data, want) {
 			err = fmt.Errorf("got %q, want %q", data, want)
 		}
@@ -250,4 +255,123 @@ func TestCacheBuildPanic(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("build after the panic blocked for 10 s")
 	}
+}
+
+// weightsFile returns the one .safetensors file of a cache folder.
+func weightsFile(t *testing.T, c *Cache) string {
+	t.Helper()
+	files, _ := os.ReadDir(c.Dir())
+	for _, f := range files {
+		if strings.HasSuffix(f.Name(), ".safetensors") {
+			return filepath.Join(c.Dir(), f.Name())
+		}
+	}
+	t.Fatal("no weights file in the cache")
+	return ""
+}
+
+// rebuiltAsFresh damages a cached base with damage, asks for it again, and
+// checks that it was rebuilt with a warning to bytes identical to a build
+// in an empty folder.
+func rebuiltAsFresh(t *testing.T, damage func(c *Cache, weights string)) {
+	t.Helper()
+	var log bytes.Buffer
+	c, _ := NewCache(t.TempDir())
+	c.Log = &log
+	in := smallTeacher(t, 3)
+	if _, err := in.Base(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	damage(c, weightsFile(t, c))
+	log.Reset()
+	m, err := in.Base(context.Background(), c)
+	if err != nil {
+		t.Fatalf("Base after damage: %v", err)
+	}
+	if c.Builds() != 2 {
+		t.Errorf("%d builds, want 2 (the rebuild)", c.Builds())
+	}
+	if !strings.Contains(log.String(), "corrupt") {
+		t.Errorf("no warning logged; log:\n%s", log.String())
+	}
+	fresh, _ := NewCache(t.TempDir())
+	f, err := in.Base(context.Background(), fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(stateBytes(t, m), stateBytes(t, f)) {
+		t.Error("rebuilt base differs from a fresh build")
+	}
+}
+
+// TestCacheTensorByteFlip: one bit flipped inside a tensor's data (the
+// safetensors header still parses, the shapes still fit) is caught by the
+// entry's SHA-256, and the base rebuilt bit for bit.
+func TestCacheTensorByteFlip(t *testing.T) {
+	rebuiltAsFresh(t, func(_ *Cache, weights string) {
+		b, err := os.ReadFile(weights)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hdr := 8 + int(binary.LittleEndian.Uint64(b))
+		b[hdr+(len(b)-hdr)/2] ^= 0x01
+		if err := os.WriteFile(weights, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestCacheWrongShapes: an entry whose checksum holds but whose tensors do
+// not fit the model (another model's weights, its metadata rewritten to
+// match) is rebuilt rather than failing every trial that asks for it.
+func TestCacheWrongShapes(t *testing.T) {
+	rebuiltAsFresh(t, func(c *Cache, weights string) {
+		other, err := New("teacher-shift", map[string]any{"dim": 8, "hidden": 8, "pretrain_steps": 2, "eval_size": 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := other.Base(context.Background(), newCacheMust(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := stateBytes(t, m)
+		if err := os.WriteFile(weights, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		meta := strings.TrimSuffix(weights, ".safetensors") + ".json"
+		js, err := os.ReadFile(meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e Entry
+		if err := json.Unmarshal(js, &e); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		e.SHA256, e.Size = hex.EncodeToString(sum[:]), int64(len(data))
+		js, _ = json.Marshal(e)
+		if err := os.WriteFile(meta, js, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestCacheHugeFile: a weights file grown to 1 TiB (sparse) is refused by
+// its size before it is read, and rebuilt; reading it first would exhaust
+// memory.
+func TestCacheHugeFile(t *testing.T) {
+	rebuiltAsFresh(t, func(_ *Cache, weights string) {
+		if err := os.Truncate(weights, 1<<40); err != nil {
+			t.Skipf("no sparse 1 TiB file here: %v", err)
+		}
+	})
+}
+
+func newCacheMust(t *testing.T) *Cache {
+	t.Helper()
+	c, err := NewCache(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
