@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -59,13 +60,40 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// usageError is a command called wrongly: an unknown command, a bad flag, a
+// missing or extra argument. bench exits with status 2 on one.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// ExitCode is the process exit status for a usage error.
+func (usageError) ExitCode() int { return 2 }
+
+// usageErrorf formats a usageError.
+func usageErrorf(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// parseFlags parses a command's flags: a bad flag is a usageError, -h is
+// flag.ErrHelp as it stands (the flag package has printed the usage).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{fmt.Errorf("bench %s: %w", fs.Name(), err)}
+	}
+	return nil
+}
+
 // parseNoArgs parses a command's flags and refuses positional arguments.
 func parseNoArgs(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("bench %s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return usageErrorf("bench %s: unexpected argument %q", fs.Name(), fs.Arg(0))
 	}
 	return nil
 }

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,22 +32,58 @@ import (
 // tasks' layers among them, get gonum's own results, bit for bit.
 func init() { blas64.Use(parblas.Implementation{}) }
 
-func main() {
-	err := run(os.Args[1:], os.Stdout, os.Stderr)
-	if err == nil {
-		return
+func main() { os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr)) }
+
+// runMain runs the program, prints its error and returns the exit status:
+//
+//	0    success; also -h, --help and help [CMD]
+//	1    the command failed (bench regress: a regression was found)
+//	2    usage errors: no or an unknown command, bad flags, missing or extra
+//	     arguments; bench regress: anything that kept it from comparing
+//	130  interrupted by SIGINT (Ctrl-C), 143 by SIGTERM, for the commands
+//	     that wait (run, status following a Slurm sweep, trial)
+//
+// An error may set its own status with an ExitCode method (usageError,
+// interrupted, regressionsFound). A command that failed after printing its
+// usage text (what the flag package does on a bad flag, and what every
+// command does on wrong arguments) was called wrongly: status 2.
+func runMain(args []string, stdout, stderr io.Writer) int {
+	w := &usageWatch{w: stderr}
+	err := run(args, stdout, w)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(stderr, err)
 	}
-	code := 1
+	return exitStatus(err, w.printed)
+}
+
+// exitStatus is the process status for run's error; usagePrinted says
+// whether the command printed its usage text to stderr.
+func exitStatus(err error, usagePrinted bool) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
 	var c interface{ ExitCode() int }
 	if errors.As(err, &c) {
-		code = c.ExitCode()
+		return c.ExitCode()
 	}
-	if !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, err)
-	} else {
-		code = 2
+	if usagePrinted {
+		return 2
 	}
-	os.Exit(code)
+	return 1
+}
+
+// usageWatch passes writes through and notes whether one of them began
+// with "usage:" (any case), as every command's usage text does.
+type usageWatch struct {
+	w       io.Writer
+	printed bool
+}
+
+func (u *usageWatch) Write(p []byte) (int, error) {
+	if t := bytes.TrimLeft(p, " \t\n"); len(t) >= 6 && bytes.EqualFold(t[:6], []byte("usage:")) {
+		u.printed = true
+	}
+	return u.w.Write(p)
 }
 
 // command is one subcommand. Each lives in its own file and registers itself
@@ -87,30 +124,45 @@ func sortedCommands() []command {
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		usage(stderr)
-		return errors.New("bench: no command given")
+		return usageErrorf("bench: no command given")
 	}
 	name := args[0]
 	if name == "help" || name == "-h" || name == "--help" || name == "-help" {
-		if len(args) > 1 {
-			if c, ok := commands[args[1]]; ok {
-				return c.Run([]string{"-h"}, stdout, stdout)
+		if len(args) > 2 {
+			return usageErrorf("bench help: want at most one command, got %d", len(args)-1)
+		}
+		if len(args) == 2 {
+			c, ok := commands[args[1]]
+			if !ok {
+				return unknownCommand(args[1])
 			}
+			// A command's -h prints its flags and returns flag.ErrHelp:
+			// asked for, so a success.
+			if err := c.Run([]string{"-h"}, stdout, stdout); err != nil && !errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return nil
 		}
 		usage(stdout)
 		return nil
 	}
 	c, ok := commands[name]
 	if !ok {
-		var names []string
-		for n := range commands {
-			names = append(names, n)
-		}
-		msg := fmt.Sprintf("bench: unknown command %q", name)
-		sort.Strings(names)
-		msg += suggest.DidYouMean(name, names)
-		return errors.New(msg + "; run 'bench help' for the list")
+		return unknownCommand(name)
 	}
 	return c.Run(args[1:], stdout, stderr)
+}
+
+// unknownCommand is the usage error for a command name that is not one.
+func unknownCommand(name string) error {
+	var names []string
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	msg := fmt.Sprintf("bench: unknown command %q", name)
+	msg += suggest.DidYouMean(name, names)
+	return usageErrorf("%s; run 'bench help' for the list", msg)
 }
 
 func usage(w io.Writer) {

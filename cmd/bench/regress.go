@@ -59,11 +59,32 @@ func (f *fraction) Set(s string) error {
 	return nil
 }
 
+// regressFailed is any error that kept bench regress from comparing: a bad
+// flag, a missing folder, an unreadable table. It exits with status 2, so
+// that status 1 always means "regressions found" (ci/nightly.sh relies on
+// it).
+type regressFailed struct{ err error }
+
+func (e regressFailed) Error() string { return e.err.Error() }
+func (e regressFailed) Unwrap() error { return e.err }
+
+// ExitCode is the process exit status for this error.
+func (regressFailed) ExitCode() int { return 2 }
+
 // runRegress compares a current run with a baseline: the trials tables of
 // two sweep folders, or (--perf, or .json paths) two files of bench perf
 // --json output. It prints the table and returns regressionsFound when
-// any row regressed.
+// any row regressed, a regressFailed when it could not compare.
 func runRegress(args []string, stdout, stderr io.Writer) error {
+	err := compareRegress(args, stdout, stderr)
+	var found regressionsFound
+	if err == nil || errors.Is(err, flag.ErrHelp) || errors.As(err, &found) {
+		return err
+	}
+	return regressFailed{err}
+}
+
+func compareRegress(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("regress", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	baseline := fs.String("baseline", "", "baseline: a sweep folder (or its trials.parquet), or a bench perf JSON file")
@@ -79,7 +100,7 @@ func runRegress(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "usage: bench regress --baseline PATH --current PATH [--alpha 0.05] [--min-effect 5%] [--format text|markdown|json] [--perf] [--wall-min-effect 25%]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	switch {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -50,16 +49,29 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "Usage: bench run FILE [--out DIR] [--workers N] [--json] [--force] [--cache DIR] [--detach]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(interleave(fs, args)); err != nil {
+	if err := parseFlags(fs, interleave(fs, args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return errors.New("bench run: want one sweep file")
+		return usageErrorf("bench run: want one sweep file, got %d arguments", fs.NArg())
 	}
 	plan, err := loadPlan(fs.Arg(0))
 	if err != nil {
 		return err
+	}
+	if *detach && plan.Executor.Kind != "slurm" {
+		// The local executor runs the trials in this process: there is
+		// nothing to detach from, and ignoring the flag would leave the
+		// user waiting on what they asked not to wait on.
+		kind := plan.Executor.Kind
+		if kind == "" {
+			kind = "local"
+		}
+		return usageErrorf("bench run: --detach needs a Slurm executor; sweep %q runs on the %s executor, "+
+			"whose trials run inside this process (set [executor] kind = \"slurm\" to submit a job array, "+
+			"or run without --detach, in the background if need be: nohup bench run %s > run.log 2>&1 &)",
+			plan.Name, kind, fs.Arg(0))
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
@@ -132,12 +144,12 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "Usage: bench plan FILE [--json]")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(interleave(fs, args)); err != nil {
+	if err := parseFlags(fs, interleave(fs, args)); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
 		fs.Usage()
-		return errors.New("bench plan: want one sweep file")
+		return usageErrorf("bench plan: want one sweep file, got %d arguments", fs.NArg())
 	}
 	plan, err := loadPlan(fs.Arg(0))
 	if err != nil {

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"sort"
 	"syscall"
 
@@ -63,7 +61,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if runner.IsSlurmSweep(dir) && !*noFollow {
 		// A submitted Slurm sweep: follow its array to the end (resubmitting
 		// failed tasks), then report.
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		events := runner.NewLines(stderr)
 		if isTerminal(stderr) {

@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"peftbench/results"
@@ -55,25 +53,25 @@ func runTrial(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "\nFlags:")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		fs.Usage()
-		return fmt.Errorf("bench trial: unexpected argument %q", fs.Arg(0))
+		return usageErrorf("bench trial: unexpected argument %q", fs.Arg(0))
 	}
 	if *sweep == "" || *index < 0 {
 		fs.Usage()
-		return errors.New("bench trial: --sweep and --index are required")
+		return usageErrorf("bench trial: --sweep and --index are required")
 	}
 	if *attempt < 1 {
-		return fmt.Errorf("bench trial: --attempt %d: want 1 or more", *attempt)
+		return usageErrorf("bench trial: --attempt %d: want 1 or more", *attempt)
 	}
 	plan, err := runner.ReadSlurmPlan(*sweep)
 	if err != nil {
 		return fmt.Errorf("bench trial: %w", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	opts, err := trialOptions(plan, stderr)
 	if err != nil {
@@ -85,6 +83,11 @@ func runTrial(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bench trial: %w", err)
 	}
 	fmt.Fprintf(stdout, "trial %d: %s\n", *index, status)
+	if status == results.StatusCancelled && ctx.Err() != nil {
+		// Cancelled by a signal (scancel, a time limit, Ctrl-C): exit
+		// 143 or 130 as bench run does.
+		return fmt.Errorf("bench trial: trial %d cancelled: %w", *index, context.Cause(ctx))
+	}
 	if status != results.StatusOK && status != results.StatusDiverged {
 		return fmt.Errorf("bench trial: trial %d ended %s", *index, status)
 	}
