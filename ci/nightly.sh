@@ -11,8 +11,11 @@
 # GITHUB_STEP_SUMMARY is set, the Markdown table is appended to it.
 #
 # Exit status: 0 when nothing regressed, 1 on a regression (a metric worse
-# by at least 5% at p < 0.05, a missing trial, a new failure), and anything
-# else when the sweep or a tool failed.
+# by at least 5% at p < 0.05, a missing trial, a new failure), and 2 (or
+# bench run's own status when it was not 1: 130 after Ctrl-C) when the sweep
+# or a tool failed. `bench regress` exits 1 for "regressions found" only;
+# any other status of it (2: bad flags, a missing folder, an unreadable
+# table; a crash) is a tool failure here, never reported as a regression.
 #
 # NIGHTLY_SWEEP and NIGHTLY_BASELINE override the sweep file and the
 # baseline folder; BENCH names a prebuilt bench binary to use.
@@ -55,10 +58,18 @@ fi
 echo "== bench report $out/$name ($(date +%T))"
 "$bench" report "$out/$name" || echo "ci/nightly.sh: bench report failed; the comparison above stands" >&2
 
-if [ "$status" -ne 0 ]; then
-	exit "$status"
-fi
+# A sweep that did not finish is a tool failure whatever regress says (its
+# missing trials would read as regressions): its own status, but never 1.
 if [ "$run_status" -ne 0 ]; then
-	echo "ci/nightly.sh: bench run exited with status $run_status" >&2
+	echo "ci/nightly.sh: bench run exited with status $run_status: a tool failure" >&2
+	[ "$run_status" -eq 1 ] && exit 2
 	exit "$run_status"
 fi
+case "$status" in
+0) ;;
+1) exit 1 ;;
+*)
+	echo "ci/nightly.sh: bench regress could not compare (exit status $status): a tool failure, not a regression" >&2
+	exit 2
+	;;
+esac
