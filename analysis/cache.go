@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -59,28 +60,63 @@ func MatrixHash(w mat.Matrix) string {
 
 // Get returns the decomposition of w0, computing it at most once.
 func (c *BaseCache) Get(w0 mat.Matrix) (*BaseSpectrum, error) {
-	key := MatrixHash(w0)
-	c.mu.Lock()
-	if e, ok := c.m[key]; ok {
-		c.mu.Unlock()
-		<-e.done
-		return e.bs, e.err
-	}
-	e := &cacheEntry{done: make(chan struct{})}
-	c.m[key] = e
-	c.mu.Unlock()
-
-	e.bs, e.err = c.load(key, w0)
-	close(e.done)
-	if e.err != nil { // do not cache failures
-		c.mu.Lock()
-		delete(c.m, key)
-		c.mu.Unlock()
-	}
-	return e.bs, e.err
+	return c.GetContext(context.Background(), w0)
 }
 
-func (c *BaseCache) load(key string, w0 mat.Matrix) (*BaseSpectrum, error) {
+// GetContext is Get, returning ctx's error soon after ctx is done, whether
+// it computes the decomposition or waits for another caller's. A caller
+// whose ctx is still live retries when the computation it waited for was
+// cancelled by its own caller's ctx. Failures are not cached.
+func (c *BaseCache) GetContext(ctx context.Context, w0 mat.Matrix) (*BaseSpectrum, error) {
+	if err := checkFinite("base matrix", w0); err != nil {
+		return nil, err
+	}
+	key := MatrixHash(w0)
+	for {
+		c.mu.Lock()
+		e, ok := c.m[key]
+		if !ok {
+			e = &cacheEntry{done: make(chan struct{})}
+			c.m[key] = e
+			c.mu.Unlock()
+			c.fill(ctx, e, key, w0)
+			return e.bs, e.err
+		}
+		c.mu.Unlock()
+		select {
+		case <-e.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if e.err != nil && isCtxErr(e.err) && ctx.Err() == nil {
+			continue // the computing caller's cancellation, not ours
+		}
+		return e.bs, e.err
+	}
+}
+
+// fill computes (or reads) e and releases it whatever happens: a failure,
+// a panic included, is not cached, so the next caller tries again.
+func (c *BaseCache) fill(ctx context.Context, e *cacheEntry, key string, w0 mat.Matrix) {
+	defer func() {
+		if p := recover(); p != nil {
+			e.bs, e.err = nil, fmt.Errorf("analysis: base decomposition panicked: %v", p)
+		}
+		if e.err != nil {
+			c.mu.Lock()
+			delete(c.m, key)
+			c.mu.Unlock()
+		}
+		close(e.done)
+	}()
+	e.bs, e.err = c.load(ctx, key, w0)
+}
+
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (c *BaseCache) load(ctx context.Context, key string, w0 mat.Matrix) (*BaseSpectrum, error) {
 	path := ""
 	if c.dir != "" {
 		path = filepath.Join(c.dir, key+".spectrum")
@@ -91,7 +127,7 @@ func (c *BaseCache) load(key string, w0 mat.Matrix) (*BaseSpectrum, error) {
 			_ = os.Remove(path)
 		}
 	}
-	bs, err := DecomposeBase(w0)
+	bs, err := DecomposeBaseContext(ctx, w0)
 	if err != nil || path == "" {
 		return bs, err
 	}

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -77,7 +78,7 @@ func TestLeftSingular(t *testing.T) {
 		}(), 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sig, u, err := leftSingular(tc.w, tc.nvec)
+			sig, u, err := leftSingular(context.Background(), tc.w, tc.nvec)
 			if err != nil {
 				t.Fatal(err)
 			}

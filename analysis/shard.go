@@ -93,7 +93,12 @@ type ShardOptions struct {
 //   - EnergyRank90: the rank holding 90% of ΔW's spectral energy,
 //     averaged over the layers likewise.
 //
-// The result is a function of the weights and options only.
+// The result is a function of the weights and options only. A layer whose
+// base or tuned tensor holds a NaN or an infinity fails the analysis with
+// an error naming the layer, the tensor and the entry (wrapping
+// ErrNonFinite). FillShard looks at ctx between layers and inside each
+// layer's decompositions, and returns ctx's error, leaving the shard as it
+// was, soon after ctx is done.
 func FillShard(ctx context.Context, s *results.Shard, layers []Layer, opt ShardOptions) error {
 	cache := opt.Cache
 	if cache == nil {
@@ -117,14 +122,29 @@ func FillShard(ctx context.Context, s *results.Shard, layers []Layer, opt ShardO
 		if l.Rows <= 0 || l.Cols <= 0 || len(l.Base) != l.Rows*l.Cols || len(l.Tuned) != l.Rows*l.Cols {
 			return fmt.Errorf("analysis: layer %q: %d base and %d tuned values for %d×%d", l.Name, len(l.Base), len(l.Tuned), l.Rows, l.Cols)
 		}
+		if err := checkFinite32(fmt.Sprintf("layer %q: tensor %q", l.Name, l.Name+baseSuffix), l.Base, l.Cols); err != nil {
+			return err
+		}
+		if err := checkFinite32(fmt.Sprintf("layer %q: tensor %q", l.Name, l.Name+tunedSuffix), l.Tuned, l.Cols); err != nil {
+			return err
+		}
 		w0, w := dense(l.Rows, l.Cols, l.Base), dense(l.Rows, l.Cols, l.Tuned)
-		bs, err := cache.Get(w0)
+		bs, err := cache.GetContext(ctx, w0)
 		if err != nil {
+			if isCtxErr(err) {
+				return err
+			}
 			return fmt.Errorf("analysis: layer %q: %w", l.Name, err)
 		}
-		ls, err := AnalyzeLayer(bs, w0, w, IntruderOptions{K: topK, Eps: eps})
+		ls, err := AnalyzeLayerContext(ctx, bs, w0, w, IntruderOptions{K: topK, Eps: eps})
 		if err != nil {
+			if isCtxErr(err) {
+				return err
+			}
 			return fmt.Errorf("analysis: layer %q: %w", l.Name, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
 		}
 		sig, err := SingularValues(w)
 		if err != nil {

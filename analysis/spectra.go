@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -24,11 +25,21 @@ type BaseSpectrum struct {
 
 // DecomposeBase computes the BaseSpectrum of w0.
 func DecomposeBase(w0 mat.Matrix) (*BaseSpectrum, error) {
+	return DecomposeBaseContext(context.Background(), w0)
+}
+
+// DecomposeBaseContext is DecomposeBase, returning ctx's error soon after
+// ctx is done. A w0 holding a NaN or an infinity is refused with an error
+// wrapping ErrNonFinite.
+func DecomposeBaseContext(ctx context.Context, w0 mat.Matrix) (*BaseSpectrum, error) {
 	r, c := w0.Dims()
 	if r == 0 || c == 0 {
 		return nil, errors.New("analysis: empty base matrix")
 	}
-	sig, u, err := leftSingular(w0, min(r, c))
+	if err := checkFinite("base matrix", w0); err != nil {
+		return nil, err
+	}
+	sig, u, err := leftSingular(ctx, w0, min(r, c))
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +104,19 @@ type TopSpectrum struct {
 // TopK returns the k largest singular values of w and their left singular
 // vectors.
 func TopK(w mat.Matrix, k int, opt TopKOptions) (*TopSpectrum, error) {
+	return TopKContext(context.Background(), w, k, opt)
+}
+
+// TopKContext is TopK, returning ctx's error soon after ctx is done. A w
+// holding a NaN or an infinity is refused with an error wrapping
+// ErrNonFinite.
+func TopKContext(ctx context.Context, w mat.Matrix, k int, opt TopKOptions) (*TopSpectrum, error) {
 	r, c := w.Dims()
 	if k <= 0 || k > min(r, c) {
 		return nil, fmt.Errorf("analysis: top-k: k = %d out of range for %d×%d", k, r, c)
+	}
+	if err := checkFinite("tuned matrix", w); err != nil {
+		return nil, err
 	}
 	method := opt.Method
 	if method == Auto {
@@ -105,13 +126,13 @@ func TopK(w mat.Matrix, k int, opt TopKOptions) (*TopSpectrum, error) {
 		}
 	}
 	if method == Exact {
-		sig, u, err := leftSingular(w, k)
+		sig, u, err := leftSingular(ctx, w, k)
 		if err != nil {
 			return nil, err
 		}
 		return &TopSpectrum{Sigma: sig, U: u, Residual: residual(w, sig, u)}, nil
 	}
-	return randomizedTopK(w, k, opt)
+	return randomizedTopK(ctx, w, k, opt)
 }
 
 // residual returns max_j ‖W·Wᵀuⱼ − σⱼ²uⱼ‖/σ₁².
@@ -137,7 +158,9 @@ func residual(w mat.Matrix, sig []float64, u *mat.Dense) float64 {
 // Rayleigh–Ritz approximations from the whole basis until the top-k
 // residuals are below tolerance. On flat spectra, where plain subspace
 // iteration crawls, the Krylov basis needs several times fewer products.
-func randomizedTopK(w mat.Matrix, k int, opt TopKOptions) (*TopSpectrum, error) {
+//
+// It stops after opt.MaxIter blocks at most, whatever the residual.
+func randomizedTopK(ctx context.Context, w mat.Matrix, k int, opt TopKOptions) (*TopSpectrum, error) {
 	r, c := w.Dims()
 	tol, maxIter := opt.Tol, opt.MaxIter
 	if tol <= 0 {
@@ -160,10 +183,16 @@ func randomizedTopK(w mat.Matrix, k int, opt TopKOptions) (*TopSpectrum, error) 
 	var wtq mat.Dense
 	wtq.Mul(w.T(), basis) // c×m = Wᵀ·basis, grown alongside
 	for it := 1; ; it++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		m := basis.RawMatrix().Cols
 		full := m+b > min(r, c) || it >= maxIter
 		if it%2 == 0 || full {
-			top := rayleighRitz(w, basis, &wtq, k)
+			top, err := rayleighRitz(ctx, w, basis, &wtq, k)
+			if err != nil {
+				return nil, err
+			}
 			top.Iters = it
 			if top.Residual <= tol || full {
 				return top, nil
@@ -195,12 +224,15 @@ func randomizedTopK(w mat.Matrix, k int, opt TopKOptions) (*TopSpectrum, error) 
 // rayleighRitz returns the top-k left singular approximations of w from the
 // span of the orthonormal columns of q, given wtq = Wᵀ·Q: the eigenpairs of
 // QᵀWWᵀQ = (WᵀQ)ᵀ(WᵀQ) rotate Q. Its residual costs one more product.
-func rayleighRitz(w mat.Matrix, q, wtq *mat.Dense, k int) *TopSpectrum {
+func rayleighRitz(ctx context.Context, w mat.Matrix, q, wtq *mat.Dense, k int) (*TopSpectrum, error) {
 	_, m := q.Dims()
 	g := make([]float64, m*m)
 	gd := mat.NewDense(m, m, g)
 	gd.Mul(wtq.T(), wtq)
-	lam, e, _ := symTopEigen(g, m, k)
+	lam, e, err := symTopEigen(ctx, g, m, k)
+	if err != nil {
+		return nil, err
+	}
 	var u, wtu, wwtu mat.Dense
 	u.Mul(q, e)
 	wtu.Mul(wtq, e)
@@ -217,7 +249,7 @@ func rayleighRitz(w mat.Matrix, q, wtq *mat.Dense, k int) *TopSpectrum {
 	if lam[0] > 0 {
 		res = worst / lam[0]
 	}
-	return &TopSpectrum{Sigma: sig, U: &u, Residual: res}
+	return &TopSpectrum{Sigma: sig, U: &u, Residual: res}, nil
 }
 
 // orth returns an orthonormal basis of the columns of a (the thin Q of its
@@ -273,6 +305,12 @@ type IntruderReport struct {
 // intruder when that maximum is below ε. W is the merged tuned matrix
 // (W0 + ΔW). Counts sum over matrices by adding reports' Counts.
 func Intruders(base *BaseSpectrum, w mat.Matrix, opt IntruderOptions) (*IntruderReport, error) {
+	return IntrudersContext(context.Background(), base, w, opt)
+}
+
+// IntrudersContext is Intruders, returning ctx's error soon after ctx is
+// done.
+func IntrudersContext(ctx context.Context, base *BaseSpectrum, w mat.Matrix, opt IntruderOptions) (*IntruderReport, error) {
 	r, c := w.Dims()
 	if r != base.Rows || c != base.Cols {
 		return nil, fmt.Errorf("analysis: intruders: tuned %d×%d, base %d×%d", r, c, base.Rows, base.Cols)
@@ -286,7 +324,7 @@ func Intruders(base *BaseSpectrum, w mat.Matrix, opt IntruderOptions) (*Intruder
 	if len(eps) == 0 {
 		eps = []float64{0.5}
 	}
-	top, err := TopK(w, k, opt.TopK)
+	top, err := TopKContext(ctx, w, k, opt.TopK)
 	if err != nil {
 		return nil, err
 	}
@@ -313,8 +351,12 @@ func Intruders(base *BaseSpectrum, w mat.Matrix, opt IntruderOptions) (*Intruder
 }
 
 // SingularValues returns all singular values of w, descending (Dgesvd
-// without vectors).
+// without vectors). A w holding a NaN or an infinity is refused with an
+// error wrapping ErrNonFinite.
 func SingularValues(w mat.Matrix) ([]float64, error) {
+	if err := checkFinite("matrix", w); err != nil {
+		return nil, err
+	}
 	var svd mat.SVD
 	if !svd.Factorize(w, mat.SVDNone) {
 		return nil, errors.New("analysis: singular values: SVD did not converge")
@@ -380,8 +422,17 @@ type LayerSpectrum struct {
 // AnalyzeLayer runs the intruder analysis of w against base and the spectral
 // summaries of ΔW = w − W0. w0 must be the matrix base was computed from.
 func AnalyzeLayer(base *BaseSpectrum, w0, w mat.Matrix, opt IntruderOptions) (*LayerSpectrum, error) {
-	rep, err := Intruders(base, w, opt)
+	return AnalyzeLayerContext(context.Background(), base, w0, w, opt)
+}
+
+// AnalyzeLayerContext is AnalyzeLayer, returning ctx's error soon after ctx
+// is done (its full SVD of ΔW, one LAPACK call, is not interrupted).
+func AnalyzeLayerContext(ctx context.Context, base *BaseSpectrum, w0, w mat.Matrix, opt IntruderOptions) (*LayerSpectrum, error) {
+	rep, err := IntrudersContext(ctx, base, w, opt)
 	if err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	var delta mat.Dense
