@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -22,10 +23,20 @@ import (
 // trial. It is safe for concurrent use; concurrent requests for one matrix
 // share a single computation. With a directory, decompositions also persist
 // across processes as binary files named by the hash.
+//
+// A file is trusted only when it is exactly the size the matrix implies
+// (checked before anything is allocated), names the matrix's hash, has the
+// matrix's dimensions and matches its recorded SHA-256; any other file is
+// reported to Log, recomputed and replaced atomically. Reading a file or
+// computing anew gives the same bits.
 type BaseCache struct {
 	dir string
-	mu  sync.Mutex
-	m   map[string]*cacheEntry
+	// Log receives warnings (a cache file being recomputed); nil discards
+	// them. Set it before the first Get.
+	Log io.Writer
+
+	mu sync.Mutex
+	m  map[string]*cacheEntry
 }
 
 type cacheEntry struct {
@@ -116,32 +127,62 @@ func isCtxErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
+func (c *BaseCache) warnf(format string, args ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, format+"\n", args...)
+	}
+}
+
 func (c *BaseCache) load(ctx context.Context, key string, w0 mat.Matrix) (*BaseSpectrum, error) {
 	path := ""
 	if c.dir != "" {
 		path = filepath.Join(c.dir, key+".spectrum")
-		if bs, err := readSpectrum(path); err == nil {
+		r, cols := w0.Dims()
+		bs, err := readSpectrum(path, key, r, cols)
+		if err == nil {
 			return bs, nil
-		} else if !errors.Is(err, os.ErrNotExist) {
-			// A damaged file is recomputed and replaced.
-			_ = os.Remove(path)
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			// Recomputed below and replaced by an atomic rename.
+			c.warnf("analysis: warning: base cache: %v; recomputing", err)
 		}
 	}
 	bs, err := DecomposeBaseContext(ctx, w0)
 	if err != nil || path == "" {
 		return bs, err
 	}
-	if err := writeSpectrum(path, bs); err != nil {
+	if err := writeSpectrum(path, key, bs); err != nil {
 		return nil, err
 	}
 	return bs, nil
 }
 
-// The file format: magic, rows, cols, k (uint64 LE), then k σ values and the
-// rows×k U, row-major, as float64 LE.
-var spectrumMagic = [8]byte{'P', 'E', 'F', 'T', 'S', 'V', 'D', '1'}
+// The file format (version 2): magic, the matrix hash (32 bytes), rows,
+// cols, k = min(rows, cols) (uint64 LE), k σ values and the rows×k U,
+// row-major, as float64 LE, then the SHA-256 of everything before it.
+var spectrumMagic = [8]byte{'P', 'E', 'F', 'T', 'S', 'V', 'D', '2'}
 
-func writeSpectrum(path string, bs *BaseSpectrum) error {
+const spectrumHeader = 8 + sha256.Size + 3*8
+
+// spectrumSize is the exact size of the file of a rows×cols matrix, or -1
+// when it would not fit an int64.
+func spectrumSize(rows, cols int) int64 {
+	if rows <= 0 || cols <= 0 {
+		return -1
+	}
+	k := int64(min(rows, cols))
+	n := k * (int64(rows) + 1) // σ and U values
+	if k != 0 && n/k != int64(rows)+1 || n > (math.MaxInt64-spectrumHeader-sha256.Size)/8 {
+		return -1
+	}
+	return spectrumHeader + 8*n + sha256.Size
+}
+
+func writeSpectrum(path, key string, bs *BaseSpectrum) error {
+	sum, err := hex.DecodeString(key)
+	if err != nil || len(sum) != sha256.Size {
+		return fmt.Errorf("analysis: base cache: bad key %q", key)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("analysis: base cache: %w", err)
 	}
@@ -150,10 +191,12 @@ func writeSpectrum(path string, bs *BaseSpectrum) error {
 		return fmt.Errorf("analysis: base cache: %w", err)
 	}
 	defer os.Remove(f.Name()) // no-op after the rename
-	w := bufio.NewWriterSize(f, 1<<20)
+	h := sha256.New()
+	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
 	k := len(bs.Sigma)
 	hdr := []uint64{uint64(bs.Rows), uint64(bs.Cols), uint64(k)}
 	w.Write(spectrumMagic[:])
+	w.Write(sum)
 	binary.Write(w, binary.LittleEndian, hdr)
 	binary.Write(w, binary.LittleEndian, bs.Sigma)
 	raw := bs.U.RawMatrix()
@@ -161,6 +204,10 @@ func writeSpectrum(path string, bs *BaseSpectrum) error {
 		binary.Write(w, binary.LittleEndian, raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols])
 	}
 	if err := w.Flush(); err != nil {
+		f.Close()
+		return fmt.Errorf("analysis: base cache: %s: %w", path, err)
+	}
+	if _, err := f.Write(h.Sum(nil)); err != nil {
 		f.Close()
 		return fmt.Errorf("analysis: base cache: %s: %w", path, err)
 	}
@@ -173,32 +220,64 @@ func writeSpectrum(path string, bs *BaseSpectrum) error {
 	return nil
 }
 
-func readSpectrum(path string) (*BaseSpectrum, error) {
+// readSpectrum reads the decomposition of the rows×cols matrix whose hash
+// is key. It returns an error wrapping os.ErrNotExist when there is no
+// file, and another error when the file is not that matrix's: of another
+// size (checked before reading, so a crafted header allocates nothing),
+// another version, matrix or shape, or a damaged one (its SHA-256).
+func readSpectrum(path, key string, rows, cols int) (*BaseSpectrum, error) {
+	want := spectrumSize(rows, cols)
+	if want < 0 {
+		return nil, fmt.Errorf("analysis: base cache: %s: no file for a %d×%d matrix", path, rows, cols)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(f, 1<<20)
-	var magic [8]byte
-	if _, err := io.ReadFull(r, magic[:]); err != nil || magic != spectrumMagic {
-		return nil, fmt.Errorf("analysis: base cache: %s: not a spectrum file", path)
-	}
-	var hdr [3]uint64
-	if err := binary.Read(r, binary.LittleEndian, hdr[:]); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		return nil, fmt.Errorf("analysis: base cache: %s: %w", path, err)
 	}
-	rows, cols, k := int(hdr[0]), int(hdr[1]), int(hdr[2])
-	if k != min(rows, cols) || rows <= 0 || rows > 1<<20 || cols > 1<<20 {
-		return nil, fmt.Errorf("analysis: base cache: %s: bad header %v", path, hdr)
+	if fi.Size() != want {
+		return nil, fmt.Errorf("analysis: base cache: %s: %d bytes, want %d for a %d×%d matrix", path, fi.Size(), want, rows, cols)
 	}
-	sig := make([]float64, k)
-	u := make([]float64, rows*k)
-	if err := binary.Read(r, binary.LittleEndian, sig); err != nil {
-		return nil, fmt.Errorf("analysis: base cache: %s: %w", path, err)
+	b := make([]byte, want)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("analysis: base cache: %s: %w", path, noNotExist(err))
 	}
-	if err := binary.Read(r, binary.LittleEndian, u); err != nil {
-		return nil, fmt.Errorf("analysis: base cache: %s: %w", path, err)
+	body, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+	if got := sha256.Sum256(body); !bytes.Equal(got[:], sum) {
+		return nil, fmt.Errorf("analysis: base cache: %s: SHA-256 %x, recorded %x: damaged", path, got[:8], sum[:8])
 	}
-	return &BaseSpectrum{Rows: rows, Cols: cols, Sigma: sig, U: mat.NewDense(rows, k, u)}, nil
+	if !bytes.Equal(body[:8], spectrumMagic[:]) {
+		return nil, fmt.Errorf("analysis: base cache: %s: not a version-2 spectrum file", path)
+	}
+	if got := hex.EncodeToString(body[8 : 8+sha256.Size]); got != key {
+		return nil, fmt.Errorf("analysis: base cache: %s: holds matrix %s", path, got[:16])
+	}
+	p := body[8+sha256.Size:]
+	hr, hc, hk := binary.LittleEndian.Uint64(p), binary.LittleEndian.Uint64(p[8:]), binary.LittleEndian.Uint64(p[16:])
+	k := min(rows, cols)
+	if hr != uint64(rows) || hc != uint64(cols) || hk != uint64(k) {
+		return nil, fmt.Errorf("analysis: base cache: %s: header %d×%d (k %d), want %d×%d (k %d)", path, hr, hc, hk, rows, cols, k)
+	}
+	p = p[24:]
+	vals := make([]float64, k*(rows+1))
+	for i := range vals {
+		vals[i] = math.Float64frombits(binary.LittleEndian.Uint64(p[8*i:]))
+	}
+	if !finite(vals) {
+		return nil, fmt.Errorf("analysis: base cache: %s: non-finite values", path)
+	}
+	return &BaseSpectrum{Rows: rows, Cols: cols, Sigma: vals[:k:k], U: mat.NewDense(rows, k, vals[k:])}, nil
+}
+
+// noNotExist hides os.ErrNotExist: a file that vanished while read is a
+// damaged one, not an absent one.
+func noNotExist(err error) error {
+	if errors.Is(err, os.ErrNotExist) {
+		return errors.New(err.Error())
+	}
+	return err
 }

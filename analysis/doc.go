@@ -18,4 +18,13 @@
 //
 // Every random choice (bootstrap resamples, randomized SVD test vectors)
 // uses a fixed seed, so a result is a function of its inputs only.
+//
+// Robustness: a matrix holding a NaN or an infinity is refused with an
+// error wrapping ErrNonFinite (FillShard names the layer and the tensor);
+// every iterative loop has a bound and fails with an error past it; the
+// long entry points take a context (FillShard, the ...Context functions)
+// and return its error soon after it is done. The base-decomposition cache
+// trusts a file only when its size, matrix hash, dimensions and SHA-256
+// agree with the matrix asked for (the size checked before anything is
+// allocated); any other file is recomputed and replaced.
 package analysis
