@@ -28,10 +28,9 @@ func spectraHook(plan *sweeps.Plan, cache *tasks.Cache) func(ctx context.Context
 	if !plan.Analysis.Spectra {
 		return nil
 	}
-	opt := analysis.ShardOptions{
-		Eps: plan.Analysis.Epsilons, TopK: plan.Analysis.TopK,
-		Cache: analysis.NewBaseCache(filepath.Join(cache.Dir(), "spectra")),
-	}
+	bases := analysis.NewBaseCache(filepath.Join(cache.Dir(), "spectra"))
+	bases.Log = cache.Log // a damaged decomposition recomputed: warned where a damaged base model is
+	opt := analysis.ShardOptions{Eps: plan.Analysis.Epsilons, TopK: plan.Analysis.TopK, Cache: bases}
 	return func(ctx context.Context, t sweeps.Trial, dir string, artifacts map[string]string, s *results.Shard) error {
 		rel, ok := artifacts["weights"]
 		if !ok {
