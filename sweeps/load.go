@@ -143,6 +143,11 @@ var topKeys = []string{"name", "description", "seeds", "grid", "defaults", "meth
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
+// MaxNameLen is the longest sweep name, in bytes: the name is a folder of
+// the results tree (results/<name>/trials/<id>/…), so it stays far below
+// the 255 bytes a file name may have on common file systems.
+const MaxNameLen = 100
+
 func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 	sp := &spec{methodTabs: map[string][]keyed{}, methodRanks: map[string][]setting{}, taskTabs: map[string][]keyed{}}
 	d.unknownKeys(raw, "", topKeys)
@@ -153,8 +158,11 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 			sp.name = s
 		}
 	}
-	if !nameRE.MatchString(sp.name) {
+	switch {
+	case !nameRE.MatchString(sp.name):
 		d.es.atVal("name", "sweep name %q must be letters, digits, '.', '_' or '-' (it names the results folder)", sp.name)
+	case len(sp.name) > MaxNameLen:
+		d.es.atVal("name", "sweep name %.20q… is %d bytes, longer than %d (it names the results folder)", sp.name, len(sp.name), MaxNameLen)
 	}
 	if v, ok := raw["description"]; ok {
 		sp.description, _ = d.str("description", v)
