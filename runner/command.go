@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -43,18 +45,30 @@ type Command struct {
 	// WaitDelay is how long to wait for the program's output to close once
 	// it was killed; default 5s.
 	WaitDelay time.Duration
+	// Linger is how long the runner keeps reading the program's stdout and
+	// stderr after the program exited (and its process group was killed),
+	// for a child that left the group and holds them open; then they are
+	// closed, which is their end: a summary that arrived stands. Default 2s.
+	Linger time.Duration
 }
 
 // NewCommand returns the Command trainer of a [trainer] kind = "command"
-// table. Relative program paths with a slash are resolved against dir, the
-// sweep file's folder; bare names are looked up on PATH.
+// table. A program named with a slash ("./train.sh", "bin/train") is
+// resolved against dir, the sweep file's folder, and never looked up on
+// PATH; a bare name ("python3") is looked up on PATH. Path is absolute.
 func NewCommand(spec sweeps.TrainerSpec, dir string) (*Command, error) {
 	if len(spec.Command) == 0 || spec.Command[0] == "" {
 		return nil, errors.New("runner: [trainer] kind = \"command\" needs a command")
 	}
 	prog := spec.Command[0]
 	if strings.ContainsRune(prog, '/') && !filepath.IsAbs(prog) {
-		prog = filepath.Join(dir, prog)
+		// Absolute, so that LookPath checks this file and never searches
+		// PATH (filepath.Join(".", "./prog") is "prog", a bare name).
+		abs, err := filepath.Abs(filepath.Join(dir, prog))
+		if err != nil {
+			return nil, fmt.Errorf("runner: trainer command %s: %w", prog, err)
+		}
+		prog = abs
 	}
 	path, err := exec.LookPath(prog)
 	if err != nil {
@@ -64,6 +78,26 @@ func NewCommand(spec sweeps.TrainerSpec, dir string) (*Command, error) {
 		path = abs
 	}
 	return &Command{Path: path, Args: spec.Command[1:], Env: spec.Env, Dir: dir}, nil
+}
+
+// programID names the program a trial runs for its log: its absolute path,
+// the file it resolves to when that is a symbolic link, and the SHA-256 of
+// its content.
+func programID(path string) string {
+	s := path
+	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
+		s += " (" + real + ")"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return s + " sha256 unknown: " + err.Error()
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return s + " sha256 unknown: " + err.Error()
+	}
+	return s + " sha256 " + hex.EncodeToString(h.Sum(nil))
 }
 
 // trialSpec is the JSON file a command trainer reads.
@@ -104,6 +138,7 @@ func (c *Command) Run(ctx context.Context, t sweeps.Trial, dir string, r Reporte
 		return err
 	}
 
+	r.Log("runner: trainer program " + programID(c.Path))
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(),
@@ -168,17 +203,29 @@ func (c *Command) Run(ctx context.Context, t sweeps.Trial, dir string, r Reporte
 
 	werr := cmd.Wait()
 	killGroup(cmd) // children left behind by the trainer die with it
+	linger := c.Linger
+	if linger <= 0 {
+		linger = 2 * time.Second
+	}
 	var perr error
 	select {
 	case perr = <-msgs:
 		<-logged
-	case <-time.After(cmd.WaitDelay):
-		// A child escaped the process group and holds the pipes open.
-		outR.Close()
-		errR.Close()
+	case <-time.After(linger):
+		// A child escaped the process group and holds the pipes open. The
+		// trainer has exited: what it wrote was read, the rest is not its
+		// own. End both streams here (a read past its deadline ends
+		// readMessages as the end of the stream would).
+		now := time.Now()
+		if outR.SetReadDeadline(now) != nil {
+			outR.Close()
+		}
+		if errR.SetReadDeadline(now) != nil {
+			errR.Close()
+		}
 		perr = <-msgs
 		<-logged
-		r.Log("runner: the trainer's output stayed open after it exited; a child outside its process group holds it")
+		r.Log("runner: the trainer's output stayed open after it exited (a child outside its process group holds it); closed it " + linger.String() + " after the exit")
 	}
 	outR.Close()
 	errR.Close()
@@ -207,6 +254,13 @@ func (c *Command) Run(ctx context.Context, t sweeps.Trial, dir string, r Reporte
 
 var errNoSummary = errors.New("no summary")
 
+// endedByRunner reports whether a read error is the runner ending the
+// trainer's stdout after the trainer exited (a read deadline, or the pipe
+// closed where deadlines are not supported): the end of the stream.
+func endedByRunner(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, os.ErrClosed)
+}
+
 // readMessages reads the trainer's stdout to its end, forwarding messages to
 // r. It stops at the first malformed line or a diverged message.
 func readMessages(stdout io.Reader, r Reporter) error {
@@ -234,7 +288,7 @@ func readMessages(stdout io.Reader, r Reporter) error {
 			summary = true
 		}
 	}
-	if err := sc.Err(); err != nil {
+	if err := sc.Err(); err != nil && !endedByRunner(err) {
 		return fmt.Errorf("stdout: %w", err)
 	}
 	if !summary {
