@@ -2,20 +2,26 @@ package results
 
 import (
 	"cmp"
-	"path/filepath"
+	"fmt"
+	"maps"
 	"slices"
 )
 
 // Compact merges the complete shards under sweepDir into
-// sweepDir/trials.parquet, steps.parquet and spectra.parquet, each written
-// atomically. Trials are in plan index order (trial ID breaks ties); steps
-// and spectra follow their trial, steps ordered by step, rows of equal step
-// in the order the trainer reported them. Equal shards give equal bytes,
-// and the tables are written, with their schema, even when empty.
+// sweepDir/trials.parquet, steps.parquet and spectra.parquet, written
+// atomically with their checksums.json, which also records the shards they
+// were compacted from (see TablesStale). Trials are in plan index order
+// (trial ID breaks ties); steps and spectra follow their trial, steps
+// ordered by step, rows of equal step in the order the trainer reported
+// them. Equal shards give equal bytes, and the tables are written, with
+// their schema, even when empty. A damaged shard is an error naming it.
 func Compact(sweepDir string) error {
-	shards, err := ReadShards(sweepDir)
+	shards, digests, bad, err := readShards(sweepDir)
 	if err != nil {
 		return err
+	}
+	if len(bad) > 0 {
+		return bad[slices.Min(slices.Collect(maps.Keys(bad)))]
 	}
 	ordered := make([]*Shard, 0, len(shards))
 	for _, s := range shards {
@@ -34,11 +40,29 @@ func Compact(sweepDir string) error {
 		steps = append(steps, st...)
 		spectra = append(spectra, toSpectrumRecords(s.Spectra)...)
 	}
-	if err := writeTable(filepath.Join(sweepDir, StepsFile), steps); err != nil {
+	names := []string{StepsFile, SpectraFile, TrialsFile}
+	data := make([][]byte, len(names))
+	if err := parallel(len(names), func(i int) (err error) {
+		switch names[i] {
+		case StepsFile:
+			data[i], err = encode(steps, tableCodec)
+		case SpectraFile:
+			data[i], err = encode(spectra, tableCodec)
+		default:
+			data[i], err = encode(trials, tableCodec)
+		}
+		if err != nil {
+			err = fmt.Errorf("results: encode %s: %w", names[i], err)
+		}
+		return err
+	}); err != nil {
 		return err
 	}
-	if err := writeTable(filepath.Join(sweepDir, SpectraFile), spectra); err != nil {
-		return err
+	c := &checksums{Files: map[string]string{}, Shards: digests}
+	for i, name := range names {
+		c.Files[name] = sum(data[i])
 	}
-	return writeTable(filepath.Join(sweepDir, TrialsFile), trials)
+	// The tables are renamed into place in this order, trials.parquet and
+	// its checksums last.
+	return writeFilesAtomic(sweepDir, append(names, ChecksumsFile), append(data, encodeChecksums(c)))
 }

@@ -9,15 +9,28 @@
 //	  trials.parquet      one row per trial
 //	  steps.parquet       one row per (trial, step, split, metric)
 //	  spectra.parquet     one row per (trial, layer, singular direction)
+//	  checksums.json      SHA-256 of the three tables, and the shards they
+//	                      were compacted from
+//	  .lock               held by the run writing the folder (pid, host)
 //	  trials/<trial_id>/  one trial's shard: trial.parquet, steps.parquet,
-//	                      spectra.parquet (same schemas as above), and
-//	                      whatever the runner keeps there (log, artifacts)
+//	                      spectra.parquet (same schemas as above), its
+//	                      checksums.json, and whatever the runner keeps
+//	                      there (log, artifacts)
 //
 // Every file is written to a temp name starting ".tmp-" in its folder,
 // synced, renamed into place, and the folder synced, so a crash or kill
 // never leaves a partial file under a real name. A shard counts only when
 // all three of its files exist. Compaction orders trials by plan_index;
 // equal shards give byte-identical tables.
+//
+// Every read checks a file against the SHA-256 in the checksums.json
+// beside it (Parquet's page CRCs leave page headers and the footer
+// unchecked, where one flipped bit can change a number), and the manifest
+// against its own checksum field: a damaged file is an error naming it
+// (wrapping ErrDamaged), never other numbers. A damaged shard's error says
+// to delete its trial folder, which reruns that trial; nothing is deleted
+// for the user. Folders written before checksums existed read unchecked.
+// TablesStale tells whether the tables hold exactly the shards there are.
 //
 // The tables read without this tool, e.g. in DuckDB:
 //
@@ -156,5 +169,6 @@
 //
 // JSON object with sweep, description, sweep_file, sweep_source (the
 // frozen sweep text), source_hash, trials (the resolved plan), git_commit,
-// go_version, host, harness_version, started and ended (RFC 3339).
+// go_version, host, harness_version, started and ended (RFC 3339), and
+// last checksum: "sha256:<hex>" of the file's bytes without that field.
 package results

@@ -1,6 +1,7 @@
 package results
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -40,7 +41,39 @@ func WriteManifest(sweepDir string, m *Manifest) error {
 	if err != nil {
 		return fmt.Errorf("results: manifest: %w", err)
 	}
-	return writeFileAtomic(filepath.Join(sweepDir, ManifestFile), append(data, '\n'))
+	return writeFileAtomic(filepath.Join(sweepDir, ManifestFile), sealManifest(data))
+}
+
+// The manifest's last field is "checksum": the SHA-256 of the manifest's
+// bytes without that field, so any change to the file is detected on read.
+// A manifest without one (written before it existed, or by hand) is read
+// unchecked.
+const manifestSumKey = `,
+  "checksum": "`
+
+// sealManifest appends the checksum field to data, an indented JSON object.
+func sealManifest(data []byte) []byte {
+	body := data[:len(data)-len("\n}")]
+	return fmt.Appendf(nil, "%s%s%s\"\n}\n", body, manifestSumKey, sum(data))
+}
+
+// checkManifest verifies data, the bytes of the manifest at path, against
+// its checksum field, if it has one.
+func checkManifest(path string, data []byte) error {
+	var sealed struct {
+		Checksum *string `json:"checksum"`
+	}
+	if err := json.Unmarshal(data, &sealed); err != nil || sealed.Checksum == nil {
+		return nil // the full decode reports bad JSON
+	}
+	want := *sealed.Checksum
+	tail := manifestSumKey + want + "\"\n}\n"
+	if !bytes.HasSuffix(data, []byte(tail)) ||
+		sum(append(data[:len(data)-len(tail):len(data)-len(tail)], "\n}"...)) != want {
+		return fmt.Errorf("results: %s is %w: its content does not match its checksum (edited or corrupted); "+
+			"delete it and rerun the sweep to write it again (finished trials are kept)", path, ErrDamaged)
+	}
+	return nil
 }
 
 // ReadManifest reads sweepDir/manifest.json.
@@ -49,6 +82,9 @@ func ReadManifest(sweepDir string) (*Manifest, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("results: %w", err)
+	}
+	if err := checkManifest(path, data); err != nil {
+		return nil, err
 	}
 	m := new(Manifest)
 	if err := json.Unmarshal(data, m); err != nil {

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,6 +74,10 @@ func WriteShard(sweepDir string, s *Shard) error {
 		return fmt.Errorf("results: shard %s: %w", id, err)
 	}
 
+	sums := encodeChecksums(&checksums{Files: map[string]string{
+		StepsFile: sum(steps), SpectraFile: sum(spectra), shardTrialFile: sum(trial),
+	}})
+
 	dir := ShardDir(sweepDir, id)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("results: %w", err)
@@ -79,15 +85,17 @@ func WriteShard(sweepDir string, s *Shard) error {
 	if err := removeShardFiles(dir); err != nil {
 		return err
 	}
-	return writeFilesAtomic(dir, shardFiles, [][]byte{steps, spectra, trial},
-		filepath.Dir(dir), sweepDir)
+	// trial.parquet is renamed last: it makes the shard complete, with its
+	// checksums already in place.
+	return writeFilesAtomic(dir, []string{StepsFile, SpectraFile, ChecksumsFile, shardTrialFile},
+		[][]byte{steps, spectra, sums, trial}, filepath.Dir(dir), sweepDir)
 }
 
 // removeShardFiles removes the files of an earlier shard in dir, if any,
 // and syncs dir so no old file outlives a crash next to new ones.
 func removeShardFiles(dir string) error {
 	removed := false
-	for _, name := range shardFiles {
+	for _, name := range append(shardFiles[:len(shardFiles):len(shardFiles)], ChecksumsFile) {
 		err := os.Remove(filepath.Join(dir, name))
 		if err == nil {
 			removed = true
@@ -104,34 +112,91 @@ func removeShardFiles(dir string) error {
 	return nil
 }
 
-// ReadShard reads one trial's shard. It returns an error wrapping
-// ErrIncomplete when the shard is absent or incomplete, and an error
-// naming the file when a file is damaged.
+// ReadShard reads one trial's shard, each file checked against the
+// shard's checksums.json. It returns an error wrapping ErrIncomplete when
+// the shard is absent or incomplete, and an error wrapping ErrDamaged that
+// names the file and the remedy when a file is damaged.
 func ReadShard(sweepDir, trialID string) (*Shard, error) {
+	s, _, err := readShard(sweepDir, trialID)
+	return s, err
+}
+
+// readShard reads one shard and returns its digest: the SHA-256 of its
+// checksums.json, or for a shard written without one, of its files' sums.
+func readShard(sweepDir, trialID string) (*Shard, string, error) {
 	if err := checkID(trialID); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	dir := ShardDir(sweepDir, trialID)
-	for _, name := range shardFiles {
-		if _, err := os.Stat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrIncomplete, dir)
-		}
-	}
-	trials, err := ReadTrials(filepath.Join(dir, shardTrialFile))
+	data, digest, err := readShardFiles(dir)
 	if err != nil {
-		return nil, err
+		return nil, "", damaged(trialID, dir, err)
+	}
+	trialPath := filepath.Join(dir, shardTrialFile)
+	trials, err := decodeTable[trialRecord](trialPath, data[shardTrialFile])
+	if err != nil {
+		return nil, "", damaged(trialID, dir, err)
 	}
 	if len(trials) != 1 || trials[0].TrialID != trialID {
-		return nil, fmt.Errorf("results: %s: want one row for trial %s, have %d", filepath.Join(dir, shardTrialFile), trialID, len(trials))
+		return nil, "", damaged(trialID, dir, fmt.Errorf("results: %s is %w: want one row for trial %s, have %d", trialPath, ErrDamaged, trialID, len(trials)))
 	}
-	s := &Shard{Trial: trials[0]}
-	if s.Steps, err = ReadSteps(filepath.Join(dir, StepsFile)); err != nil {
-		return nil, err
+	s := &Shard{Trial: fromTrialRecord(&trials[0])}
+	steps, err := decodeTable[stepRecord](filepath.Join(dir, StepsFile), data[StepsFile])
+	if err != nil {
+		return nil, "", damaged(trialID, dir, err)
 	}
-	if s.Spectra, err = ReadSpectra(filepath.Join(dir, SpectraFile)); err != nil {
-		return nil, err
+	s.Steps = fromStepRecords(steps)
+	spectra, err := decodeTable[spectrumRecord](filepath.Join(dir, SpectraFile), data[SpectraFile])
+	if err != nil {
+		return nil, "", damaged(trialID, dir, err)
 	}
-	return s, nil
+	s.Spectra = fromSpectrumRecords(spectra)
+	return s, digest, nil
+}
+
+// readShardFiles reads the files of the shard in dir, checked against its
+// checksums.json, and returns them by name with the shard's digest.
+func readShardFiles(dir string) (map[string][]byte, string, error) {
+	for _, name := range shardFiles {
+		if _, err := os.Stat(filepath.Join(dir, name)); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("%w: %s", ErrIncomplete, dir)
+		}
+	}
+	c, cdata, err := readChecksums(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	data := make(map[string][]byte, len(shardFiles))
+	var legacy []byte
+	for _, name := range shardFiles {
+		path := filepath.Join(dir, name)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, "", fmt.Errorf("%w: %s", ErrIncomplete, dir) // rewritten meanwhile
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("results: %w", err)
+		}
+		if err := c.verify(path, b); err != nil {
+			return nil, "", err
+		}
+		data[name] = b
+		legacy = append(legacy, sum(b)...)
+	}
+	if cdata != nil {
+		return data, sum(cdata), nil
+	}
+	return data, sum(legacy), nil
+}
+
+// damaged adds the trial and the remedy to an error about a shard's file.
+// Incomplete shards and errors that are not about the bytes (permissions)
+// pass unchanged.
+func damaged(trialID, dir string, err error) error {
+	if !errors.Is(err, ErrDamaged) {
+		return err
+	}
+	return fmt.Errorf("%w; trial %s: delete %s to rerun that trial (its shard is not used until then)", err, trialID, dir)
 }
 
 // ReadShards reads every complete shard under sweepDir/trials, keyed by
@@ -139,9 +204,66 @@ func ReadShard(sweepDir, trialID string) (*Shard, error) {
 // into place) and temp files are skipped; a damaged file is an error
 // naming it. A sweep folder without trials gives an empty map.
 func ReadShards(sweepDir string) (map[string]*Shard, error) {
+	shards, _, bad, err := readShards(sweepDir)
+	if err != nil {
+		return nil, err
+	}
+	if len(bad) > 0 {
+		return nil, bad[slices.Min(slices.Collect(maps.Keys(bad)))] // the first in name order, for stable messages
+	}
+	return shards, nil
+}
+
+// ScanShards is ReadShards for a status report: it reads every complete
+// shard and returns the damaged ones apart, keyed by trial ID, each error
+// naming the file and the remedy, instead of failing on the first.
+func ScanShards(sweepDir string) (shards map[string]*Shard, damaged map[string]error, err error) {
+	shards, _, damaged, err = readShards(sweepDir)
+	return shards, damaged, err
+}
+
+// readShards reads every complete shard and its digest; unreadable shards
+// are returned apart.
+func readShards(sweepDir string) (shards map[string]*Shard, digests map[string]string, bad map[string]error, err error) {
+	ids, err := shardIDs(sweepDir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	// Decoding dominates, so read shards on every CPU.
+	read := make([]*Shard, len(ids))
+	dig := make([]string, len(ids))
+	errs := make([]error, len(ids))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ids)) {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < len(ids); i = int(next.Add(1) - 1) {
+				read[i], dig[i], errs[i] = readShard(sweepDir, ids[i])
+			}
+		})
+	}
+	wg.Wait()
+	shards = make(map[string]*Shard, len(ids))
+	digests = make(map[string]string, len(ids))
+	bad = map[string]error{}
+	for i, id := range ids {
+		switch {
+		case errors.Is(errs[i], ErrIncomplete):
+		case errs[i] != nil:
+			bad[id] = errs[i]
+		default:
+			shards[id], digests[id] = read[i], dig[i]
+		}
+	}
+	return shards, digests, bad, nil
+}
+
+// shardIDs lists the folders under sweepDir/trials that may hold a shard,
+// in name order.
+func shardIDs(sweepDir string) ([]string, error) {
 	entries, err := os.ReadDir(filepath.Join(sweepDir, TrialsDir))
 	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]*Shard{}, nil
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("results: %w", err)
@@ -152,28 +274,5 @@ func ReadShards(sweepDir string) (map[string]*Shard, error) {
 			ids = append(ids, e.Name())
 		}
 	}
-	// Decoding dominates, so read shards on every CPU.
-	read := make([]*Shard, len(ids))
-	errs := make([]error, len(ids))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(ids)) {
-		wg.Go(func() {
-			for i := int(next.Add(1) - 1); i < len(ids); i = int(next.Add(1) - 1) {
-				read[i], errs[i] = ReadShard(sweepDir, ids[i])
-			}
-		})
-	}
-	wg.Wait()
-	shards := make(map[string]*Shard, len(ids))
-	for i, id := range ids {
-		switch {
-		case errors.Is(errs[i], ErrIncomplete):
-		case errs[i] != nil:
-			return nil, errs[i] // the first in name order, for stable messages
-		default:
-			shards[id] = read[i]
-		}
-	}
-	return shards, nil
+	return ids, nil
 }

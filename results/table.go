@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -46,41 +45,38 @@ func encode[T any](rows []T, codec compress.Codec) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// writeTable writes rows to path atomically.
-func writeTable[T any](path string, rows []T) error {
-	data, err := encode(rows, tableCodec)
+// readTable reads every row of the Parquet file at path, checked against
+// the checksums.json beside it. A damaged file gives an error naming it
+// and wrapping ErrDamaged, never a panic.
+func readTable[T any](path string) ([]T, error) {
+	data, err := readVerified(path)
 	if err != nil {
-		return fmt.Errorf("results: encode %s: %w", path, err)
+		return nil, err
 	}
-	return writeFileAtomic(path, data)
+	return decodeTable[T](path, data)
 }
 
-// readTable reads every row of the Parquet file at path. A damaged file
-// gives an error naming it, never a panic.
-func readTable[T any](path string) (rows []T, err error) {
+// decodeTable decodes data, the bytes of the Parquet file at path.
+func decodeTable[T any](path string, data []byte) (rows []T, err error) {
 	defer func() {
 		if e := recover(); e != nil {
-			rows, err = nil, fmt.Errorf("results: read %s: corrupt file: %v", path, e)
+			rows, err = nil, fmt.Errorf("results: read %s: corrupt file (%w): %v", path, ErrDamaged, e)
 		}
 	}()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("results: %w", err)
-	}
 	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)),
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
-		return nil, fmt.Errorf("results: read %s: %w", path, err)
+		return nil, fmt.Errorf("results: read %s (%w): %w", path, ErrDamaged, err)
 	}
 	rows = make([]T, pf.NumRows())
 	r := parquet.NewGenericReader[T](pf)
 	defer r.Close()
 	n, err := r.Read(rows)
 	if err != nil && n != len(rows) {
-		return nil, fmt.Errorf("results: read %s: %w", path, err)
+		return nil, fmt.Errorf("results: read %s (%w): %w", path, ErrDamaged, err)
 	}
 	if n != len(rows) {
-		return nil, fmt.Errorf("results: read %s: %d of %d rows", path, n, len(rows))
+		return nil, fmt.Errorf("results: read %s (%w): %d of %d rows", path, ErrDamaged, n, len(rows))
 	}
 	return rows, nil
 }
@@ -119,9 +115,14 @@ func ReadSpectra(path string) ([]SpectrumRow, error) {
 
 // ReadArrow reads any of the tables into an Arrow table through Apache
 // Arrow's own Parquet reader, independent of the writer this package uses.
+// The file is checked against the checksums.json beside it first.
 // The caller releases the table.
 func ReadArrow(path string) (arrow.Table, error) {
-	rdr, err := file.OpenParquetFile(path, false)
+	data, err := readVerified(path)
+	if err != nil {
+		return nil, err
+	}
+	rdr, err := file.NewParquetReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("results: arrow: read %s: %w", path, err)
 	}
