@@ -3,6 +3,7 @@ package results
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,3 +103,58 @@ func syncDir(dir string) error {
 }
 
 func isTemp(name string) bool { return strings.HasPrefix(name, tempPrefix) }
+
+// tempNames are the files the atomic writer writes in a sweep folder and
+// its shard folders; a temp file of one is named
+// tempPrefix + name + "-" + os.CreateTemp's random digits.
+var tempNames = []string{TrialsFile, StepsFile, SpectraFile, ManifestFile, ChecksumsFile, shardTrialFile}
+
+// isWriterTemp reports whether name is a temp file of the atomic writer.
+func isWriterTemp(name string) bool {
+	rest, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok {
+		return false
+	}
+	for _, n := range tempNames {
+		if digits, ok := strings.CutPrefix(rest, n+"-"); ok && digits != "" && strings.Trim(digits, "0123456789") == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// RemoveTemps removes the temp files a crashed writer left in sweepDir and
+// in its shard folders, and returns their paths. Only regular files named
+// as this package's atomic writer names them are removed; call it while
+// holding the folder's lock (LockSweep), so that no writer is running.
+func RemoveTemps(sweepDir string) ([]string, error) {
+	dirs := []string{sweepDir}
+	ids, err := shardIDs(sweepDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		dirs = append(dirs, ShardDir(sweepDir, id))
+	}
+	var removed []string
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return removed, fmt.Errorf("results: %w", err)
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || !isWriterTemp(e.Name()) {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return removed, fmt.Errorf("results: %w", err)
+			}
+			removed = append(removed, path)
+		}
+	}
+	return removed, nil
+}
