@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,19 +66,25 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 	var (
 		out     outcome
 		rep     *reporter
+		tctx    context.Context // the last attempt's: its deadline covers the after-trial analysis
 		started = r.now().UTC()
 	)
+	timeout := r.plan.Resources.TrialTimeout(t)
 	retries := max(r.plan.Resources.Retries, 0)
 	for attempt := 1; ; attempt++ {
-		log.printf("runner: attempt %d of trial %s (%s rank %d on %s, seed %d) threads=%d devices=%s",
-			attempt, t.ID, t.Method, t.Rank, t.Task, t.Seed, r.threads, strings.Join(devices, ","))
+		log.printf("runner: attempt %d of trial %s (%s rank %d on %s, seed %d) threads=%d devices=%s timeout=%s",
+			attempt, t.ID, t.Method, t.Rank, t.Task, t.Seed, r.threads, strings.Join(devices, ","), timeout)
 		rep = newReporter(r.newRow(t), log)
 		rep.row.Attempts = int64(attempt)
-		out = r.attempt(ctx, t, dir, devices, rep)
+		var end context.CancelCauseFunc
+		tctx, end = r.trialContext(ctx, devices, timeout)
+		defer end(nil)
+		out = r.attempt(ctx, tctx, end, t, dir, rep, timeout)
 		log.printf("runner: attempt %d ended %s %s", attempt, out.status, out.err)
 		if out.status != results.StatusFailed || attempt > retries || ctx.Err() != nil {
 			break
 		}
+		end(nil)
 		wait := r.opts.Backoff(attempt)
 		r.emit(Event{Type: EventTrialRetry, Trial: ref(t), Attempt: attempt + 1, Error: out.err, Seconds: wait.Seconds()})
 		if !sleep(ctx, wait) {
@@ -94,16 +102,7 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 	s.Trial.WallSeconds = ended.Sub(started).Seconds()
 
 	if out.status == results.StatusOK && r.opts.AfterTrial != nil {
-		if err := r.opts.AfterTrial(ctx, t, dir, rep.artifactsCopy(), s); err != nil {
-			s.Trial.Status = results.StatusFailed
-			if cancelled(ctx, err) {
-				// Ctrl-C during the analysis: the trial did not end, it was
-				// stopped; a rerun resumes it like any cancelled trial.
-				s.Trial.Status = results.StatusCancelled
-			}
-			s.Trial.Error = "after trial: " + err.Error()
-			log.printf("runner: after trial: %s %s", s.Trial.Status, err)
-		}
+		s = r.afterTrial(ctx, tctx, t, dir, rep.artifactsCopy(), s, timeout, log)
 	}
 	werr := results.WriteShard(r.dir, s)
 	if werr != nil {
@@ -143,16 +142,25 @@ type outcome struct {
 	divergedStep int
 }
 
-// attempt runs the trainer once under the trial's timeout and classifies
-// how it ended.
-func (r *run) attempt(ctx context.Context, t sweeps.Trial, dir string, devices []string, rep *reporter) outcome {
+// trialContext is the context of one attempt: ctx with the trial's devices
+// and, when timeout > 0, a deadline whose cause is errTimeout. The deadline
+// covers the training and the after-trial analysis of the attempt. end
+// releases it, with a cause when it stops the attempt (a divergence).
+func (r *run) trialContext(ctx context.Context, devices []string, timeout time.Duration) (tctx context.Context, end context.CancelCauseFunc) {
 	tctx, cancel := context.WithCancelCause(WithDevices(ctx, devices))
-	defer cancel(nil)
-	if d := r.plan.Resources.Timeout; d > 0 {
-		var stop context.CancelFunc
-		tctx, stop = context.WithTimeoutCause(tctx, d, errTimeout)
-		defer stop()
+	if timeout <= 0 {
+		return tctx, cancel
 	}
+	tctx, stop := context.WithTimeoutCause(tctx, timeout, errTimeout)
+	return tctx, func(cause error) {
+		cancel(cause)
+		stop()
+	}
+}
+
+// attempt runs the trainer once under tctx (see trialContext; cancel ends
+// it) and classifies how it ended.
+func (r *run) attempt(ctx, tctx context.Context, cancel context.CancelCauseFunc, t sweeps.Trial, dir string, rep *reporter, timeout time.Duration) outcome {
 	rep.onDiverge = func(d *DivergedError) { cancel(d) }
 
 	done := make(chan error, 1)
@@ -194,17 +202,78 @@ func (r *run) attempt(ctx context.Context, t sweeps.Trial, dir string, devices [
 		// divergence of this attempt, which end tctx): cancelled, not failed.
 		return outcome{status: results.StatusCancelled, err: "cancelled: " + err.Error()}
 	case errors.Is(context.Cause(tctx), errTimeout):
-		return outcome{status: results.StatusTimeout, err: fmt.Sprintf("timed out after %s", r.plan.Resources.Timeout)}
+		return outcome{status: results.StatusTimeout, err: fmt.Sprintf("timed out after %s", timeout)}
 	default:
 		return outcome{status: results.StatusFailed, err: err.Error()}
 	}
 }
 
-// cancelled reports whether an error of the after-trial step is a
-// cancellation rather than a failure: the run's context ended (Ctrl-C), or
-// err is a context.Canceled.
-func cancelled(ctx context.Context, err error) bool {
-	return ctx.Err() != nil || errors.Is(err, context.Canceled)
+// afterTrial runs the AfterTrial hook on a trial that ended ok, under tctx,
+// the context of its last attempt: the trial's one deadline covers the
+// training and the analysis. It returns the shard to write: the hook's
+// (it works on a copy), or s with the status and error of a hook that
+// failed, was cancelled or timed out. A hook that does not return within
+// the grace period after tctx ended is abandoned (its copy is dropped, so
+// it cannot touch the shard being written) and the trial is recorded
+// timeout or cancelled with its trained metrics.
+func (r *run) afterTrial(ctx, tctx context.Context, t sweeps.Trial, dir string, artifacts map[string]string, s *results.Shard, timeout time.Duration, log *lineLog) *results.Shard {
+	c := cloneShard(s)
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				log.printf("runner: after trial: panic: %v\n%s", p, debug.Stack())
+				done <- fmt.Errorf("panicked: %v", p)
+			}
+		}()
+		done <- r.opts.AfterTrial(tctx, t, dir, artifacts, c)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-tctx.Done():
+		grace := time.NewTimer(r.opts.Grace)
+		select {
+		case err = <-done:
+		case <-grace.C:
+			err = fmt.Errorf("%w (abandoned %s after its context ended: %v)", errAbandoned, r.opts.Grace, context.Cause(tctx))
+		}
+		grace.Stop()
+	}
+	if err == nil {
+		return c
+	}
+	switch {
+	case ctx.Err() != nil:
+		// Ctrl-C during the analysis: the trial did not end, it was
+		// stopped; a rerun resumes it like any cancelled trial.
+		s.Trial.Status = results.StatusCancelled
+		s.Trial.Error = "after trial: " + err.Error()
+	case errors.Is(context.Cause(tctx), errTimeout):
+		// Past the trial's deadline: timed out like a trainer that ran
+		// too long; its trained metrics stay, a rerun runs it again.
+		s.Trial.Status = results.StatusTimeout
+		s.Trial.Error = fmt.Sprintf("timed out after %s, in the after-trial analysis: %v", timeout, err)
+	case errors.Is(err, context.Canceled):
+		s.Trial.Status = results.StatusCancelled
+		s.Trial.Error = "after trial: " + err.Error()
+	default:
+		s.Trial.Status = results.StatusFailed
+		s.Trial.Error = "after trial: " + err.Error()
+	}
+	log.printf("runner: after trial: %s %s", s.Trial.Status, err)
+	return s
+}
+
+// cloneShard copies s deeply enough that filling the copy (spectra, the
+// spectra summary, extra metrics) leaves s as it was.
+func cloneShard(s *results.Shard) *results.Shard {
+	c := *s
+	c.Trial.Extra = maps.Clone(s.Trial.Extra)
+	c.Trial.Intruders = slices.Clone(s.Trial.Intruders)
+	c.Steps = slices.Clone(s.Steps)
+	c.Spectra = slices.Clone(s.Spectra)
+	return &c
 }
 
 // sleep waits d or until ctx ends; it reports whether it waited d.

@@ -5,7 +5,8 @@
 //
 // # A sweep file
 //
-//	name = "rank-vs-forgetting"        # results go to results/<name>/; default: the file's base name
+//	name = "rank-vs-forgetting"        # results go to results/<name>/; default: the file's base name;
+//	                                   # letters, digits, '.', '_', '-', at most 100 bytes
 //	description = "LoRA variants against full fine-tuning"
 //	seeds = [0, 1, 2]                  # or a count: seeds = 3 means 0, 1, 2
 //
@@ -60,7 +61,8 @@
 //	threads_per_trial = 1              # 0 = cores / workers
 //	gpus = [0, 1]                      # device ids, or "auto" (nvidia-smi)
 //	gpus_per_trial = 1                 # default 1 when gpus is set
-//	timeout = "30m"                    # per trial; Go duration syntax
+//	timeout = "30m"                    # per trial, analysis included; Go duration syntax;
+//	                                   # default 10m + 1s per step (see Timeouts)
 //	retries = 2                        # for failed (not diverged) trials
 //
 //	[executor]
@@ -118,6 +120,28 @@
 // an external trainer's env (paths and machine settings: how a trial runs,
 // not what it computes), so renaming or reordering a sweep, or moving it
 // to another machine, keeps its finished trials.
+//
+// # Timeouts
+//
+// Every trial runs under a deadline that covers its training and its
+// after-trial analysis (spectra): [resources] timeout when the sweep sets
+// one, else the default of DefaultTimeout,
+//
+//	10m + 1s × (steps × stages + pretrain_steps)
+//
+// with stages and pretrain_steps the trial's task options (1 and 0 for
+// tasks without them; the first trial to need a base model pretrains it
+// while the others that share it wait). A trial past its deadline is
+// recorded timeout and runs again on resume; timeout = "0s" is the
+// default too. The default is there so that
+// no sweep can run forever, and it is generous: on 2 cores shared with
+// other work (load average about 10), the slowest trials of
+// experiments/*.toml took 8 s in quick.toml (mnist-split, limit 18m20s), 20 s in
+// nightly.toml (modarith, its 1500-step base pretrained in the trial;
+// nightly sets timeout = "5m"), and 171 s for a text-code trial of
+// intruders.toml (rsLoRA rank 64, 45 s of it waiting for the base;
+// limit 33m20s). Like the rest of [resources], the timeout is not part of
+// a trial's identity.
 //
 // # Errors
 //

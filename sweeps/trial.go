@@ -1,6 +1,9 @@
 package sweeps
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Trial is one fully resolved run of a sweep: a method at a rank on a task
 // with a seed and every hyperparameter fixed. Its ID is a hash of everything
@@ -53,7 +56,7 @@ type Resources struct {
 	GPUs            []string      `json:"gpus"`              // device ids; nil = none
 	GPUsAuto        bool          `json:"gpus_auto"`         // discover with nvidia-smi
 	GPUsPerTrial    int           `json:"gpus_per_trial"`
-	Timeout         time.Duration `json:"timeout"` // per trial; 0 = none
+	Timeout         time.Duration `json:"timeout"` // per trial; 0 = DefaultTimeout (see TrialTimeout)
 	Retries         int           `json:"retries"` // extra attempts for failed (not diverged) trials
 }
 
@@ -103,4 +106,56 @@ type Plan struct {
 	Analysis    Analysis    `json:"analysis"`
 	Trials      []Trial     `json:"trials"`
 	Warnings    []string    `json:"warnings,omitempty"`
+}
+
+// The default per-trial timeout is DefaultTimeoutBase plus
+// DefaultTimeoutPerStep for every step the trial may train: its steps times
+// its stages (option "stages" of continual tasks), plus its base model's
+// pretraining steps (option "pretrain_steps"), which the first trial to need
+// that base pays and the others wait for. It is generous on purpose: the
+// slowest builtin trial of experiments/*.toml on 2 busy cores takes a small
+// fraction of it (see doc.go); it exists so that no trial, and so no sweep,
+// can run forever.
+const (
+	DefaultTimeoutBase    = 10 * time.Minute
+	DefaultTimeoutPerStep = time.Second
+)
+
+// TrialTimeout is the time trial t may take, training and after-trial
+// analysis together: [resources] timeout when the sweep sets one, else
+// DefaultTimeout(t). The timeout is not part of the trial's identity.
+func (r Resources) TrialTimeout(t Trial) time.Duration {
+	if r.Timeout > 0 {
+		return r.Timeout
+	}
+	return DefaultTimeout(t)
+}
+
+// DefaultTimeout is the timeout of a trial whose sweep sets none:
+// DefaultTimeoutBase + DefaultTimeoutPerStep × (steps × stages +
+// pretrain_steps), stages and pretrain_steps read from the trial's resolved
+// task options (1 and 0 when the task has no such option).
+func DefaultTimeout(t Trial) time.Duration {
+	stages := max(intOption(t.TaskOptions, "stages"), 1)
+	n := int64(max(t.Train.Steps, 0))*stages + max(intOption(t.TaskOptions, "pretrain_steps"), 0)
+	if limit := int64(math.MaxInt64/2) / int64(DefaultTimeoutPerStep); n > limit || n < 0 { // centuries: no overflow
+		n = limit
+	}
+	return DefaultTimeoutBase + time.Duration(n)*DefaultTimeoutPerStep
+}
+
+// intOption is an integer option of a resolved option map (int64 from TOML,
+// or an integral float64 from JSON), 0 when absent.
+func intOption(opts map[string]any, key string) int64 {
+	switch v := opts[key].(type) {
+	case int64:
+		return v
+	case int:
+		return int64(v)
+	case float64:
+		if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+			return int64(v)
+		}
+	}
+	return 0
 }
