@@ -28,7 +28,7 @@ func (b Builtin) Run(ctx context.Context, t sweeps.Trial, dir string, r Reporter
 	err = tr.Run(ctx, cfg, dir, r)
 	var d *train.DivergedError
 	if errors.As(err, &d) {
-		return &DivergedError{Step: d.Step, Tensor: d.Tensor}
+		return &DivergedError{Step: d.Step, Tensor: d.Tensor, Reason: d.Reason}
 	}
 	return err
 }

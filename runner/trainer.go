@@ -32,14 +32,20 @@ type Reporter interface {
 	Log(msg string)
 }
 
-// DivergedError ends a trial whose loss or gradients became NaN or Inf.
+// DivergedError ends a trial that diverged: its loss, a gradient or a
+// summary metric became NaN or Inf, or its training loss exploded (see
+// train.Exploded, which the runner applies to every trainer's reports).
 type DivergedError struct {
 	Step   int    // the step at which it was detected
-	Tensor string // the first non-finite tensor, if known
+	Tensor string // the first non-finite tensor or metric, if known
+	Reason string // what diverged when it is not a non-finite tensor
 }
 
 func (e *DivergedError) Error() string {
-	if e.Tensor != "" {
+	switch {
+	case e.Reason != "":
+		return "diverged at step " + strconv.Itoa(e.Step) + ": " + e.Reason
+	case e.Tensor != "":
 		return "diverged at step " + strconv.Itoa(e.Step) + ": non-finite " + e.Tensor
 	}
 	return "diverged at step " + strconv.Itoa(e.Step)

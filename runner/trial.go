@@ -17,6 +17,7 @@ import (
 
 	"peftbench/results"
 	"peftbench/sweeps"
+	"peftbench/train"
 )
 
 // devicesKey carries a trial's GPU devices in its context.
@@ -186,6 +187,9 @@ func (r *run) attempt(ctx, tctx context.Context, cancel context.CancelCauseFunc,
 		grace.Stop()
 	}
 	rep.seal()
+	if err == nil {
+		rep.checkSummary()
+	}
 
 	var de *DivergedError
 	switch {
@@ -303,17 +307,22 @@ type reporter struct {
 	maxStep   int
 	stepsSet  bool // the trainer reported "steps" itself
 	log       *lineLog
+	summary   map[string]float64 // what the trainer reported as its summary
+	initLoss  float64            // the first train loss reported
+	lossSeen  bool
 
 	diverged  *DivergedError
 	onDiverge func(*DivergedError)
 }
 
 func newReporter(row results.TrialRow, log *lineLog) *reporter {
-	return &reporter{row: row, log: log, artifacts: map[string]string{}}
+	return &reporter{row: row, log: log, artifacts: map[string]string{}, summary: map[string]float64{}}
 }
 
-// Step records a step metric. A non-finite "loss" ends the trial as
-// diverged at that step, whatever the trainer does next.
+// Step records a step metric. A non-finite "loss", or a "train" "loss"
+// that exploded (train.Exploded: above train.DivergenceFactor times the
+// first train loss reported, floored at 1), ends the trial as diverged at
+// that step, whatever the trainer does next.
 func (p *reporter) Step(step int, split, metric string, value float64) {
 	p.mu.Lock()
 	if p.sealed || p.diverged != nil {
@@ -323,8 +332,18 @@ func (p *reporter) Step(step int, split, metric string, value float64) {
 	p.steps = append(p.steps, results.StepRow{TrialID: p.row.TrialID, Step: int64(step), Split: split, Metric: metric, Value: value})
 	p.maxStep = max(p.maxStep, step)
 	var d *DivergedError
-	if metric == "loss" && (math.IsNaN(value) || math.IsInf(value, 0)) {
+	switch {
+	case metric != "loss":
+	case math.IsNaN(value) || math.IsInf(value, 0):
 		d = &DivergedError{Step: step, Tensor: split + " loss"}
+	case split != "train":
+	case !p.lossSeen:
+		p.initLoss, p.lossSeen = value, true
+	case train.Exploded(p.initLoss, value):
+		d = &DivergedError{Step: step, Reason: fmt.Sprintf("train loss %.4g exceeds %d × the initial train loss %.4g (floored at 1)",
+			value, train.DivergenceFactor, p.initLoss)}
+	}
+	if d != nil {
 		p.diverged = d
 	}
 	on := p.onDiverge
@@ -347,7 +366,36 @@ func (p *reporter) Summary(name string, value float64) {
 	if name == "steps" {
 		p.stepsSet = true
 	}
+	p.summary[name] = value
 	p.row.SetMetric(name, value)
+}
+
+// checkSummary applies the divergence rule to the summary of a trainer
+// that ended without an error: a NaN or Inf summary metric (the first by
+// name), or a target_loss that exploded against the target_loss_before the
+// trainer reported (train.Exploded), makes the trial diverged at its last
+// step. Call after seal.
+func (p *reporter) checkSummary() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.diverged != nil {
+		return
+	}
+	for _, name := range slices.Sorted(maps.Keys(p.summary)) {
+		if v := p.summary[name]; math.IsNaN(v) || math.IsInf(v, 0) {
+			p.diverged = &DivergedError{Step: p.maxStep, Tensor: "summary metric " + name}
+			break
+		}
+	}
+	after, ok1 := p.summary["target_loss"]
+	before, ok2 := p.summary["target_loss_before"]
+	if p.diverged == nil && ok1 && ok2 && train.Exploded(before, after) {
+		p.diverged = &DivergedError{Step: p.maxStep, Reason: fmt.Sprintf("target_loss %.4g exceeds %d × target_loss_before %.4g (floored at 1)",
+			after, train.DivergenceFactor, before)}
+	}
+	if p.diverged != nil {
+		p.log.printf("runner: %s", p.diverged)
+	}
 }
 
 // Artifact records a file the trainer wrote.
