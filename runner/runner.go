@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sourcegraph/conc/pool"
@@ -112,6 +113,10 @@ type run struct {
 
 	prev *results.Manifest // manifest of an earlier run, nil when fresh
 
+	// trialFn runs one trial and records its shard; r.runTrial, replaced
+	// by tests to inject a failing shard write.
+	trialFn func(ctx context.Context, t sweeps.Trial, devices []string) error
+
 	mu       sync.Mutex // guards the fields below and serialises events
 	progress Progress
 	status   map[string]string // trial ID → status of its shard, for the summary
@@ -158,6 +163,7 @@ func newRun(ctx context.Context, plan *sweeps.Plan, opts Options) (*run, error) 
 	}
 	r.dir = filepath.Join(r.opts.Out, plan.Name)
 	r.host, _ = os.Hostname()
+	r.trialFn = r.runTrial
 
 	switch plan.Trainer.Kind {
 	case "", "builtin":
@@ -231,6 +237,28 @@ func defaultBackoff(attempt int) time.Duration {
 
 func (r *run) run(ctx context.Context) (Summary, error) {
 	sum := Summary{Dir: r.dir, Total: len(r.plan.Trials), Counts: map[string]int{}}
+	// One run at a time per results folder: a second would run every
+	// trial again, clobber their logs, and its --force could delete the
+	// first's folders.
+	lock, err := results.LockSweep(r.dir)
+	if err != nil {
+		return sum, fmt.Errorf("runner: sweep %q: %w", r.plan.Name, err)
+	}
+	defer lock.Unlock()
+	if r.prev != nil {
+		// Read again under the lock: a run that ended meanwhile may have
+		// rewritten it.
+		if prev, err := results.ReadManifest(r.dir); err == nil {
+			if prev.SourceHash != r.plan.SourceHash && !r.opts.Force {
+				return sum, fmt.Errorf("runner: %s now holds results of another version of sweep %q (written by a run that ended meanwhile); rerun with --force to replace them",
+					r.dir, r.plan.Name)
+			}
+			r.prev = prev
+		}
+	}
+	if _, err := results.RemoveTemps(r.dir); err != nil { // left by a writer that crashed
+		return sum, fmt.Errorf("runner: %w", err)
+	}
 	if err := os.MkdirAll(filepath.Join(r.dir, results.TrialsDir), 0o755); err != nil {
 		return sum, fmt.Errorf("runner: %w", err)
 	}
@@ -274,14 +302,21 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 	var (
 		errMu    sync.Mutex
 		trialErr []error
+		diskFull error // the first shard write that failed for want of space
+		launched int   // trials started
 	)
+	stopped := func() bool { // no more trials start after a disk-full write
+		errMu.Lock()
+		defer errMu.Unlock()
+		return diskFull != nil
+	}
 	slots := make(chan []string, max(len(r.slots), 1))
 	for _, s := range r.slots {
 		slots <- s
 	}
 	p := pool.New().WithMaxGoroutines(max(1, min(r.workers, len(pending))))
 	for _, t := range pending {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || stopped() {
 			break
 		}
 		p.Go(func() {
@@ -297,14 +332,29 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 			if ctx.Err() != nil {
 				return // cancelled while queued: not started, nothing recorded
 			}
-			if err := r.runTrial(ctx, t, devices); err != nil {
+			errMu.Lock()
+			if diskFull != nil {
+				errMu.Unlock()
+				return // queued when the disk filled: not started
+			}
+			launched++
+			errMu.Unlock()
+			if err := r.trialFn(ctx, t, devices); err != nil {
 				errMu.Lock()
-				trialErr = append(trialErr, err)
+				if errors.Is(err, syscall.ENOSPC) && diskFull == nil {
+					diskFull = err
+				} else {
+					trialErr = append(trialErr, err)
+				}
 				errMu.Unlock()
 			}
 		})
 	}
 	p.Wait()
+	if diskFull != nil {
+		trialErr = append([]error{fmt.Errorf("runner: sweep %q: disk full: %w; %d trials not started; free space and rerun to resume",
+			r.plan.Name, diskFull, len(pending)-launched)}, trialErr...)
+	}
 
 	if err := results.Compact(r.dir); err != nil {
 		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
