@@ -35,8 +35,10 @@ type Data struct {
 
 // Load reads the results folder dir: manifest.json, trials.parquet,
 // steps.parquet and spectra.parquet. A folder whose sweep is still running
-// (no trials.parquet) is read from its shards instead. Missing steps or
-// spectra tables are warnings: the figures that need them are skipped.
+// (no trials.parquet), or whose tables are behind its shards (a run killed
+// before it compacted; see results.TablesStale), is read from its shards
+// instead, with a warning. Missing steps or spectra tables are warnings:
+// the figures that need them are skipped.
 func Load(dir string) (*Data, error) {
 	d := &Data{Dir: dir, Compacted: true}
 	m, err := results.ReadManifest(dir)
@@ -49,56 +51,83 @@ func Load(dir string) (*Data, error) {
 		return nil, fmt.Errorf("plots: %w", err)
 	}
 	trialsPath := filepath.Join(dir, results.TrialsFile)
-	if _, err := os.Stat(trialsPath); errors.Is(err, fs.ErrNotExist) {
-		shards, err := results.ReadShards(dir)
-		if err != nil {
-			return nil, fmt.Errorf("plots: %w", err)
+	_, err = os.Stat(trialsPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := d.readShards(); err != nil {
+			return nil, err
 		}
-		if len(shards) == 0 {
-			return nil, fmt.Errorf("plots: %s: no %s and no trial shards: not a results folder", dir, results.TrialsFile)
-		}
-		d.Compacted = false
 		d.Warnings = append(d.Warnings, "sweep not compacted: read from the per-trial shards")
-		ids := make([]string, 0, len(shards))
-		for id := range shards {
-			ids = append(ids, id)
+		d.index()
+		return d, nil
+	}
+	// A run killed after some trials ended but before it compacted leaves
+	// the tables behind the shards: read the shards then, which are the
+	// truth, and say so.
+	stale, serr := results.TablesStale(dir)
+	switch {
+	case serr != nil:
+		d.Warnings = append(d.Warnings, fmt.Sprintf("cannot tell whether %s is current: %v", results.TrialsFile, serr))
+	case stale != "":
+		if err := d.readShards(); err != nil {
+			return nil, err
 		}
-		sort.Slice(ids, func(i, j int) bool {
-			a, b := shards[ids[i]].Trial, shards[ids[j]].Trial
-			if a.Index != b.Index {
-				return a.Index < b.Index
-			}
-			return ids[i] < ids[j]
-		})
-		for _, id := range ids {
-			s := shards[id]
-			d.Trials = append(d.Trials, s.Trial)
-			d.Steps = append(d.Steps, s.Steps...)
-			d.Spectra = append(d.Spectra, s.Spectra...)
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%s is stale (%s): read from the per-trial shards; rerun the sweep to compact it", results.TrialsFile, stale))
+		d.index()
+		return d, nil
+	}
+	if d.Trials, err = results.ReadTrials(trialsPath); err != nil {
+		return nil, fmt.Errorf("plots: %w", err)
+	}
+	for _, t := range []struct {
+		file string
+		read func(string) error
+	}{
+		{results.StepsFile, func(p string) (err error) { d.Steps, err = results.ReadSteps(p); return }},
+		{results.SpectraFile, func(p string) (err error) { d.Spectra, err = results.ReadSpectra(p); return }},
+	} {
+		p := filepath.Join(dir, t.file)
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			d.Warnings = append(d.Warnings, "no "+t.file)
+			continue
 		}
-	} else {
-		if d.Trials, err = results.ReadTrials(trialsPath); err != nil {
+		if err := t.read(p); err != nil {
 			return nil, fmt.Errorf("plots: %w", err)
-		}
-		for _, t := range []struct {
-			file string
-			read func(string) error
-		}{
-			{results.StepsFile, func(p string) (err error) { d.Steps, err = results.ReadSteps(p); return }},
-			{results.SpectraFile, func(p string) (err error) { d.Spectra, err = results.ReadSpectra(p); return }},
-		} {
-			p := filepath.Join(dir, t.file)
-			if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
-				d.Warnings = append(d.Warnings, "no "+t.file)
-				continue
-			}
-			if err := t.read(p); err != nil {
-				return nil, fmt.Errorf("plots: %w", err)
-			}
 		}
 	}
 	d.index()
 	return d, nil
+}
+
+// readShards fills the tables from the per-trial shards, in plan order,
+// and marks d not compacted.
+func (d *Data) readShards() error {
+	shards, err := results.ReadShards(d.Dir)
+	if err != nil {
+		return fmt.Errorf("plots: %w", err)
+	}
+	if len(shards) == 0 {
+		return fmt.Errorf("plots: %s: no %s and no trial shards: not a results folder", d.Dir, results.TrialsFile)
+	}
+	d.Compacted = false
+	ids := make([]string, 0, len(shards))
+	for id := range shards {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		a, b := shards[ids[i]].Trial, shards[ids[j]].Trial
+		if a.Index != b.Index {
+			return a.Index < b.Index
+		}
+		return ids[i] < ids[j]
+	})
+	d.Trials, d.Steps, d.Spectra = nil, nil, nil
+	for _, id := range ids {
+		s := shards[id]
+		d.Trials = append(d.Trials, s.Trial)
+		d.Steps = append(d.Steps, s.Steps...)
+		d.Spectra = append(d.Spectra, s.Spectra...)
+	}
+	return nil
 }
 
 func (d *Data) index() {
