@@ -36,9 +36,9 @@ func spectraHook(plan *sweeps.Plan, cache *tasks.Cache) func(ctx context.Context
 		if !ok {
 			return nil
 		}
-		path := rel
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(dir, rel)
+		path, err := results.ArtifactPath(dir, "weights", rel)
+		if err != nil {
+			return err
 		}
 		layers, err := analysis.ReadLayers(path)
 		if err != nil {
