@@ -46,9 +46,12 @@ type Options struct {
 	Events func(Event)
 	// AfterTrial, when set, runs after a trial ends ok and before its shard is
 	// written; analysis uses it to fill spectra from the trial's artifacts.
-	// An error fails the trial, unless ctx was cancelled or the error is a
-	// context.Canceled: then the trial is recorded cancelled (rerun on
-	// resume), its training metrics kept in the shard.
+	// It runs under the trial's own deadline (one deadline covers training
+	// and analysis) on a copy of the shard, and is abandoned Grace after the
+	// deadline. An error fails the trial, unless ctx was cancelled or the
+	// error is a context.Canceled (the trial is recorded cancelled and rerun
+	// on resume) or the deadline passed (recorded timeout); either way its
+	// training metrics are kept in the shard.
 	AfterTrial func(ctx context.Context, t sweeps.Trial, dir string, artifacts map[string]string, s *results.Shard) error
 
 	// CPUs is the number of cores split between concurrent trials; default
@@ -60,8 +63,9 @@ type Options struct {
 	// Backoff is the wait before retry number attempt (1, 2, …) of a failed
 	// trial; default 1s·2^(attempt-1), at most one minute.
 	Backoff func(attempt int) time.Duration
-	// Grace is how long a trainer may take to return once its context ended
-	// (timeout, divergence, Ctrl-C) before the runner abandons it; default 30s.
+	// Grace is how long a trainer or the AfterTrial hook may take to return
+	// once its context ended (timeout, divergence, Ctrl-C) before the runner
+	// abandons it; default 30s.
 	Grace time.Duration
 }
 
