@@ -235,11 +235,13 @@ func killPhase(sweepDir string, finished map[string][32]byte, cache string) stri
 	case len(finished) > 0:
 		return "between trials"
 	}
-	if m, _ := filepath.Glob(filepath.Join(sweepDir, results.TrialsDir, "*", "trial.log")); len(m) > 0 {
-		return "first trials"
-	}
+	// The first trials wait for the base they share: without it in the
+	// cache, the run was pretraining (or starting).
 	if m, _ := filepath.Glob(filepath.Join(cache, "*.safetensors")); len(m) == 0 {
 		return "start or pretraining"
+	}
+	if m, _ := filepath.Glob(filepath.Join(sweepDir, results.TrialsDir, "*", "trial.log")); len(m) > 0 {
+		return "first trials"
 	}
 	return "start"
 }
