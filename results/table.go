@@ -3,6 +3,7 @@ package results
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -12,6 +13,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // Table file names, in a sweep folder and in each trial's shard folder.
@@ -63,22 +66,53 @@ func decodeTable[T any](path string, data []byte) (rows []T, err error) {
 			rows, err = nil, fmt.Errorf("results: read %s: corrupt file (%w): %v", path, ErrDamaged, e)
 		}
 	}()
+	if err := checkFrame(data); err != nil {
+		return nil, fmt.Errorf("results: read %s (%w): %w", path, ErrDamaged, err)
+	}
 	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)),
 		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return nil, fmt.Errorf("results: read %s (%w): %w", path, ErrDamaged, err)
 	}
-	rows = make([]T, pf.NumRows())
-	r := parquet.NewGenericReader[T](pf)
-	defer r.Close()
-	n, err := r.Read(rows)
-	if err != nil && n != len(rows) {
+	if err := checkPages(data, pf.Metadata()); err != nil {
 		return nil, fmt.Errorf("results: read %s (%w): %w", path, ErrDamaged, err)
 	}
-	if n != len(rows) {
-		return nil, fmt.Errorf("results: read %s (%w): %d of %d rows", path, ErrDamaged, n, len(rows))
+	// Read in batches rather than allocating the footer's row count up
+	// front: a damaged footer may claim any number of rows.
+	want := pf.NumRows()
+	r := parquet.NewGenericReader[T](pf)
+	defer r.Close()
+	buf := make([]T, min(want, 1024))
+	for int64(len(rows)) < want {
+		n, err := r.Read(buf)
+		rows = append(rows, buf[:n]...)
+		if err != nil {
+			if int64(len(rows)) == want {
+				break
+			}
+			return nil, fmt.Errorf("results: read %s (%w): %d of %d rows: %w", path, ErrDamaged, len(rows), want, err)
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("results: read %s (%w): %d of %d rows", path, ErrDamaged, len(rows), want)
+		}
 	}
 	return rows, nil
+}
+
+// checkFrame checks a Parquet file's frame before parquet-go reads it:
+// the magic at both ends and a footer length that fits in the file
+// (parquet-go allocates the declared length first, so a damaged footer
+// length of 4 GiB would be allocated).
+func checkFrame(data []byte) error {
+	const magic = "PAR1"
+	if len(data) < 12 || string(data[:4]) != magic || string(data[len(data)-4:]) != magic {
+		return fmt.Errorf("not a Parquet file (%d bytes, no PAR1 frame)", len(data))
+	}
+	footer := binary.LittleEndian.Uint32(data[len(data)-8:])
+	if int64(footer) > int64(len(data)-12) {
+		return fmt.Errorf("footer length %d exceeds the file's %d bytes", footer, len(data))
+	}
+	return nil
 }
 
 // ReadTrials reads a trials table (a sweep's trials.parquet or a shard's).
@@ -117,10 +151,28 @@ func ReadSpectra(path string) ([]SpectrumRow, error) {
 // Arrow's own Parquet reader, independent of the writer this package uses.
 // The file is checked against the checksums.json beside it first.
 // The caller releases the table.
-func ReadArrow(path string) (arrow.Table, error) {
+func ReadArrow(path string) (tbl arrow.Table, err error) {
 	data, err := readVerified(path)
 	if err != nil {
 		return nil, err
+	}
+	if err := checkFrame(data); err != nil {
+		return nil, fmt.Errorf("results: arrow: read %s (%w): %w", path, ErrDamaged, err)
+	}
+	// Arrow's reader panics on some damaged metadata (an unknown logical
+	// type): a damaged file is an error, not a crash.
+	defer func() {
+		if e := recover(); e != nil {
+			tbl, err = nil, fmt.Errorf("results: arrow: read %s: corrupt file (%w): %v", path, ErrDamaged, e)
+		}
+	}()
+	pf, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)),
+		parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err == nil {
+		err = checkPages(data, pf.Metadata())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("results: arrow: read %s (%w): %w", path, ErrDamaged, err)
 	}
 	rdr, err := file.NewParquetReader(bytes.NewReader(data))
 	if err != nil {
@@ -131,7 +183,7 @@ func ReadArrow(path string) (arrow.Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("results: arrow: read %s: %w", path, err)
 	}
-	tbl, err := fr.ReadTable(context.Background())
+	tbl, err = fr.ReadTable(context.Background())
 	if err != nil {
 		return nil, fmt.Errorf("results: arrow: read %s: %w", path, err)
 	}
@@ -140,3 +192,52 @@ func ReadArrow(path string) (arrow.Table, error) {
 
 // ReadTrialsArrow reads a trials table as an Arrow table; see ReadArrow.
 func ReadTrialsArrow(path string) (arrow.Table, error) { return ReadArrow(path) }
+
+// checkPages walks the page headers of every column chunk before
+// parquet-go reads them: parquet-go allocates each page's declared
+// compressed size (and decompresses into its declared uncompressed size)
+// before reading it, so a damaged header could claim gigabytes in a file
+// of a few kilobytes. Every page must lie inside its chunk, every chunk
+// inside the file, and no page may claim to inflate more than
+// maxInflation times (plus 1 MiB).
+func checkPages(data []byte, md *format.FileMetaData) error {
+	const maxInflation = 1024
+	end := int64(len(data))
+	var compact thrift.CompactProtocol
+	for gi, g := range md.RowGroups {
+		for ci, c := range g.Columns {
+			m := c.MetaData
+			start := m.DataPageOffset
+			if d := m.DictionaryPageOffset; d > 0 && d < start {
+				start = d
+			}
+			stop := start + m.TotalCompressedSize
+			if start < 4 || m.TotalCompressedSize < 0 || stop < start || stop > end {
+				return fmt.Errorf("row group %d column %d: chunk [%d, %d) outside the file's %d bytes", gi, ci, start, stop, end)
+			}
+			for off := start; off < stop; {
+				// The bytes reader bounds every declared length by the data
+				// (the stream reader allocates it first).
+				r := compact.NewReaderFromBytes(data[off:stop])
+				var h format.PageHeader
+				if err := thrift.NewDecoder(r).Decode(&h); err != nil {
+					return fmt.Errorf("row group %d column %d: page header at %d: %w", gi, ci, off, err)
+				}
+				n, ok := r.(interface{ BytesRead() int })
+				if !ok {
+					return fmt.Errorf("results: parquet-go's thrift reader no longer reports its position")
+				}
+				off += int64(n.BytesRead())
+				size, full := int64(h.CompressedPageSize), int64(h.UncompressedPageSize)
+				if size < 0 || off+size > stop {
+					return fmt.Errorf("row group %d column %d: page at %d claims %d bytes, its chunk has %d left", gi, ci, off, size, stop-off)
+				}
+				if full < 0 || full > maxInflation*size+1<<20 {
+					return fmt.Errorf("row group %d column %d: page at %d claims to inflate %d bytes to %d", gi, ci, off, size, full)
+				}
+				off += size
+			}
+		}
+	}
+	return nil
+}
