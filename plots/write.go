@@ -24,6 +24,9 @@ type Options struct {
 type Written struct {
 	Files []string // paths written, in figure order
 	Skips []Skip
+	// Warnings are Data.Warnings of the results drawn (a stale table, no
+	// manifest), for the caller to show.
+	Warnings []string
 }
 
 // Write draws every figure the results in dir support to
@@ -52,7 +55,7 @@ func Write(dir string, opt Options) (*Written, error) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("plots: %w", err)
 	}
-	w := &Written{Skips: skips}
+	w := &Written{Skips: skips, Warnings: d.Warnings}
 	files := make([][]string, len(figs))
 	p := pool.New().WithErrors().WithMaxGoroutines(runtime.GOMAXPROCS(0))
 	for i, f := range figs {

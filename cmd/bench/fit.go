@@ -71,6 +71,7 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	warnResults(stderr, "bench fit", d.Warnings)
 	fits, err := fitLaws(d.Trials, o)
 	if err != nil {
 		return err

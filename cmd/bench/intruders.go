@@ -76,6 +76,7 @@ func runIntruders(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	warnResults(stderr, "bench intruders", d.Warnings)
 	cells, err := intruderCells(d.Trials, *eps)
 	if err != nil {
 		return fmt.Errorf("bench intruders: %s: %w", dir, err)

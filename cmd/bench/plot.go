@@ -43,6 +43,7 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	warnResults(stderr, "bench plot", w.Warnings)
 	for _, s := range w.Skips {
 		fmt.Fprintf(stderr, "bench plot: skipped %s\n", s)
 	}
@@ -53,6 +54,15 @@ func runPlot(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bench plot: %s: no figure has data to draw", dir)
 	}
 	return nil
+}
+
+// warnResults prints what plots.Load warns about a results folder (a stale
+// trials.parquet read from the shards instead, no manifest) to stderr, so
+// that no command reads a folder silently.
+func warnResults(stderr io.Writer, cmd string, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "%s: warning: %s\n", cmd, w)
+	}
 }
 
 // parseResultsDirArgs parses flags placed before or after the one DIR argument.

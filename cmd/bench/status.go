@@ -100,13 +100,19 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// statusDamaged counts the trials whose shard cannot be read (its error
+// names the file and the remedy); it is no trial status a runner records.
+const statusDamaged = "damaged"
+
 // readStatus reads a results folder's manifest and trial shards.
 func readStatus(dir string) (*sweepStatus, error) {
 	m, err := results.ReadManifest(dir)
 	if err != nil {
 		return nil, fmt.Errorf("bench status: %s is not a results folder: %w", dir, err)
 	}
-	shards, err := results.ReadShards(dir)
+	// A damaged shard is reported with its remedy, not allowed to hide
+	// the other trials' status.
+	shards, damaged, err := results.ScanShards(dir)
 	if err != nil {
 		return nil, fmt.Errorf("bench status: %w", err)
 	}
@@ -133,7 +139,16 @@ func readStatus(dir string) (*sweepStatus, error) {
 			st.Problems = append(st.Problems, p)
 		}
 	}
-	st.Pending = max(0, st.Total-len(shards))
+	var bad []string
+	for id := range damaged {
+		bad = append(bad, id)
+	}
+	sort.Strings(bad)
+	for _, id := range bad {
+		st.Counts[statusDamaged]++
+		st.Problems = append(st.Problems, trialProblem{TrialID: id, Index: -1, Status: statusDamaged, Error: damaged[id].Error()})
+	}
+	st.Pending = max(0, st.Total-len(shards)-len(damaged))
 	return st, nil
 }
 
