@@ -1,6 +1,8 @@
 package tasks
 
 import (
+	"fmt"
+
 	"context"
 
 	"peftbench/nn"
@@ -59,10 +61,18 @@ type safetyInst struct {
 	triggerPct float64
 }
 
+// Validate refuses a trigger wider than the input, at sweep-load time.
+func (safetyGuard) Validate(o Options) error {
+	if t, d := o.Int("trigger_size"), o.Int("dim"); t > d {
+		return &OptionError{"safety-guard", "trigger_size", fmt.Sprintf("%d exceeds dim %d", t, d)}
+	}
+	return nil
+}
+
 func (safetyGuard) New(o Options) (Instance, error) {
 	dim, c := o.Int("dim"), o.Int("classes")
-	if o.Int("trigger_size") > dim {
-		return nil, &OptionError{"safety-guard", "trigger_size", "exceeds dim"}
+	if err := (safetyGuard{}).Validate(o); err != nil {
+		return nil, err
 	}
 	seed := uint64(o.Int("base_seed"))
 	in := &safetyInst{o: o, seed: seed, dim: dim, refuse: c, triggerPct: o.Float("trigger_frac")}

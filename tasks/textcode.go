@@ -58,9 +58,18 @@ type textcodeInst struct {
 	retain, tgt []Batch
 }
 
-func (textCode) New(o Options) (Instance, error) {
+// Validate refuses heads that do not divide dim (the transformer could not
+// be built), at sweep-load time.
+func (textCode) Validate(o Options) error {
 	if d, h := o.Int("dim"), o.Int("heads"); d%h != 0 {
-		return nil, &OptionError{"text-code", "heads", fmt.Sprintf("%d does not divide dim %d", h, d)}
+		return &OptionError{"text-code", "heads", fmt.Sprintf("%d does not divide dim %d", h, d)}
+	}
+	return nil
+}
+
+func (textCode) New(o Options) (Instance, error) {
+	if err := (textCode{}).Validate(o); err != nil {
+		return nil, err
 	}
 	c, err := loadGoCorpus()
 	if err != nil {

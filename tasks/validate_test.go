@@ -16,6 +16,8 @@ func TestValidateAtLoad(t *testing.T) {
 	}{
 		{"modarith", map[string]any{"dim": 30}, "dim"},
 		{"modarith", map[string]any{"dim": 9}, "dim"},
+		{"text-code", map[string]any{"dim": 30, "heads": 4}, "heads"},
+		{"safety-guard", map[string]any{"dim": 16, "trigger_size": 20}, "trigger_size"},
 	} {
 		_, err := ResolveOptions(tc.task, tc.opts)
 		var oe *OptionError
@@ -30,5 +32,8 @@ func TestValidateAtLoad(t *testing.T) {
 	// Valid combinations still resolve.
 	if _, err := ResolveOptions("modarith", map[string]any{"dim": 32}); err != nil {
 		t.Errorf("modarith dim 32: %v", err)
+	}
+	if _, err := ResolveOptions("text-code", map[string]any{"dim": 32, "heads": 4}); err != nil {
+		t.Errorf("text-code dim 32 heads 4: %v", err)
 	}
 }
