@@ -148,6 +148,7 @@ command = ["./trainer.sh"]
 		{"export -h", []string{"export", "-h"}, 0},
 		{"export no flags", []string{"export"}, 2},
 		{"spectra bad flag", []string{"spectra", "--bogus"}, 2},
+		{"spectra without --base", []string{"spectra", "--tuned", "x.safetensors"}, 2},
 		{"trial -h", []string{"trial", "-h"}, 0},
 		{"trial no flags", []string{"trial"}, 2},
 		{"trial extra argument", []string{"trial", "--sweep", base, "--index", "0", "more"}, 2},

@@ -114,7 +114,7 @@ func splitList(s string) []string {
 // spectra analyses every selected matrix pair of o.
 func spectra(o spectraOptions) (*spectraReport, error) {
 	if o.Base == "" || (o.Tuned == "") == (o.Adapter == "") {
-		return nil, errors.New("bench spectra: want --base and exactly one of --tuned and --adapter")
+		return nil, usageErrorf("bench spectra: want --base and exactly one of --tuned and --adapter")
 	}
 	if o.TopK <= 0 {
 		return nil, fmt.Errorf("bench spectra: --top-k %d, want > 0", o.TopK)
