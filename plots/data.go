@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 
-	"peftbench/analysis"
+	"peftbench/configs"
 	"peftbench/results"
 )
 
@@ -169,104 +167,28 @@ func (d *Data) Failed() []results.TrialRow {
 }
 
 // Cell is the successful trials of one configuration: task, method, rank
-// and every other resolved setting but the seed. It is one point of most
-// figures, its seeds giving the confidence interval.
-type Cell struct {
-	Task, Method string
-	Rank         int64   // ≤ 0 for methods without a rank (full fine-tuning)
-	Alpha        float64 // the method's resolved α; NaN without one
-	// Settings are the config pairs that tell the cell apart from the
-	// method's other cells of the same rank ("train.lr=0.001"), if any.
-	Settings []string
-	Trials   []*results.TrialRow
+// and every other resolved setting but the seed (configs.Config). It is one
+// point of most figures, its seeds giving the confidence interval. Its
+// Settings tell it apart from the method's other cells of the same rank.
+type Cell = configs.Config
 
-	pairs []string // ConfigPairs of the trials
-}
-
-// Ranked reports whether the method has a rank.
-func (c *Cell) Ranked() bool { return c.Rank > 0 }
-
-// Label is "method r=8", or the method alone when it has no rank,
-// followed by the settings that tell the cell apart ("full lr=1e-4").
-func (c *Cell) Label() string {
-	l := c.Method
-	if c.Ranked() {
-		l = fmt.Sprintf("%s r=%d", c.Method, c.Rank)
-	}
-	for _, p := range c.Settings {
-		l += " " + ShortPair(p)
-	}
-	return l
-}
-
-// Summary summarises a metric over the cell's seeds (mean, bootstrap 95% CI).
-func (c *Cell) Summary(m Metric) analysis.Summary {
-	xs := make([]float64, len(c.Trials))
-	for i, t := range c.Trials {
-		xs[i] = m.Get(t)
-	}
-	return analysis.Summarize(xs)
-}
-
-// Has reports whether any seed of the cell reports the metric.
-func (c *Cell) Has(m Metric) bool {
-	for _, t := range c.Trials {
-		if !math.IsNaN(m.Get(t)) {
-			return true
-		}
-	}
-	return false
-}
-
-// Cells groups the successful trials of task by configuration: method,
-// rank and every other setting of the trial's config but the seed
-// (learning rate, α, …). Methods come in the fixed order, then ranks, then
-// settings in numeric order. A trial whose config does not parse is
-// grouped by method and rank alone.
+// Cells groups the successful trials of task by configuration
+// (configs.Group): method, rank and every other setting of the trial's
+// config but the seed (learning rate, α, …). Methods come in the fixed
+// order, then ranks, then settings in numeric order. A trial whose config
+// does not parse is grouped by method and rank alone.
 func (d *Data) Cells(task string) []*Cell {
-	var cells []*Cell
-	idx := map[string]*Cell{}
+	var trials []*results.TrialRow
 	for i := range d.Trials {
-		t := &d.Trials[i]
-		if t.Task != task || t.Status != results.StatusOK {
-			continue
+		if t := &d.Trials[i]; t.Task == task && t.Status == results.StatusOK {
+			trials = append(trials, t)
 		}
-		rank := max(t.Rank, 0)
-		pairs, _ := results.ConfigPairs(t.Config)
-		k := strings.Join(append([]string{t.Method, fmt.Sprint(rank)}, pairs...), "\x00")
-		c := idx[k]
-		if c == nil {
-			c = &Cell{Task: task, Method: t.Method, Rank: rank, Alpha: math.NaN(), pairs: pairs}
-			for _, p := range pairs {
-				if path, _, _ := strings.Cut(p, "="); path == "method_options.alpha" {
-					c.Alpha = pairValue(p)
-				}
-			}
-			idx[k] = c
-			cells = append(cells, c)
-		}
-		c.Trials = append(c.Trials, t)
 	}
+	cells, _ := configs.Group(trials)
 	slices.SortFunc(cells, func(a, b *Cell) int {
-		return cmp.Or(methodLess(a.Method, b.Method), cmp.Compare(a.Rank, b.Rank), ComparePairs(a.pairs, b.pairs))
+		return cmp.Or(methodLess(a.Method, b.Method), cmp.Compare(a.Rank, b.Rank), configs.ComparePairs(a.Pairs, b.Pairs))
 	})
-	// Settings: what differs between cells of one method and rank.
-	for i := 0; i < len(cells); {
-		j := i + 1
-		for j < len(cells) && cells[j].Method == cells[i].Method && cells[j].Rank == cells[i].Rank {
-			j++
-		}
-		if j-i > 1 {
-			var ps [][]string
-			for _, c := range cells[i:j] {
-				ps = append(ps, c.pairs)
-			}
-			for k, v := range VaryingPairs(ps) {
-				cells[i+k].Settings = v
-			}
-		}
-		i = j
-	}
+	configs.SetSettings(cells, configs.SlotRank)
 	return cells
 }
 
@@ -282,53 +204,23 @@ func byMethod(cells []*Cell) (methods []string, groups map[string][]*Cell) {
 	return methods, groups
 }
 
-// Metric is one per-trial quantity of trials.parquet.
-type Metric struct {
-	Key    string // trials.parquet column, or extra.<name>
-	Label  string // axis label, with unit
-	Short  string // table header
-	Higher bool   // higher is better
-	Get    func(*results.TrialRow) float64
-}
+// Metric is one per-trial quantity of trials.parquet, from the column
+// registry.
+type Metric = configs.Column
 
 // Metrics the figures and the report use.
 var (
-	TargetMetric = Metric{"target_metric", "target accuracy", "target metric", true,
-		func(t *results.TrialRow) float64 { return t.TargetMetric }}
-	TargetLoss = Metric{"target_loss", "target loss (nats)", "target loss", false,
-		func(t *results.TrialRow) float64 { return t.TargetLoss }}
-	Forgetting = Metric{"forgetting", "forgetting: KL(base ‖ tuned) on retain (nats)", "forgetting", false,
-		func(t *results.TrialRow) float64 { return t.Forgetting }}
-	RetainMetric = Metric{"retain_metric_after", "retain accuracy after", "retain after", true,
-		func(t *results.TrialRow) float64 { return t.RetainMetricAfter }}
-	TrainableParams = Metric{"trainable_params", "trainable parameters", "params", false,
-		func(t *results.TrialRow) float64 { return float64(t.TrainableParams) }}
-	WallSeconds = Metric{"wall_seconds", "wall time (s)", "wall s", false,
-		func(t *results.TrialRow) float64 { return t.WallSeconds }}
-	RefusalRetention = Metric{"extra.refusal_retention", "refusal retention (fraction refused)", "refusal retention", true,
-		func(t *results.TrialRow) float64 { return extra(t, "refusal_retention") }}
+	TargetMetric     = configs.TargetMetric
+	TargetLoss       = configs.TargetLoss
+	Forgetting       = configs.Forgetting
+	RetainMetric     = configs.RetainMetricAfter
+	TrainableParams  = configs.TrainableParams
+	WallSeconds      = configs.WallSeconds
+	RefusalRetention = configs.RefusalRetention
 )
 
 // IntruderMetric is the intruder count at ε (NaN when not computed).
-func IntruderMetric(eps float64) Metric {
-	return Metric{fmt.Sprintf("intruders@%g", eps), fmt.Sprintf("intruder dimensions (ε = %g)", eps),
-		fmt.Sprintf("intruders ε=%g", eps), false,
-		func(t *results.TrialRow) float64 {
-			for _, c := range t.Intruders {
-				if c.Epsilon == eps {
-					return float64(c.Count)
-				}
-			}
-			return math.NaN()
-		}}
-}
-
-func extra(t *results.TrialRow, name string) float64 {
-	if v, ok := t.Extra[name]; ok {
-		return v
-	}
-	return math.NaN()
-}
+func IntruderMetric(eps float64) Metric { return configs.Intruders(eps) }
 
 // metricLabel names the target metric of a task on an axis. The shipped
 // tasks report accuracy; others get the generic name.

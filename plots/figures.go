@@ -16,6 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"peftbench/analysis"
+	"peftbench/configs"
 	"peftbench/results"
 )
 
@@ -223,10 +224,10 @@ func safety(d *Data, task string) ([]*Figure, string) {
 func scatterByMethod(d *Data, task string, xm, ym Metric, name string, logX, front bool, why, caption string) ([]*Figure, string) {
 	cells := d.Cells(task)
 	xl, yl := xm.Label, ym.Label
-	if xm.Key == TargetMetric.Key {
+	if xm.Name == TargetMetric.Name {
 		xl = metricLabel(task)
 	}
-	if ym.Key == TargetMetric.Key {
+	if ym.Name == TargetMetric.Name {
 		yl = metricLabel(task)
 	}
 	if logX {
@@ -255,7 +256,7 @@ func scatterByMethod(d *Data, task string, xm, ym Metric, name string, logX, fro
 				l = append(l, fmt.Sprintf("r%d", c.Rank))
 			} else {
 				for _, p := range c.Settings {
-					l = append(l, ShortPair(p))
+					l = append(l, configs.ShortPair(p))
 				}
 			}
 			labels = append(labels, strings.Join(l, " "))

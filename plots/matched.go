@@ -3,52 +3,26 @@ package plots
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"gonum.org/v1/plot"
 
 	"peftbench/analysis"
+	"peftbench/configs"
 )
 
 // matchAlong is the swept setting a matched curve runs along.
 const matchAlong = "train.lr"
 
 // curveCells merges the cells of a task that differ only in the learning
-// rate into one cell per curve (its pairs without the learning rate), and
-// returns, per merged cell, the original cells in their order along it.
+// rate into one cell per curve (configs.Curves), and returns, per merged
+// cell, the original cells in their order along it.
 func curveCells(cells []*Cell) ([]*Cell, map[*Cell][]*Cell) {
-	var merged []*Cell
-	parts := map[*Cell][]*Cell{}
-	byKey := map[string]*Cell{}
-	for _, c := range cells {
-		var pairs []string
-		for _, p := range c.pairs {
-			if path, _, _ := strings.Cut(p, "="); path != matchAlong {
-				pairs = append(pairs, p)
-			}
-		}
-		k := strings.Join(append([]string{c.Method, fmt.Sprint(c.Rank)}, pairs...), "\x00")
-		m, ok := byKey[k]
-		if !ok {
-			m = &Cell{Task: c.Task, Method: c.Method, Rank: c.Rank, Alpha: c.Alpha, pairs: pairs}
-			byKey[k] = m
-			merged = append(merged, m)
-		}
-		m.Trials = append(m.Trials, c.Trials...)
-		parts[m] = append(parts[m], c)
-	}
-	return merged, parts
+	return configs.Curves(cells, matchAlong)
 }
 
 // readCurve reads metric m of a merged cell at a target loss.
 func readCurve(parts []*Cell, m Metric, level float64) analysis.Matched {
-	var runs []analysis.Run
-	for i, c := range parts {
-		for _, t := range c.Trials {
-			runs = append(runs, analysis.Run{Config: i, Seed: t.Seed, X: t.TargetLoss, Y: m.Get(t)})
-		}
-	}
-	return analysis.ReadAt(runs, level)
+	return configs.ReadCurve(parts, m, level)
 }
 
 // intrudersMatched draws intruder counts at matched target loss against
@@ -62,25 +36,15 @@ func intrudersMatched(d *Data, task string) ([]*Figure, string) {
 	}
 	eps := es[nearest(es, 0.5)]
 	m := IntruderMetric(eps)
-	merged, parts := curveCells(d.Cells(task))
-	var levels []float64
-	for _, c := range merged {
-		if c.Ranked() {
-			continue
-		}
-		for _, p := range parts[c] {
-			if s := p.Summary(TargetLoss); s.N > 0 {
-				levels = append(levels, s.Mean)
-			}
-		}
-	}
+	cells := d.Cells(task)
+	merged, parts := curveCells(cells)
+	levels := configs.ReferenceLevels(cells)
 	if len(levels) == 0 {
 		return nil, "no method without a rank (full fine-tuning) to match target loss against"
 	}
 	if !slices.ContainsFunc(merged, func(c *Cell) bool { return c.Ranked() && len(parts[c]) > 1 }) {
 		return nil, "no adapter configuration is swept over the learning rate (the matched comparison reads learning-rate curves)"
 	}
-	slices.Sort(levels)
 	var panels []*plot.Plot
 	var legend []legendEntry
 	for _, level := range levels {

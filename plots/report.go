@@ -16,6 +16,7 @@ import (
 
 	"github.com/sourcegraph/conc/pool"
 
+	"peftbench/configs"
 	"peftbench/results"
 )
 
@@ -181,7 +182,7 @@ func resultsTable(d *Data, task string) tableView {
 	for i, c := range cells {
 		row := tableRow{Method: c.Method, Rank: "–", Seeds: len(c.Trials)}
 		for _, p := range c.Settings {
-			row.Method += " " + ShortPair(p)
+			row.Method += " " + configs.ShortPair(p)
 		}
 		if c.Ranked() {
 			row.Rank = fmt.Sprint(c.Rank)

@@ -15,6 +15,7 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 
 	"peftbench/analysis"
+	"peftbench/configs"
 )
 
 // point is a mean with its 95% CI in x and y.
@@ -235,7 +236,7 @@ func (siLogTicks) Ticks(lo, hi float64) []plot.Tick {
 // short scientific form (1e-4, 1e12).
 func siFormat(v float64) string {
 	if a := math.Abs(v); a >= 1e12 || (a > 0 && a < 1e-2) {
-		return shortFloat(v)
+		return configs.ShortFloat(v)
 	}
 	for _, u := range []struct {
 		s string

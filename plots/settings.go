@@ -1,104 +1,15 @@
 package plots
 
 import (
-	"cmp"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"peftbench/configs"
 )
-
-// VaryingPairs returns, for each configuration (its ConfigPairs), the
-// pairs that are not shared by every configuration of the slice: what
-// tells it apart from the others.
-func VaryingPairs(configs [][]string) [][]string {
-	count := map[string]int{}
-	for _, ps := range configs {
-		for _, p := range ps {
-			count[p]++
-		}
-	}
-	out := make([][]string, len(configs))
-	for i, ps := range configs {
-		for _, p := range ps {
-			if count[p] < len(configs) {
-				out[i] = append(out[i], p)
-			}
-		}
-	}
-	return out
-}
-
-// ShortPair writes a config pair for a label: the last path element and
-// the value, numbers in short form ("train.lr=0.0001" is "lr=1e-4").
-func ShortPair(pair string) string {
-	path, val, _ := strings.Cut(pair, "=")
-	if i := strings.LastIndexByte(path, '.'); i >= 0 {
-		path = path[i+1:]
-	}
-	if path == "alpha" {
-		path = "α"
-	}
-	return path + "=" + shortValue(val)
-}
-
-func shortValue(v string) string {
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return strings.Trim(v, `"`)
-	}
-	return shortFloat(f)
-}
-
-// shortFloat is 'g' format with exponents written without padding or
-// plus sign (1e-4, 2.5e+06 as 2.5e6), scientific below 0.01.
-func shortFloat(f float64) string {
-	a := math.Abs(f)
-	if a == 0 || (a >= 1e-2 && a < 1e5) {
-		return strconv.FormatFloat(f, 'g', 4, 64)
-	}
-	mant, exp, _ := strings.Cut(strconv.FormatFloat(f, 'e', 3, 64), "e")
-	if strings.Contains(mant, ".") {
-		mant = strings.TrimRight(strings.TrimRight(mant, "0"), ".")
-	}
-	sign := ""
-	if exp[0] == '-' {
-		sign = "-"
-	}
-	return mant + "e" + sign + strings.TrimLeft(exp[1:], "0")
-}
-
-// pairValue is a pair's value as a number, for ordering; NaN if none.
-func pairValue(pair string) float64 {
-	_, v, _ := strings.Cut(pair, "=")
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return math.NaN()
-	}
-	return f
-}
-
-// ComparePairs orders two sorted ConfigPairs lists, values of one path
-// numerically where they are numbers.
-func ComparePairs(a, b []string) int {
-	for i := range min(len(a), len(b)) {
-		if a[i] == b[i] {
-			continue
-		}
-		pa, _, _ := strings.Cut(a[i], "=")
-		pb, _, _ := strings.Cut(b[i], "=")
-		if pa == pb {
-			if fa, fb := pairValue(a[i]), pairValue(b[i]); !math.IsNaN(fa) && !math.IsNaN(fb) {
-				return cmp.Compare(fa, fb)
-			}
-		}
-		return cmp.Compare(a[i], b[i])
-	}
-	return cmp.Compare(len(a), len(b))
-}
 
 // line is one drawn series of a method: its cells across ranks at one α
 // rule and one value of every other setting that varies within a rank.
@@ -128,9 +39,9 @@ func (a alphaRule) String() string {
 		if a.v == 1 {
 			return "α=r"
 		}
-		return "α=" + shortFloat(a.v) + "r"
+		return "α=" + configs.ShortFloat(a.v) + "r"
 	}
-	return "α=" + shortFloat(a.v)
+	return "α=" + configs.ShortFloat(a.v)
 }
 
 // alphaRules covers a method's cells with the fewest α rules, each the
@@ -189,12 +100,12 @@ func splitPaths(cells []*Cell, unranked bool) []string {
 			if a.Rank != b.Rank || (!unranked && !a.Ranked()) {
 				continue
 			}
-			for _, p := range a.pairs {
-				if slices.Contains(b.pairs, p) {
+			for _, p := range a.Pairs {
+				if slices.Contains(b.Pairs, p) {
 					continue
 				}
 				path, _, _ := strings.Cut(p, "=")
-				if path != "method_options.alpha" && !slices.Contains(paths, path) {
+				if path != configs.AlphaPath && !slices.Contains(paths, path) {
 					paths = append(paths, path)
 				}
 			}
@@ -240,7 +151,7 @@ func lines(cells []*Cell, unranked bool) []*line {
 			byKey := map[string][]*Cell{}
 			for _, c := range pt.cells {
 				var key []string
-				for _, p := range c.pairs {
+				for _, p := range c.Pairs {
 					path, _, _ := strings.Cut(p, "=")
 					if slices.Contains(paths, path) {
 						key = append(key, p)
@@ -252,14 +163,14 @@ func lines(cells []*Cell, unranked bool) []*line {
 				}
 				byKey[ks] = append(byKey[ks], c)
 			}
-			slices.SortFunc(keys, ComparePairs)
+			slices.SortFunc(keys, configs.ComparePairs)
 			for _, key := range keys {
 				label := []string{m}
 				if pt.rule != "" {
 					label = append(label, pt.rule)
 				}
 				for _, p := range key {
-					label = append(label, ShortPair(p))
+					label = append(label, configs.ShortPair(p))
 				}
 				out = append(out, &line{method: m, label: strings.Join(label, " "),
 					style: variantStyle(MethodStyle(m), k), cells: byKey[strings.Join(key, "\x00")]})

@@ -9,23 +9,6 @@ import (
 	"peftbench/results"
 )
 
-func TestShortPair(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"train.lr=0.0001", "lr=1e-4"},
-		{"train.lr=0.000707", "lr=7.07e-4"},
-		{"train.lr=0.001", "lr=1e-3"},
-		{"train.lr=0.03", "lr=0.03"},
-		{"method_options.alpha=16", "α=16"},
-		{"train.steps=800", "steps=800"},
-		{"train.schedule=\"linear\"", "schedule=linear"},
-		{"task_options.n=2500000", "n=2.5e6"},
-	} {
-		if got := ShortPair(tc.in); got != tc.want {
-			t.Errorf("ShortPair(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
 // settingsData is full fine-tuning at three learning rates and LoRA at
 // α = 2r and α = 8 over ranks 1, 4 and 16 (α = 2r = 8 at r = 4, run once),
 // two seeds each.

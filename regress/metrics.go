@@ -1,56 +1,28 @@
 package regress
 
 import (
-	"math"
 	"strings"
 
-	"peftbench/results"
+	"peftbench/configs"
 )
 
 // Metric is a final metric of the trials table that a regression can
-// move, with the direction that counts as better.
-type Metric struct {
-	Name           string // trials.parquet column, or an extra key
-	HigherIsBetter bool
-	value          func(*results.TrialRow) float64
-}
-
-// Value returns the metric of row; NaN when the row does not report it.
-func (m Metric) Value(row *results.TrialRow) float64 {
-	if m.value != nil {
-		return m.value(row)
-	}
-	if v, ok := row.Extra[m.Name]; ok {
-		return v
-	}
-	return math.NaN()
-}
+// move, with the direction that counts as better: a column of the
+// registry (configs.Column).
+type Metric = configs.Column
 
 // Metrics are the trials-table metrics bench regress compares, in table
 // order. retain_*_before are absent: they measure the base model, which a
 // trial does not train, and a change there is a task change, caught by
 // every retain_*_after and forgetting row anyway.
-var Metrics = []Metric{
-	{"target_metric", true, func(r *results.TrialRow) float64 { return r.TargetMetric }},
-	{"target_loss", false, func(r *results.TrialRow) float64 { return r.TargetLoss }},
-	{"forgetting", false, func(r *results.TrialRow) float64 { return r.Forgetting }},
-	{"retain_metric_after", true, func(r *results.TrialRow) float64 { return r.RetainMetricAfter }},
-	{"retain_loss_after", false, func(r *results.TrialRow) float64 { return r.RetainLossAfter }},
-}
+var Metrics = []Metric{configs.TargetMetric, configs.TargetLoss, configs.Forgetting,
+	configs.RetainMetricAfter, configs.RetainLossAfter}
 
 // WallMetric is training wall time. It is compared only when
 // Options.WallMinEffect is set: wall time on a shared CI runner varies by
 // tens of percent from run to run, and engine speed has its own,
 // controlled comparison (bench perf, regress --perf).
-var WallMetric = Metric{"wall_seconds", false, func(r *results.TrialRow) float64 { return r.WallSeconds }}
-
-// extraHigherIsBetter gives the direction of the task-specific metrics in
-// TrialRow.Extra that bench regress knows. Extras not listed are compared
-// too, and a significant change is reported as a warning, never a failure.
-var extraHigherIsBetter = map[string]bool{
-	"refusal_retention": true,  // the guardrail kept after fine-tuning
-	"forgetting_ce":     false, // cross-entropy on retain data against the base model's predictions
-}
+var WallMetric = configs.WallSeconds
 
 // baseModelExtra reports whether an Extra key measures the base model
 // (suffix _before or _base, e.g. target_metric_before, refusal_base). Like
@@ -62,11 +34,9 @@ func baseModelExtra(name string) bool {
 }
 
 // extraMetric returns the Metric of an Extra key and whether its direction
-// is known.
-func extraMetric(name string) (Metric, bool) {
-	hib, ok := extraHigherIsBetter[name]
-	return Metric{Name: name, HigherIsBetter: hib}, ok
-}
+// is known (configs.Extra): extras not known are compared too, and a
+// significant change is reported as a warning, never a failure.
+func extraMetric(name string) (Metric, bool) { return configs.Extra(name) }
 
 // unitHigherIsBetter says whether a larger value is better for a bench perf
 // figure in unit: rates (anything "/s", "per second", "ops") are better

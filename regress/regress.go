@@ -2,6 +2,7 @@ package regress
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"peftbench/analysis"
+	"peftbench/configs"
 	"peftbench/results"
 )
 
@@ -137,11 +139,10 @@ func CompareTrials(base, cur []results.TrialRow, opt Options) (*Report, error) {
 	add := func(rows []results.TrialRow, current bool) error {
 		for i := range rows {
 			row := &rows[i]
-			pairs, err := results.ConfigPairs(row.Config)
+			key, pairs, err := configs.Key(row)
 			if err != nil {
-				return fmt.Errorf("regress: trial %s: config: %w", row.TrialID, err)
+				return fmt.Errorf("regress: trial %s: config: %w", row.TrialID, errors.Unwrap(err))
 			}
-			key := strings.Join(append([]string{row.Task, row.Method, fmt.Sprint(row.Rank)}, pairs...), "\x00")
 			g := groups[key]
 			if g == nil {
 				g = &group{task: row.Task, method: row.Method, rank: row.Rank, pairs: pairs, order: math.MaxInt64,
@@ -204,7 +205,7 @@ func CompareTrials(base, cur []results.TrialRow, opt Options) (*Report, error) {
 		}
 		for _, m := range groupMetrics(g, opt) {
 			r := rowOf(m.Metric.Name)
-			r.HigherIsBetter = m.Metric.HigherIsBetter
+			r.HigherIsBetter = m.Metric.Higher
 			r.Base, r.Cur = samples(g.base, m.Metric), samples(g.cur, m.Metric)
 			if len(r.Base) == 0 && len(r.Cur) == 0 {
 				continue
@@ -213,7 +214,7 @@ func CompareTrials(base, cur []results.TrialRow, opt Options) (*Report, error) {
 			if m.Metric.Name == WallMetric.Name {
 				effect = opt.WallMinEffect
 			}
-			judge(&r, analysis.CompareOptions{HigherIsBetter: m.Metric.HigherIsBetter, Alpha: opt.Alpha, MinEffect: effect}, m.known)
+			judge(&r, analysis.CompareOptions{HigherIsBetter: m.Metric.Higher, Alpha: opt.Alpha, MinEffect: effect}, m.known)
 			rep.Rows = append(rep.Rows, r)
 		}
 	}
@@ -237,17 +238,13 @@ func variantPairs(groups []*group) map[*group][]string {
 		if len(gs) < 2 {
 			continue
 		}
-		count := map[string]int{}
-		for _, g := range gs {
-			for _, p := range g.pairs {
-				count[p]++
-			}
+		ps := make([][]string, len(gs))
+		for i, g := range gs {
+			ps[i] = g.pairs
 		}
-		for _, g := range gs {
-			for _, p := range g.pairs {
-				if count[p] < len(gs) {
-					out[g] = append(out[g], p)
-				}
+		for i, v := range configs.Varying(ps) {
+			if len(v) > 0 {
+				out[gs[i]] = v
 			}
 		}
 	}

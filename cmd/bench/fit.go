@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"peftbench/analysis"
+	"peftbench/configs"
 	"peftbench/plots"
 	"peftbench/results"
 )
@@ -100,49 +101,7 @@ func powerForms() []string {
 }
 
 // fitColumns are the numeric trials.parquet columns a fit may use.
-var fitColumns = []string{"trainable_params", "total_params", "steps", "rank", "target_loss", "target_metric",
-	"retain_loss_before", "retain_loss_after", "retain_metric_before", "retain_metric_after", "forgetting",
-	"effective_rank", "energy_rank_90", "wall_seconds"}
-
-// column returns a trial's value of a numeric column (NaN when absent) and
-// whether the column is known.
-func column(t *results.TrialRow, name string) (float64, bool) {
-	switch name {
-	case "trainable_params":
-		return float64(t.TrainableParams), true
-	case "total_params":
-		return float64(t.TotalParams), true
-	case "steps":
-		return float64(t.Steps), true
-	case "rank":
-		return float64(t.Rank), true
-	case "target_loss":
-		return t.TargetLoss, true
-	case "target_metric":
-		return t.TargetMetric, true
-	case "retain_loss_before":
-		return t.RetainLossBefore, true
-	case "retain_loss_after":
-		return t.RetainLossAfter, true
-	case "retain_metric_before":
-		return t.RetainMetricBefore, true
-	case "retain_metric_after":
-		return t.RetainMetricAfter, true
-	case "forgetting":
-		return t.Forgetting, true
-	case "effective_rank":
-		return t.EffectiveRank, true
-	case "energy_rank_90":
-		return t.EnergyRank90, true
-	case "wall_seconds":
-		return t.WallSeconds, true
-	}
-	v, ok := t.Extra[name]
-	if !ok {
-		return math.NaN(), false
-	}
-	return v, true
-}
+var fitColumns = configs.ColumnNames()
 
 // fitLaws fits the linear and the power law to each task's ok trials. A
 // law that cannot be fitted (too few points, a constant predictor) is a
@@ -164,7 +123,7 @@ func fitLaws(trials []results.TrialRow, o fitOptions) ([]*fitResult, error) {
 		o.Y = "forgetting"
 	}
 	known := func(name string) bool {
-		if slices.Contains(fitColumns, name) {
+		if configs.IsColumn(name) {
 			return true
 		}
 		return slices.ContainsFunc(trials, func(t results.TrialRow) bool { _, ok := t.Extra[name]; return ok })
@@ -209,15 +168,20 @@ func fitOne(task, law, form string, xcols []string, ycol string, ts []*results.T
 	r := &fitResult{Task: task, Law: law, Y: ycol, X: xcols}
 	var xs [][]float64
 	var ys []float64
+	ycolumn, _ := configs.Lookup(ycol)
+	xcolumns := make([]configs.Column, len(xcols))
+	for j, c := range xcols {
+		xcolumns[j], _ = configs.Lookup(c)
+	}
 	for _, t := range ts {
-		y, _ := column(t, ycol)
+		y := ycolumn.Value(t)
 		if math.IsNaN(y) || math.IsInf(y, 0) {
 			continue
 		}
 		row := make([]float64, len(xcols))
 		ok := true
-		for j, c := range xcols {
-			v, _ := column(t, c)
+		for j, c := range xcolumns {
+			v := c.Value(t)
 			if math.IsNaN(v) || math.IsInf(v, 0) || (law == "power" && v <= 0) {
 				ok = false
 				break

@@ -1,0 +1,5 @@
+package configs
+
+import "slices"
+
+func sortFloats(xs []float64) { slices.Sort(xs) }
