@@ -16,6 +16,8 @@ import (
 	"sync"
 
 	"gonum.org/v1/gonum/mat"
+
+	"peftbench/internal/atomicfile"
 )
 
 // BaseCache holds base decompositions keyed by the content hash of the base
@@ -186,36 +188,27 @@ func writeSpectrum(path, key string, bs *BaseSpectrum) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("analysis: base cache: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".spectrum-*")
+	err = atomicfile.Write(path, func(f io.Writer) error {
+		h := sha256.New()
+		w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
+		k := len(bs.Sigma)
+		hdr := []uint64{uint64(bs.Rows), uint64(bs.Cols), uint64(k)}
+		w.Write(spectrumMagic[:])
+		w.Write(sum)
+		binary.Write(w, binary.LittleEndian, hdr)
+		binary.Write(w, binary.LittleEndian, bs.Sigma)
+		raw := bs.U.RawMatrix()
+		for i := range raw.Rows {
+			binary.Write(w, binary.LittleEndian, raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols])
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err := f.Write(h.Sum(nil))
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("analysis: base cache: %w", err)
-	}
-	defer os.Remove(f.Name()) // no-op after the rename
-	h := sha256.New()
-	w := bufio.NewWriterSize(io.MultiWriter(f, h), 1<<20)
-	k := len(bs.Sigma)
-	hdr := []uint64{uint64(bs.Rows), uint64(bs.Cols), uint64(k)}
-	w.Write(spectrumMagic[:])
-	w.Write(sum)
-	binary.Write(w, binary.LittleEndian, hdr)
-	binary.Write(w, binary.LittleEndian, bs.Sigma)
-	raw := bs.U.RawMatrix()
-	for i := range raw.Rows {
-		binary.Write(w, binary.LittleEndian, raw.Data[i*raw.Stride:i*raw.Stride+raw.Cols])
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
 		return fmt.Errorf("analysis: base cache: %s: %w", path, err)
-	}
-	if _, err := f.Write(h.Sum(nil)); err != nil {
-		f.Close()
-		return fmt.Errorf("analysis: base cache: %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("analysis: base cache: %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("analysis: base cache: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/sourcegraph/conc/pool"
+
+	"peftbench/internal/atomicfile"
 )
 
 // FiguresDir is the folder, inside a results folder, figures are written to.
@@ -86,24 +88,9 @@ func Write(dir string, opt Options) (*Written, error) {
 	return w, nil
 }
 
-// writeFile writes b to path through a temporary file and a rename.
+// writeFile writes b to path atomically (atomicfile).
 func writeFile(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("plots: %w", err)
-	}
-	_, err = tmp.Write(b)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFile(path, b); err != nil {
 		return fmt.Errorf("plots: %w", err)
 	}
 	return nil

@@ -7,12 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
+
+	"peftbench/internal/atomicfile"
 )
 
 // tempPrefix starts the name of every file being written. Readers only open
 // the final names, so a temp file left by a crash is never read.
-const tempPrefix = ".tmp-"
+const tempPrefix = atomicfile.TempPrefix
 
 // writeFileAtomic writes data to path so that a reader sees either the old
 // file, the new one, or none, never a part.
@@ -20,89 +21,21 @@ func writeFileAtomic(path string, data []byte) error {
 	return writeFilesAtomic(filepath.Dir(path), []string{filepath.Base(path)}, [][]byte{data})
 }
 
-// writeFilesAtomic writes data[i] to dir/names[i], each atomically: every
-// file goes to a synced temp file in dir, then all are renamed into place
-// and dir (and the parents listed, whose entries lead to dir) are synced.
-// When it returns nil all files are durable. The temp files are written
-// and synced concurrently, and so are the directories, so the cost is
-// about two sync latencies whatever the number of files.
-func writeFilesAtomic(dir string, names []string, data [][]byte, parents ...string) (err error) {
-	temps := make([]string, len(names))
-	defer func() {
-		for _, tmp := range temps {
-			if tmp != "" {
-				os.Remove(tmp) // fails harmlessly for those already renamed
-			}
-		}
-		if err != nil {
-			err = fmt.Errorf("results: write %s: %w", filepath.Join(dir, names[0]), err)
-		}
-	}()
-	if err := parallel(len(names), func(i int) (err error) {
-		temps[i], err = writeTemp(dir, names[i], data[i])
-		return err
-	}); err != nil {
-		return err
-	}
-	for i, tmp := range temps {
-		if err := os.Rename(tmp, filepath.Join(dir, names[i])); err != nil {
-			return err
-		}
-	}
-	dirs := append([]string{dir}, parents...)
-	return parallel(len(dirs), func(i int) error { return syncDir(dirs[i]) })
-}
-
-// parallel runs f(0..n-1) concurrently and returns the first error.
-func parallel(n int, f func(i int) error) error {
-	if n == 1 {
-		return f(0)
-	}
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() { errs[i] = f(i) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// writeTemp writes data to a synced temp file in dir and returns its path.
-func writeTemp(dir, name string, data []byte) (string, error) {
-	f, err := os.CreateTemp(dir, tempPrefix+name+"-*")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(0o644)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+// writeFilesAtomic writes data[i] to dir/names[i], each atomically, and
+// syncs dir and the parents listed (atomicfile.WriteFiles).
+func writeFilesAtomic(dir string, names []string, data [][]byte, parents ...string) error {
+	if err := atomicfile.WriteFiles(dir, names, data, parents...); err != nil {
+		return fmt.Errorf("results: write %s: %w", filepath.Join(dir, names[0]), err)
 	}
 	return nil
 }
 
-func isTemp(name string) bool { return strings.HasPrefix(name, tempPrefix) }
+// parallel runs f(0..n-1) concurrently and returns the first error.
+func parallel(n int, f func(i int) error) error { return atomicfile.Parallel(n, f) }
+
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }
+
+func isTemp(name string) bool { return atomicfile.IsTemp(name) }
 
 // tempNames are the files the atomic writer writes in a sweep folder and
 // its shard folders; a temp file of one is named

@@ -7,12 +7,12 @@ import (
 	"io"
 	"maps"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"peftbench/internal/atomicfile"
 )
 
 // Tensor is a named float32 tensor to write, stored as DType (F32 when
@@ -60,30 +60,16 @@ func Write(w io.Writer, tensors []Tensor, metadata map[string]string) error {
 
 // WriteFile writes tensors and metadata to path atomically: to a temporary
 // file in the same folder, synced, then renamed over path.
-func WriteFile(path string, tensors []Tensor, metadata map[string]string) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("safetensors: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err := Write(tmp, tensors, metadata); err != nil {
-		return fmt.Errorf("%w (writing %s)", err, path)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("safetensors: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("safetensors: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("safetensors: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+func WriteFile(path string, tensors []Tensor, metadata map[string]string) error {
+	var werr error // Write's own error, already prefixed
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		werr = Write(w, tensors, metadata)
+		return werr
+	})
+	switch {
+	case werr != nil:
+		return fmt.Errorf("%w (writing %s)", werr, path)
+	case err != nil:
 		return fmt.Errorf("safetensors: %w", err)
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"peftbench/internal/atomicfile"
 	"peftbench/nn"
 	"peftbench/safetensors"
 )
@@ -346,30 +347,8 @@ func noNotExist(err error) error {
 	return err
 }
 
-func writeAtomic(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tasks: cache: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("tasks: cache: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("tasks: cache: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("tasks: cache: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("tasks: cache: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+func writeAtomic(path string, data []byte) error {
+	if err := atomicfile.WriteFile(path, data); err != nil {
 		return fmt.Errorf("tasks: cache: %w", err)
 	}
 	return nil
