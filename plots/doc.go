@@ -61,6 +61,15 @@
 // A figure whose data is absent is skipped with a reason (Skip), never
 // drawn empty.
 //
+// Each figure kind is one file, fig_<kind>.go, holding its build function
+// and one registration line in an init (register(kind{order, name,
+// summary, build})); order places it in the report and `bench plot`'s
+// help. A kind that only some tasks have data for (safety) sets few, the
+// one skip reason when no task has any, instead of a skip per task. Shared
+// panels (a metric against rank, a scatter per configuration) are in
+// panels.go; grouping trials into configurations, the settings that vary,
+// learning-rate curves and the metrics by name come from package configs.
+//
 // # Style
 //
 // Figures are one column (3.5 in) or one page (7 in) wide with 7–9 pt

@@ -16,6 +16,10 @@ import (
 	"peftbench/results"
 )
 
+func init() {
+	register(kind{order: 80, name: "forgetting-law", summary: "forgetting vs trainable parameters, steps, both jointly and fine-tuning loss, fitted laws drawn", build: forgettingLaw})
+}
+
 // LawFit is one forgetting law fitted to a task's trials (Kalajdzievski
 // 2024): forgetting against trainable parameters P, against steps N,
 // jointly, or against the fine-tuning loss.

@@ -10,6 +10,10 @@ import (
 	"peftbench/configs"
 )
 
+func init() {
+	register(kind{order: 70, name: "intruders-matched", summary: "intruder dimensions vs rank at matched target loss: learning-rate curves read at full fine-tuning's losses", build: intrudersMatched})
+}
+
 // matchAlong is the swept setting a matched curve runs along.
 const matchAlong = "train.lr"
 
