@@ -4,8 +4,9 @@
 package catalog
 
 import (
-	"errors"
+	"slices"
 
+	"peftbench/internal/options"
 	"peftbench/methods"
 	"peftbench/sweeps"
 	"peftbench/tasks"
@@ -48,34 +49,32 @@ func (Registries) TaskOptions(task string) []string {
 	return names
 }
 
+// FromRank: the rank, and options declared FromRank (AdaLoRA's
+// init_rank, ⌈1.5·rank⌉ by default).
+func (Registries) FromRank(method, key string) bool {
+	m, err := methods.Lookup(method)
+	if err != nil || !m.Info().HasRank {
+		return false
+	}
+	i := slices.IndexFunc(m.Info().Options, func(o methods.Option) bool { return o.Name == key })
+	return key == options.RankKey || i >= 0 && m.Info().Options[i].FromRank
+}
+
+// ResolveMethod resolves the method's options; values come as the sweep
+// file wrote them ("2r"), and errors are the registry's *OptionError,
+// which sweeps.OptionError is.
 func (Registries) ResolveMethod(method string, rank int, opts map[string]any) (map[string]any, error) {
 	o, err := methods.ResolveOptions(method, rank, opts)
-	var oe *methods.OptionError
-	if errors.As(err, &oe) {
-		return nil, &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
-	}
-	return map[string]any(o), err
+	return o, err
 }
 
 func (Registries) ResolveTask(task string, opts map[string]any) (map[string]any, error) {
 	o, err := tasks.ResolveOptions(task, opts)
-	var oe *tasks.OptionError
-	if errors.As(err, &oe) {
-		return nil, &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
-	}
-	return map[string]any(o), err
+	return o, err
 }
 
 func (Registries) Layers(task string, opts map[string]any) ([]sweeps.Layer, error) {
-	shapes, err := tasks.Layers(task, opts)
-	if err != nil {
-		return nil, err
-	}
-	ls := make([]sweeps.Layer, len(shapes))
-	for i, s := range shapes {
-		ls[i] = sweeps.Layer{Name: s.Name, Out: s.Out, In: s.In}
-	}
-	return ls, nil
+	return tasks.Layers(task, opts)
 }
 
 // CheckMethodLayers asks the method (methods.CheckLayers) whether its
@@ -83,14 +82,5 @@ func (Registries) Layers(task string, opts map[string]any) ([]sweeps.Layer, erro
 // refuses what the trainer would refuse, with the same rule. The rank is
 // already in the resolved options.
 func (Registries) CheckMethodLayers(method string, _ int, resolved map[string]any, layers []sweeps.Layer) error {
-	shapes := make([]methods.LayerShape, len(layers))
-	for i, l := range layers {
-		shapes[i] = methods.LayerShape{Name: l.Name, Out: l.Out, In: l.In}
-	}
-	err := methods.CheckLayers(method, methods.Options(resolved), shapes)
-	var oe *methods.OptionError
-	if errors.As(err, &oe) {
-		return &sweeps.OptionError{Key: oe.Key, Msg: oe.Msg}
-	}
-	return err
+	return methods.CheckLayers(method, resolved, layers)
 }

@@ -92,7 +92,7 @@ func (adaLoRAMethod) Info() Info {
 		Summary: "ΔW = P·Λ·Q; importance-scored global rank budget on a cubic schedule, orthogonality penalty",
 		Options: []Option{
 			intOpt("rank", 8, 1, "target average rank r per layer at the end of the schedule (target_r)"),
-			intOpt("init_rank", 0, 0, "initial rank r₀ per layer (init_r); 0 means ⌈1.5·r⌉ (12 for r = 8, HF PEFT's default)"),
+			fromRank(intOpt("init_rank", 0, 0, "initial rank r₀ per layer (init_r); 0 means ⌈1.5·r⌉ (12 for r = 8, HF PEFT's default)")),
 			floatOpt("alpha", 8, fptr(0), nil, "scaling numerator α; s = α/(r₀ + 1e-5) as in HF PEFT; a number or a multiple of the rank (\"2r\")"),
 			{Name: "dropout", Kind: "float", Default: 0.0, Min: fptr(0), Max: fptr(1), MaxOpen: true, Doc: "dropout on the adapter's input while training"},
 			stringOpt("init", "gaussian", []string{"gaussian"}, "P, Q ~ N(0, 0.02²), λ = 0"),
@@ -117,10 +117,10 @@ func initRank(o Options) int {
 func (adaLoRAMethod) CheckLayers(o Options, layers []LayerShape) error {
 	r0 := initRank(o)
 	if r0 < o.Int("rank") {
-		return &OptionError{Method: "adalora", Key: "init_rank", Msg: "below the target rank"}
+		return optionError("adalora", "init_rank", "below the target rank")
 	}
 	if o.Float("tinit")+o.Float("tfinal") >= 1 {
-		return &OptionError{Method: "adalora", Key: "tfinal", Msg: "tinit + tfinal must leave steps for pruning (sum < 1)"}
+		return optionError("adalora", "tfinal", "tinit + tfinal must leave steps for pruning (sum < 1)")
 	}
 	return checkRankFits("adalora", "init_rank", r0, layers)
 }

@@ -69,8 +69,8 @@ func (m *loraGAMethod) CheckLayers(o Options, layers []LayerShape) error {
 	r := o.Int("rank")
 	for _, l := range layers {
 		if 2*r > min(l.Out, l.In) {
-			return &OptionError{Method: "lora-ga", Key: "rank",
-				Msg: fmt.Sprintf("2·%d singular vectors needed but layer %s (%d×%d) has %d", r, l.Name, l.Out, l.In, min(l.Out, l.In))}
+			return optionError("lora-ga", "rank",
+				fmt.Sprintf("2·%d singular vectors needed but layer %s (%d×%d) has %d", r, l.Name, l.Out, l.In, min(l.Out, l.In)))
 		}
 	}
 	return nil

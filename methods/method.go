@@ -1,6 +1,9 @@
 package methods
 
-import "peftbench/nn"
+import (
+	"peftbench/internal/options"
+	"peftbench/nn"
+)
 
 // Method is one PEFT method: how it reparametrises the frozen linear layers
 // it targets, and what it declares about itself. Implementations register
@@ -49,26 +52,13 @@ type Paper struct {
 	ArXiv   string `json:"arxiv"`
 }
 
-// Option is one configurable option of a method.
-type Option struct {
-	Name    string   `json:"name"`
-	Kind    string   `json:"kind"` // "int", "float", "string" or "bool"
-	Default any      `json:"default"`
-	Min     *float64 `json:"min,omitempty"`
-	Max     *float64 `json:"max,omitempty"`
-	// MaxOpen makes Max exclusive (dropout < 1).
-	MaxOpen bool     `json:"max_open,omitempty"`
-	Choices []string `json:"choices,omitempty"`
-	Doc     string   `json:"doc"`
-}
+// Option is one configurable option of a method (internal/options).
+type Option = options.Option
 
-// LayerShape is a targeted linear layer: its dotted name and the shape
-// (Out×In) of its weight.
-type LayerShape struct {
-	Name    string
-	Out, In int
-	Bias    bool // the layer has a bias (full fine-tuning trains it)
-}
+// LayerShape is a targeted linear layer: its dotted name, the shape
+// (Out×In) of its weight and whether it has a bias (internal/options; the
+// same type as tasks.LayerShape).
+type LayerShape = options.LayerShape
 
 // Shapes returns the shapes of layers.
 func Shapes(layers []*nn.Linear) []LayerShape {

@@ -1,5 +1,7 @@
 package sweeps
 
+import "peftbench/internal/options"
+
 // Catalog is what sweeps knows about methods and tasks. The CLI wires it
 // from the method and task registries, so this package imports neither.
 type Catalog interface {
@@ -14,8 +16,15 @@ type Catalog interface {
 	// task, and suggest names for typos.
 	MethodOptions(method string) []string
 	TaskOptions(task string) []string
+	// FromRank reports whether the method's option key takes its value
+	// from the rank axis when no key sets it: the rank itself, or an option
+	// whose default derives from it (AdaLoRA's init_rank). An error about
+	// such an option points at the trial's rank.
+	FromRank(method, key string) bool
 	// ResolveMethod validates opts (keys and values) and returns them with
-	// defaults filled in. Errors about one option should be *OptionError so
+	// defaults filled in; rank > 0 is the trial's rank. opts hold the values
+	// as the sweep file wrote them (alpha = "2r" included): their grammar is
+	// the method's. Errors about one option should be *OptionError so
 	// that the sweep error points at the key that set it.
 	ResolveMethod(method string, rank int, opts map[string]any) (map[string]any, error)
 	// ResolveTask is ResolveMethod for tasks.
@@ -34,8 +43,5 @@ type Catalog interface {
 }
 
 // Layer is a linear layer of a task's model: its dotted name and the shape
-// (Out×In) of its weight.
-type Layer struct {
-	Name    string
-	Out, In int
-}
+// (Out×In) of its weight (the one layer shape of internal/options).
+type Layer = options.LayerShape

@@ -3,6 +3,8 @@ package sweeps
 import (
 	"fmt"
 	"slices"
+
+	"peftbench/internal/options"
 )
 
 // fakeCatalog stands in for the method and task registries: a few methods
@@ -11,13 +13,22 @@ type fakeCatalog struct{}
 
 type fakeOpt struct {
 	def   any
-	check func(v any) (any, string)
+	check func(v any, rank int) (any, string)
 }
 
+// numOpt is a float option; like the real methods', it takes a multiple
+// of the rank ("2r") through options.PerRank.
 func numOpt(def float64, lo, hi float64) fakeOpt {
-	return fakeOpt{def, func(v any) (any, string) {
-		x, msg := asFloat(v)
-		if msg != "" {
+	return fakeOpt{def, func(v any, rank int) (any, string) {
+		var x float64
+		var msg string
+		if s, ok := v.(string); ok {
+			k, ok := options.PerRank(s)
+			if !ok || rank == 0 {
+				return nil, fmt.Sprintf("%q is not a number or a multiple of the rank", s)
+			}
+			x = k * float64(rank)
+		} else if x, msg = asFloat(v); msg != "" {
 			return nil, msg
 		}
 		if x < lo || x >= hi {
@@ -28,7 +39,7 @@ func numOpt(def float64, lo, hi float64) fakeOpt {
 }
 
 func intOpt(def, lo int64) fakeOpt {
-	return fakeOpt{def, func(v any) (any, string) {
+	return fakeOpt{def, func(v any, _ int) (any, string) {
 		n, msg := asInt(v)
 		if msg != "" {
 			return nil, msg
@@ -41,7 +52,7 @@ func intOpt(def, lo int64) fakeOpt {
 }
 
 func enumOpt(def string, valid ...string) fakeOpt {
-	return fakeOpt{def, func(v any) (any, string) {
+	return fakeOpt{def, func(v any, _ int) (any, string) {
 		s, ok := v.(string)
 		if !ok || !slices.Contains(valid, s) {
 			return nil, fmt.Sprintf("want one of %q, got %v", valid, v)
@@ -74,14 +85,14 @@ func (fakeCatalog) MethodOptions(method string) []string {
 }
 func (fakeCatalog) TaskOptions(task string) []string { return sortedNames(fakeTasks[task]) }
 
-func resolve(spec map[string]fakeOpt, opts map[string]any) (map[string]any, error) {
+func resolve(spec map[string]fakeOpt, rank int, opts map[string]any) (map[string]any, error) {
 	out := map[string]any{}
 	for k, v := range opts {
 		o, ok := spec[k]
 		if !ok {
 			return nil, &OptionError{Key: k, Msg: "unknown option"}
 		}
-		val, msg := o.check(v)
+		val, msg := o.check(v, rank)
 		if msg != "" {
 			return nil, &OptionError{Key: k, Msg: msg}
 		}
@@ -103,31 +114,34 @@ func (fakeCatalog) ResolveMethod(method string, rank int, opts map[string]any) (
 	if (method == "full") != (rank == 0) {
 		return nil, fmt.Errorf("bad rank %d", rank)
 	}
-	return resolve(spec, opts)
+	return resolve(spec, rank, opts)
 }
+
+// FromRank: the rank itself; the fake methods derive no option from it.
+func (fakeCatalog) FromRank(method, key string) bool { return key == "rank" }
 
 func (fakeCatalog) ResolveTask(task string, opts map[string]any) (map[string]any, error) {
 	spec, ok := fakeTasks[task]
 	if !ok {
 		return nil, fmt.Errorf("unknown task %q", task)
 	}
-	return resolve(spec, opts)
+	return resolve(spec, 0, opts)
 }
 
 func (fakeCatalog) Layers(task string, opts map[string]any) ([]Layer, error) {
 	switch task {
 	case "mlp":
 		h := int(opts["hidden"].(int64))
-		return []Layer{{"fc1", h, 784}, {"fc2", h, h}, {"head", 10, h}}, nil
+		return []Layer{{Name: "fc1", Out: h, In: 784}, {Name: "fc2", Out: h, In: h}, {Name: "head", Out: 10, In: h}}, nil
 	case "tiny-gpt":
 		d := int(opts["d"].(int64))
 		var ls []Layer
 		for i := range int(opts["layers"].(int64)) {
 			p := fmt.Sprintf("blocks.%d.", i)
 			for _, n := range []string{"q", "k", "v", "o"} {
-				ls = append(ls, Layer{p + "attn." + n, d, d})
+				ls = append(ls, Layer{Name: p + "attn." + n, Out: d, In: d})
 			}
-			ls = append(ls, Layer{p + "mlp.up", 4 * d, d}, Layer{p + "mlp.down", d, 4 * d})
+			ls = append(ls, Layer{Name: p + "mlp.up", Out: 4 * d, In: d}, Layer{Name: p + "mlp.down", Out: d, In: 4 * d})
 		}
 		return ls, nil
 	}

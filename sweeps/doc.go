@@ -89,9 +89,12 @@
 // increasing precedence: built-in defaults, [defaults], [task.X],
 // [method.X], then the grid or include values of the trial.
 //
-// alpha may be a number or a multiple of the rank, "2r" (2·rank), "0.5r"
-// or "r"; it is resolved before hashing, so alpha = "2r" at rank 8 and
-// alpha = 16 at rank 8 are the same trial.
+// An option's value is passed on as written; its grammar is the method's
+// or the task's (Catalog.ResolveMethod, ResolveTask): a method's float
+// option may be a multiple of the rank, "2r" (2·rank), "0.5r", "2*r" or
+// "r". Options are resolved before hashing, so alpha = "2r" at rank 8 and
+// alpha = 16 at rank 8 are the same trial. A bad value is reported at the
+// value that set it.
 //
 // Methods without a rank (Catalog.HasRank false: full fine-tuning) do not
 // multiply across the rank axis; their trials have Rank 0. Excludes apply

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"peftbench/internal/options"
 	"peftbench/internal/suggest"
 )
 
@@ -36,13 +37,9 @@ func (e *Error) Error() string {
 }
 
 // OptionError is what a Catalog returns when a method or task option is
-// invalid, so that the sweep error can point at the key that set it.
-type OptionError struct {
-	Key string // option name, e.g. "alpha"
-	Msg string
-}
-
-func (e *OptionError) Error() string { return e.Key + ": " + e.Msg }
+// invalid, so that the sweep error can point at the key that set it (the
+// registries' own error type, internal/options).
+type OptionError = options.OptionError
 
 // errs collects located errors, dropping exact duplicates (the same bad
 // value reached through many trials is reported once).

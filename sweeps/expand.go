@@ -324,14 +324,6 @@ func (r *resolver) resolve(c combo) (Trial, bool) {
 		}
 	}
 	ok := true
-	if s, isStr := mopts["alpha"].(string); isStr {
-		mult, _ := rankMultiple(s)
-		if rank == 0 {
-			d.es.atVal(msrc["alpha"], "alpha %q is a multiple of the rank, but method %q has no rank", s, method)
-			ok = false
-		}
-		mopts["alpha"] = mult * float64(rank)
-	}
 	if train.Warmup > train.Steps {
 		d.es.atVal(trainSrc["warmup"], "warmup (%d steps) exceeds steps (%d)", train.Warmup, train.Steps)
 		ok = false
@@ -463,17 +455,15 @@ func (r *resolver) checkLayers(c combo, method string, rank int, task string, mo
 		es.atVal(c.method.path, "method %q on task %q: %v", method, task, err)
 		return false
 	}
-	// Point at the value that set the option; a rank-like option that no
-	// key set (AdaLoRA's init_rank defaults to 1.5 × rank) at the rank.
+	// Point at the value that set the option, else at the rank when the
+	// option takes its value from the rank axis (the rank itself; AdaLoRA's
+	// init_rank defaults to 1.5 × rank), else at the method.
 	at, set := msrc[oe.Key]
-	switch {
-	case oe.Key == "rank" && c.rank != nil:
-		at = c.rank.path
-	case set:
-	case c.rank != nil && strings.Contains(oe.Key, "rank"):
-		at = c.rank.path
-	default:
+	if !set {
 		at = c.method.path
+		if c.rank != nil && r.d.cat.FromRank(method, oe.Key) {
+			at = c.rank.path
+		}
 	}
 	es.atVal(at, "method %q on task %q: option %s: %s", method, task, oe.Key, oe.Msg)
 	return false

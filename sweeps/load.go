@@ -422,39 +422,7 @@ func (d *decoder) value(path, key string, v any) (any, bool) {
 		d.es.atVal(path, "want a value, got a table")
 		return nil, false
 	}
-	if key == "alpha" {
-		if s, ok := v.(string); ok {
-			if _, ok := rankMultiple(s); !ok {
-				d.es.atVal(path, "alpha %q: want a number or a multiple of the rank such as \"2r\"", s)
-				return nil, false
-			}
-		} else if x, msg := asFloat(v); msg != "" {
-			d.es.atVal(path, "alpha: %s", msg)
-			return nil, false
-		} else if x < 0 {
-			d.es.atVal(path, "alpha must not be negative, got %v", x)
-			return nil, false
-		}
-	}
 	return v, true
-}
-
-var rankMultipleRE = regexp.MustCompile(`^([0-9]*\.?[0-9]*)r$`)
-
-// rankMultiple parses "2r", "0.5r" or "r" as a multiple of the rank.
-func rankMultiple(s string) (float64, bool) {
-	m := rankMultipleRE.FindStringSubmatch(strings.TrimSpace(s))
-	if m == nil {
-		return 0, false
-	}
-	if m[1] == "" {
-		return 1, true
-	}
-	x, err := strconv.ParseFloat(m[1], 64)
-	if err != nil || x < 0 {
-		return 0, false
-	}
-	return x, true
 }
 
 // settings decodes a table of trainer keys and options. valid, when not

@@ -178,6 +178,15 @@ rank = [4, 8]
 task = ["mlp", "tiny-gpt"]
 alpha = ["2r", 16, 8.0]
 `},
+		{"alpha as the method's rank grammar", `
+name = "a"
+seeds = 3
+[grid]
+method = ["lora", "dora", "full"]
+rank = [4, 8]
+task = ["mlp", "tiny-gpt"]
+alpha = ["2 * r", 16, 8.0]
+`},
 	}
 	for _, c := range same {
 		t.Run(c.name, func(t *testing.T) {
@@ -559,7 +568,7 @@ func TestMatchTarget(t *testing.T) {
 			t.Errorf("MatchTarget(%q) accepted a bad pattern", bad)
 		}
 	}
-	layers := []Layer{{"a.q", 4, 4}, {"a.k", 4, 4}, {"b.q", 4, 4}}
+	layers := []Layer{{Name: "a.q", Out: 4, In: 4}, {Name: "a.k", Out: 4, In: 4}, {Name: "b.q", Out: 4, In: 4}}
 	got, err := Targeted([]string{"q", "a.k"}, layers)
 	if err != nil || len(got) != 3 || got[0].Name != "a.q" || got[1].Name != "a.k" {
 		t.Errorf("Targeted = %v, %v; want all three in layer order", got, err)
@@ -637,22 +646,6 @@ after = 3
 		}
 		if got := ps.val(c.path); got != c.val {
 			t.Errorf("val(%s) = %v, want %v", c.path, got, c.val)
-		}
-	}
-}
-
-func TestRankMultiple(t *testing.T) {
-	cases := []struct {
-		in   string
-		want float64
-		ok   bool
-	}{
-		{"r", 1, true}, {"2r", 2, true}, {"0.5r", 0.5, true}, {"16", 0, false}, {"2x", 0, false}, {"-2r", 0, false}, {".r", 0, false},
-	}
-	for _, c := range cases {
-		got, ok := rankMultiple(c.in)
-		if ok != c.ok || got != c.want {
-			t.Errorf("rankMultiple(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
 		}
 	}
 }

@@ -93,7 +93,7 @@ func fullFineTune(m Model, in Instance, steps int) {
 func shapes(m Model) []LayerShape {
 	var s []LayerShape
 	for _, l := range m.Linears() {
-		s = append(s, LayerShape{l.Name, l.Out, l.In, l.Bias != nil})
+		s = append(s, LayerShape{Name: l.Name, Out: l.Out, In: l.In, Bias: l.Bias != nil})
 	}
 	return s
 }

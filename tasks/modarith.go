@@ -49,7 +49,7 @@ func modarithConfig(o Options) nn.TransformerConfig {
 // could not be built).
 func (modArith) Validate(o Options) error {
 	if d := o.Int("dim"); d%modarithHeads != 0 {
-		return &OptionError{"modarith", "dim", fmt.Sprintf("%d is not a multiple of the %d attention heads", d, modarithHeads)}
+		return optionError("modarith", "dim", fmt.Sprintf("%d is not a multiple of the %d attention heads", d, modarithHeads))
 	}
 	return nil
 }

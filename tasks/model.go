@@ -66,15 +66,15 @@ func transformerLayers(cfg nn.TransformerConfig) []LayerShape {
 	for i := range cfg.Blocks {
 		p := fmt.Sprintf("blocks.%d.", i)
 		ls = append(ls,
-			LayerShape{p + "attn.q", d, d, true},
-			LayerShape{p + "attn.k", d, d, true},
-			LayerShape{p + "attn.v", d, d, true},
-			LayerShape{p + "attn.o", d, d, true},
-			LayerShape{p + "mlp.up", h, d, true},
-			LayerShape{p + "mlp.down", d, h, true},
+			LayerShape{Name: p + "attn.q", Out: d, In: d, Bias: true},
+			LayerShape{Name: p + "attn.k", Out: d, In: d, Bias: true},
+			LayerShape{Name: p + "attn.v", Out: d, In: d, Bias: true},
+			LayerShape{Name: p + "attn.o", Out: d, In: d, Bias: true},
+			LayerShape{Name: p + "mlp.up", Out: h, In: d, Bias: true},
+			LayerShape{Name: p + "mlp.down", Out: d, In: h, Bias: true},
 		)
 	}
-	return append(ls, LayerShape{"head", cfg.Vocab, d, false})
+	return append(ls, LayerShape{Name: "head", Out: cfg.Vocab, In: d, Bias: false})
 }
 
 func mustLoad(dst, src Model) {

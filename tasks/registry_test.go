@@ -59,7 +59,7 @@ func TestLayersWithoutPretraining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ls) != 13 || ls[4] != (LayerShape{"blocks.0.mlp.up", 128, 32, true}) || ls[12] != (LayerShape{"head", 26, 32, false}) {
+	if len(ls) != 13 || ls[4] != (LayerShape{Name: "blocks.0.mlp.up", Out: 128, In: 32, Bias: true}) || ls[12] != (LayerShape{Name: "head", Out: 26, In: 32, Bias: false}) {
 		t.Errorf("Layers(modarith) = %v", ls)
 	}
 }

@@ -64,7 +64,7 @@ type safetyInst struct {
 // Validate refuses a trigger wider than the input, at sweep-load time.
 func (safetyGuard) Validate(o Options) error {
 	if t, d := o.Int("trigger_size"), o.Int("dim"); t > d {
-		return &OptionError{"safety-guard", "trigger_size", fmt.Sprintf("%d exceeds dim %d", t, d)}
+		return optionError("safety-guard", "trigger_size", fmt.Sprintf("%d exceeds dim %d", t, d))
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 
+	"peftbench/internal/options"
 	"peftbench/nn"
 )
 
@@ -37,28 +38,16 @@ type Info struct {
 	Recipe int `json:"recipe"`
 }
 
-// Option is one configurable option of a task.
-type Option struct {
-	Name    string   `json:"name"`
-	Kind    string   `json:"kind"` // "int", "float", "string" or "bool"
-	Default any      `json:"default"`
-	Min     *float64 `json:"min,omitempty"`
-	Max     *float64 `json:"max,omitempty"`
-	Choices []string `json:"choices,omitempty"`
-	Doc     string   `json:"doc"`
-	// Base marks options that change the base model (its architecture or
-	// pretraining); they, and only they, enter the cache key, so trials
-	// that differ in fine-tuning options share one base.
-	Base bool `json:"base,omitempty"`
-}
+// Option is one configurable option of a task (internal/options); Base
+// marks options that change the base model (its architecture or
+// pretraining): they, and only they, enter the cache key, so trials that
+// differ in fine-tuning options share one base.
+type Option = options.Option
 
-// LayerShape is a linear layer of a task's model: its dotted name and the
-// shape (Out×In) of its weight. Fields match methods.LayerShape.
-type LayerShape struct {
-	Name    string
-	Out, In int
-	Bias    bool
-}
+// LayerShape is a linear layer of a task's model: its dotted name, the
+// shape (Out×In) of its weight and whether it has a bias
+// (internal/options; the same type as methods.LayerShape).
+type LayerShape = options.LayerShape
 
 // Instance is a task with resolved options: its base model, its fine-tuning
 // distribution and its evaluation sets. Evaluation sets are fixed for given

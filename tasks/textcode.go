@@ -62,7 +62,7 @@ type textcodeInst struct {
 // be built), at sweep-load time.
 func (textCode) Validate(o Options) error {
 	if d, h := o.Int("dim"), o.Int("heads"); d%h != 0 {
-		return &OptionError{"text-code", "heads", fmt.Sprintf("%d does not divide dim %d", h, d)}
+		return optionError("text-code", "heads", fmt.Sprintf("%d does not divide dim %d", h, d))
 	}
 	return nil
 }

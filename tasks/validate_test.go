@@ -21,7 +21,7 @@ func TestValidateAtLoad(t *testing.T) {
 	} {
 		_, err := ResolveOptions(tc.task, tc.opts)
 		var oe *OptionError
-		if !errors.As(err, &oe) || oe.Task != tc.task || oe.Key != tc.key {
+		if !errors.As(err, &oe) || oe.Name != tc.task || oe.Key != tc.key {
 			t.Errorf("ResolveOptions(%s, %v) = %v, want an *OptionError on %s", tc.task, tc.opts, err, tc.key)
 			continue
 		}
