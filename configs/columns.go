@@ -84,9 +84,6 @@ var columns = []Column{TrainableParams, TotalParams, Steps, Rank, TargetLoss, Ta
 // extras are the extra metrics whose direction is known.
 var extras = []Column{RefusalRetention, ForgettingCE}
 
-// Columns lists the numeric columns of trials.parquet, in table order.
-func Columns() []Column { return append([]Column(nil), columns...) }
-
 // ColumnNames lists the names of Columns.
 func ColumnNames() []string {
 	out := make([]string, len(columns))

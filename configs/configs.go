@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -292,6 +293,6 @@ func ReferenceLevels(cs []*Config) []float64 {
 			levels = append(levels, s.Mean)
 		}
 	}
-	sortFloats(levels)
+	slices.Sort(levels)
 	return levels
 }
