@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -67,6 +68,20 @@ type Options struct {
 	// once its context ended (timeout, divergence, Ctrl-C) before the runner
 	// abandons it; default 30s.
 	Grace time.Duration
+
+	// Detach, for executors whose trials run outside this process
+	// (Followers), submits the sweep and returns without following it;
+	// others refuse it.
+	Detach bool
+	// Log receives an executor's own lines (submissions, resubmissions,
+	// warnings). Nil discards them.
+	Log io.Writer
+	// Interrupted is asked, when ctx is cancelled while an executor follows
+	// trials running outside this process, whether to cancel them (true) or
+	// leave them running (false); work names them for a person, e.g.
+	// "Slurm arrays 12 13". Nil leaves them running. The CLI asks on the
+	// terminal.
+	Interrupted func(work string) bool
 }
 
 // Summary tells what a Run did.
@@ -78,9 +93,21 @@ type Summary struct {
 	Elapsed time.Duration
 }
 
-// Run executes the plan on the local machine and records its results under
-// opts.Out/<plan.Name>: the manifest first, then one shard per trial as each
-// ends, then the compacted tables. Everything that can be checked is checked
+// localExecutor runs trials in this process: a pool of workers sharing the
+// cores and the GPU slots of [resources].
+type localExecutor struct{}
+
+func init() { RegisterExecutor("local", localExecutor{}) }
+
+func (localExecutor) Info() ExecutorInfo { return ExecutorInfo{Kind: "local"} }
+
+func (localExecutor) Run(ctx context.Context, plan *sweeps.Plan, opts Options) (Summary, error) {
+	return Run(ctx, plan, opts)
+}
+
+// Run is the local executor: it executes the plan on the local machine and
+// records its results under opts.Out/<plan.Name>: the manifest first, then
+// one shard per trial as each ends, then the compacted tables. Everything that can be checked is checked
 // before the results folder is created.
 //
 // Rerunning a plan resumes it: trials whose shard says ok or diverged are
@@ -92,8 +119,13 @@ type Summary struct {
 // caller reads the statuses from the Summary. When ctx is cancelled, running
 // trials are cancelled and recorded as cancelled, no new trial starts, the
 // tables are compacted from what finished, and the error wraps ctx's error.
+//
+// The local executor cannot detach: opts.Detach is refused.
 func Run(ctx context.Context, plan *sweeps.Plan, opts Options) (Summary, error) {
 	start := time.Now()
+	if opts.Detach {
+		return Summary{}, errors.New("runner: the local executor cannot detach: its trials run inside this process")
+	}
 	r, err := newRun(ctx, plan, opts)
 	if err != nil {
 		return Summary{}, err
@@ -126,63 +158,21 @@ type run struct {
 	status   map[string]string // trial ID → status of its shard, for the summary
 }
 
+// newRun prepares a local run of the plan: the sweep's record (newSweep),
+// then the local executor's own checks: its kind, the trainer, GPU slots,
+// workers and threads.
 func newRun(ctx context.Context, plan *sweeps.Plan, opts Options) (*run, error) {
-	if plan == nil {
-		return nil, errors.New("runner: nil plan")
-	}
-	if err := checkName(plan.Name); err != nil {
+	r, err := newSweep(plan, opts)
+	if err != nil {
 		return nil, err
-	}
-	if len(plan.Trials) == 0 {
-		return nil, fmt.Errorf("runner: sweep %q has no trials", plan.Name)
-	}
-	seen := make(map[string]int, len(plan.Trials))
-	for i, t := range plan.Trials {
-		if t.ID == "" || strings.ContainsAny(t.ID, `/\`) || t.ID == "." || t.ID == ".." {
-			return nil, fmt.Errorf("runner: trial %d has an invalid ID %q", i, t.ID)
-		}
-		if j, ok := seen[t.ID]; ok {
-			return nil, fmt.Errorf("runner: trials %d and %d share the ID %s", j, i, t.ID)
-		}
-		seen[t.ID] = i
 	}
 	switch plan.Executor.Kind {
 	case "", "local":
 	default:
 		return nil, fmt.Errorf("runner: executor %q is not supported by the local runner", plan.Executor.Kind)
 	}
-
-	r := &run{plan: plan, opts: opts, now: opts.Now, status: map[string]string{}}
-	if r.now == nil {
-		r.now = time.Now
-	}
-	if r.opts.Out == "" {
-		r.opts.Out = "results"
-	}
-	if r.opts.Backoff == nil {
-		r.opts.Backoff = defaultBackoff
-	}
-	if r.opts.Grace <= 0 {
-		r.opts.Grace = 30 * time.Second
-	}
-	r.dir = filepath.Join(r.opts.Out, plan.Name)
-	r.host, _ = os.Hostname()
-	r.trialFn = r.runTrial
-
-	switch plan.Trainer.Kind {
-	case "", "builtin":
-		if opts.Trainer == nil {
-			return nil, errors.New("runner: no builtin trainer linked in")
-		}
-		r.trainer = opts.Trainer
-	case "command":
-		c, err := NewCommand(plan.Trainer, filepath.Dir(plan.File))
-		if err != nil {
-			return nil, err
-		}
-		r.trainer = c
-	default:
-		return nil, fmt.Errorf("runner: unknown trainer kind %q", plan.Trainer.Kind)
+	if r.trainer, err = trainerFor(plan, opts.Trainer); err != nil {
+		return nil, err
 	}
 
 	slots, err := gpuSlots(ctx, plan.Resources)
@@ -209,21 +199,88 @@ func newRun(ctx context.Context, plan *sweeps.Plan, opts Options) (*run, error) 
 	if r.threads <= 0 {
 		r.threads = max(1, cpus/r.workers)
 	}
+	if err := r.readPrev(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
 
+// newSweep checks the plan and sets up what every executor shares: the
+// results folder, the clock, progress events and the rows of trials. It
+// reads nothing from disk.
+func newSweep(plan *sweeps.Plan, opts Options) (*run, error) {
+	if plan == nil {
+		return nil, errors.New("runner: nil plan")
+	}
+	if err := checkName(plan.Name); err != nil {
+		return nil, err
+	}
+	if len(plan.Trials) == 0 {
+		return nil, fmt.Errorf("runner: sweep %q has no trials", plan.Name)
+	}
+	seen := make(map[string]int, len(plan.Trials))
+	for i, t := range plan.Trials {
+		if t.ID == "" || strings.ContainsAny(t.ID, `/\`) || t.ID == "." || t.ID == ".." {
+			return nil, fmt.Errorf("runner: trial %d has an invalid ID %q", i, t.ID)
+		}
+		if j, ok := seen[t.ID]; ok {
+			return nil, fmt.Errorf("runner: trials %d and %d share the ID %s", j, i, t.ID)
+		}
+		seen[t.ID] = i
+	}
+
+	r := &run{plan: plan, opts: opts, now: opts.Now, status: map[string]string{}}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.opts.Out == "" {
+		r.opts.Out = "results"
+	}
+	if r.opts.Backoff == nil {
+		r.opts.Backoff = defaultBackoff
+	}
+	if r.opts.Grace <= 0 {
+		r.opts.Grace = 30 * time.Second
+	}
+	r.dir = filepath.Join(r.opts.Out, plan.Name)
+	r.host, _ = os.Hostname()
+	r.trialFn = r.runTrial
+	return r, nil
+}
+
+// trainerFor is the trainer of the plan's [trainer] kind: builtin (nil when
+// none is linked in is an error) or an external command, checked here.
+func trainerFor(plan *sweeps.Plan, builtin Trainer) (Trainer, error) {
+	switch plan.Trainer.Kind {
+	case "", "builtin":
+		if builtin == nil {
+			return nil, errors.New("runner: no builtin trainer linked in")
+		}
+		return builtin, nil
+	case "command":
+		return NewCommand(plan.Trainer, filepath.Dir(plan.File))
+	default:
+		return nil, fmt.Errorf("runner: unknown trainer kind %q", plan.Trainer.Kind)
+	}
+}
+
+// readPrev reads the manifest of an earlier run into r.prev, refusing one
+// written from another version of the sweep file unless opts.Force.
+func (r *run) readPrev() error {
 	prev, err := results.ReadManifest(r.dir)
 	switch {
 	case err == nil:
-		if prev.SourceHash != plan.SourceHash && !opts.Force {
-			return nil, fmt.Errorf("runner: %s holds results of a different version of sweep %q (source hash %.12s, now %.12s); "+
+		if prev.SourceHash != r.plan.SourceHash && !r.opts.Force {
+			return fmt.Errorf("runner: %s holds results of a different version of sweep %q (source hash %.12s, now %.12s); "+
 				"rerun with --force to keep the trials still in the sweep and drop the others, or give the sweep a new name",
-				r.dir, plan.Name, prev.SourceHash, plan.SourceHash)
+				r.dir, r.plan.Name, prev.SourceHash, r.plan.SourceHash)
 		}
 		r.prev = prev
 	case errors.Is(err, fs.ErrNotExist):
 	default:
-		return nil, fmt.Errorf("runner: %s: %w", r.dir, err)
+		return fmt.Errorf("runner: %s: %w", r.dir, err)
 	}
-	return r, nil
+	return nil
 }
 
 // checkName refuses sweep names that would escape the results folder.

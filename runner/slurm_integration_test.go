@@ -61,7 +61,7 @@ func slurmWorker(args []string) int {
 	if err := fs.Parse(args[1:]); err != nil {
 		return 2
 	}
-	plan, err := runner.ReadSlurmPlan(*sweep)
+	plan, err := runner.ReadPlan(*sweep)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -205,9 +205,8 @@ func runOnSlurm(t *testing.T, ctx context.Context, plan *sweeps.Plan, out string
 		t.Fatal(err)
 	}
 	return runner.RunSlurm(ctx, plan, runner.SlurmOptions{
-		Options: runner.Options{Out: out, Now: fixedTime},
+		Options: runner.Options{Out: out, Now: fixedTime, Log: testLog{t}},
 		Worker:  []string{self},
-		Log:     testLog{t},
 	})
 }
 

@@ -274,8 +274,8 @@ func TestSlurmDriver(t *testing.T) {
 			var events []Event
 			var log strings.Builder
 			opts := SlurmOptions{
-				Options: Options{Out: out, Now: fixedClock, Events: func(ev Event) { events = append(events, ev) }},
-				Worker:  []string{"/opt/bench"}, Log: &log, Detach: tc.detach,
+				Options: Options{Out: out, Now: fixedClock, Events: func(ev Event) { events = append(events, ev) }, Log: &log, Detach: tc.detach},
+				Worker:  []string{"/opt/bench"},
 			}
 			sum, err := RunSlurm(context.Background(), plan, opts)
 			if err != nil {
@@ -440,22 +440,21 @@ func TestSlurmInterrupt(t *testing.T) {
 			}
 			os.WriteFile(filepath.Join(fake, "squeue-100"), []byte(q.String()), 0o644)
 			ctx, cancel := context.WithCancel(context.Background())
-			var asked []string
+			var asked string
 			opts := SlurmOptions{
 				Options: Options{Out: out, Events: func(ev Event) {
 					if ev.Type == EventTrialStarted && ev.Progress.Running == len(plan.Trials) {
 						cancel() // every task seen running
 					}
-				}},
-				Worker:      []string{"/opt/bench"},
-				Interrupted: func(jobs []string) bool { asked = jobs; return cancelArrays },
+				}, Interrupted: func(work string) bool { asked = work; return cancelArrays }},
+				Worker: []string{"/opt/bench"},
 			}
 			_, err := RunSlurm(ctx, plan, opts)
 			if err == nil || !errors.Is(err, context.Canceled) {
 				t.Fatalf("err = %v, want context.Canceled", err)
 			}
-			if !reflect.DeepEqual(asked, []string{"100"}) {
-				t.Errorf("asked about %v, want [100]", asked)
+			if asked != "Slurm arrays 100" {
+				t.Errorf("asked about %q, want \"Slurm arrays 100\"", asked)
 			}
 			scancel := readLines(t, filepath.Join(fake, "scancel.log"))
 			if cancelArrays {
@@ -478,11 +477,11 @@ func TestRunTrialPlanRoundTrip(t *testing.T) {
 	plan := slurmPlan("rt")
 	t.Setenv("FAKE_SLURM_SWEEP", filepath.Join(out, plan.Name))
 	_ = fake
-	sum, err := RunSlurm(context.Background(), plan, SlurmOptions{Options: Options{Out: out}, Worker: []string{"/opt/bench"}, Detach: true})
+	sum, err := RunSlurm(context.Background(), plan, SlurmOptions{Options: Options{Out: out, Detach: true}, Worker: []string{"/opt/bench"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ReadSlurmPlan(sum.Dir)
+	got, err := ReadPlan(sum.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}

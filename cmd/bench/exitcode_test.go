@@ -209,7 +209,7 @@ func TestRunDetachLocal(t *testing.T) {
 		if err == nil {
 			t.Fatal("bench run --detach on a local sweep succeeded")
 		}
-		if !strings.Contains(err.Error(), "--detach needs a Slurm executor; sweep \"detach\" runs on the local executor") {
+		if !strings.Contains(err.Error(), "--detach needs an executor that can detach (kind = \"slurm\"); sweep \"detach\" runs on the local executor") {
 			t.Errorf("error: %v", err)
 		}
 		if got := exitStatus(err, false); got != 2 {
@@ -270,7 +270,7 @@ command = ["./trainer.sh"]
 	}
 	submit := func(t *testing.T) string {
 		sum, err := runner.RunSlurm(context.Background(), plan, runner.SlurmOptions{
-			Options: runner.Options{Out: t.TempDir()}, Worker: []string{bench}, Detach: true})
+			Options: runner.Options{Out: t.TempDir(), Detach: true}, Worker: []string{bench}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 
 	"peftbench/catalog"
@@ -44,7 +47,7 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.Bool("json", false, "print progress as JSON events, one per line, on stdout")
 	force := fs.Bool("force", false, "rerun a sweep whose file changed since its results were written")
 	cacheDir := fs.String("cache", "", "base-model cache `dir` (default $PEFTBENCH_CACHE, else the user cache dir)")
-	detach := fs.Bool("detach", false, "slurm executor: submit the job array and exit; follow later with bench status DIR")
+	detach := fs.Bool("detach", false, "executors whose trials run outside bench: submit the sweep and exit; follow later with bench status DIR")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: bench run FILE [--out DIR] [--workers N] [--json] [--force] [--cache DIR] [--detach]")
 		fs.PrintDefaults()
@@ -60,18 +63,18 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *detach && plan.Executor.Kind != "slurm" {
-		// The local executor runs the trials in this process: there is
-		// nothing to detach from, and ignoring the flag would leave the
-		// user waiting on what they asked not to wait on.
-		kind := plan.Executor.Kind
-		if kind == "" {
-			kind = "local"
-		}
-		return usageErrorf("bench run: --detach needs a Slurm executor; sweep %q runs on the %s executor, "+
-			"whose trials run inside this process (set [executor] kind = \"slurm\" to submit a job array, "+
+	executor, err := runner.LookupExecutor(plan.Executor.Kind)
+	if err != nil {
+		return fmt.Errorf("bench run: %w", err)
+	}
+	if _, ok := executor.(runner.Follower); *detach && !ok {
+		// This executor runs the trials in this process: there is nothing
+		// to detach from, and ignoring the flag would leave the user
+		// waiting on what they asked not to wait on.
+		return usageErrorf("bench run: --detach needs an executor that can detach (kind = %s); sweep %q runs on the %s executor, "+
+			"whose trials run inside this process (set [executor] kind to submit them, "+
 			"or run without --detach, in the background if need be: nohup bench run %s > run.log 2>&1 &)",
-			plan.Name, kind, fs.Arg(0))
+			quoteList(runner.FollowerKinds()), plan.Name, executor.Info().Kind, fs.Arg(0))
 	}
 	for _, w := range plan.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
@@ -85,6 +88,10 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		Workers: *workers,
 		Trainer: runner.Builtin{T: &train.Trainer{Cache: cache}},
 		Force:   *force,
+
+		Detach:      *detach,
+		Log:         stderr,
+		Interrupted: askCancel(os.Stdin, stderr),
 	}
 	opts.AfterTrial = spectraHook(plan, cache)
 	switch {
@@ -97,17 +104,10 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	var sum runner.Summary
-	if plan.Executor.Kind == "slurm" {
-		sum, err = runner.RunSlurm(ctx, plan, runner.SlurmOptions{
-			Options: opts, Detach: *detach, Log: stderr, Interrupted: runner.AskCancel(os.Stdin, stderr),
-		})
-		if err == nil && *detach {
-			fmt.Fprintf(stderr, "submitted; follow with: bench status %s\n", sum.Dir)
-			return nil
-		}
-	} else {
-		sum, err = runner.Run(ctx, plan, opts)
+	sum, err := executor.Run(ctx, plan, opts)
+	if err == nil && *detach {
+		fmt.Fprintf(stderr, "submitted; follow with: bench status %s\n", sum.Dir)
+		return nil
 	}
 	if err != nil {
 		return fmt.Errorf("bench run: %w", err)
@@ -116,6 +116,31 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "%d of %d trials did not end ok: bench status %s\n", sum.Total-sum.Skipped-sum.Counts["ok"], sum.Total, sum.Dir)
 	}
 	return nil
+}
+
+// askCancel returns an Options.Interrupted that asks on a terminal whether
+// to cancel the work an executor submitted, and leaves it running when in
+// is not a terminal.
+func askCancel(in *os.File, out io.Writer) func(work string) bool {
+	return func(work string) bool {
+		fi, err := in.Stat()
+		if err != nil || fi.Mode()&os.ModeCharDevice == 0 {
+			return false
+		}
+		fmt.Fprintf(out, "\ncancel %s? [y/N] ", work)
+		line, _ := bufio.NewReader(in).ReadString('\n')
+		line = strings.ToLower(strings.TrimSpace(line))
+		return line == "y" || line == "yes"
+	}
+}
+
+// quoteList is `"a" or "b"`, for messages.
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, " or ")
 }
 
 // openCache opens the base-model cache: dir, else $PEFTBENCH_CACHE, else

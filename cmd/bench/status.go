@@ -49,7 +49,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	jsonOut := fs.Bool("json", false, "print the status as JSON")
-	noFollow := fs.Bool("no-follow", false, "slurm sweeps: report what is recorded without following the job array")
+	noFollow := fs.Bool("no-follow", false, "sweeps submitted to run outside bench: report what is recorded without following them")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: bench status DIR [--json] [--no-follow]")
 		fs.PrintDefaults()
@@ -58,17 +58,17 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if runner.IsSlurmSweep(dir) && !*noFollow {
-		// A submitted Slurm sweep: follow its array to the end (resubmitting
-		// failed tasks), then report.
+	if executor, ok := runner.FollowerOf(dir); ok && !*noFollow {
+		// A submitted sweep (e.g. a job array): follow it to the end
+		// (resubmitting failed trials), then report.
 		ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		events := runner.NewLines(stderr)
 		if isTerminal(stderr) {
 			events = runner.NewBar(stderr)
 		}
-		if _, err := runner.FollowSlurm(ctx, dir, runner.SlurmOptions{
-			Options: runner.Options{Events: events}, Log: stderr, Interrupted: runner.AskCancel(os.Stdin, stderr),
+		if _, err := executor.Follow(ctx, dir, runner.Options{
+			Events: events, Log: stderr, Interrupted: askCancel(os.Stdin, stderr),
 		}); err != nil {
 			return fmt.Errorf("bench status: %w", err)
 		}

@@ -18,7 +18,7 @@ func init() {
 	register(command{
 		Name:    "trial",
 		Order:   90,
-		Summary: "run one trial of a sweep submitted to Slurm (what each array task runs)",
+		Summary: "run one trial of a submitted sweep (what each task of a job array runs)",
 		Run:     runTrial,
 	})
 }
@@ -49,7 +49,7 @@ func runTrial(args []string, stdout, stderr io.Writer) error {
 	attempt := fs.Int("attempt", 1, "attempt number, recorded in the trial's row")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: bench trial --sweep DIR --index I [--attempt A]")
-		fmt.Fprintln(stderr, "\nRuns one trial of a sweep submitted with [executor] kind = \"slurm\"; the job array runs it.")
+		fmt.Fprintln(stderr, "\nRuns one trial of a sweep that bench run submitted to an executor running trials outside it; each task runs it.")
 		fmt.Fprintln(stderr, "\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -67,7 +67,7 @@ func runTrial(args []string, stdout, stderr io.Writer) error {
 	if *attempt < 1 {
 		return usageErrorf("bench trial: --attempt %d: want 1 or more", *attempt)
 	}
-	plan, err := runner.ReadSlurmPlan(*sweep)
+	plan, err := runner.ReadPlan(*sweep)
 	if err != nil {
 		return fmt.Errorf("bench trial: %w", err)
 	}

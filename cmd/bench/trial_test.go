@@ -37,7 +37,7 @@ func submitted(t *testing.T) (string, *sweeps.Plan) {
 			Method: "lora", Rank: 2, Task: "toy", Seed: seed, Train: sweeps.TrainConfig{Steps: 3}})
 	}
 	sum, err := runner.RunSlurm(context.Background(), plan, runner.SlurmOptions{
-		Options: runner.Options{Out: t.TempDir()}, Worker: []string{"/opt/bench"}, Detach: true})
+		Options: runner.Options{Out: t.TempDir(), Detach: true}, Worker: []string{"/opt/bench"}})
 	if err != nil {
 		t.Fatal(err)
 	}
