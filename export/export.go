@@ -37,11 +37,10 @@ import (
 
 	"peftbench/methods"
 	"peftbench/nn"
-	"peftbench/runner"
 	"peftbench/safetensors"
-	"peftbench/sweeps"
 	"peftbench/tasks"
 	"peftbench/train"
+	"peftbench/trainer"
 )
 
 // Format is the version of the folder layout Write produces.
@@ -192,16 +191,16 @@ func Write(ctx context.Context, cfg train.Config, cache *tasks.Cache, dir string
 	if err != nil {
 		return nil, fmt.Errorf("export: task %s: %w", cfg.Task, err)
 	}
-	model := base.Clone()
-	targets, err := pick(model.Linears(), cfg.Layers)
+	// The builtin trainer's own set-up: the same streams, layers and
+	// initial adapter.
+	setup, err := train.Prepare(cfg, inst, base, !opt.DataOnly)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("export: %w", err)
 	}
-	var att methods.Attachment
-	if !opt.DataOnly {
-		if att, err = attach(cfg, inst, model, targets); err != nil {
-			return nil, err
-		}
+	model, targets, att := setup.Model, setup.Layers, setup.Attachment
+	switch att.(type) {
+	case methods.Regularizer, methods.BeforeStepper, methods.AfterStepper:
+		return nil, fmt.Errorf("export: %s: the method acts inside the optimiser loop; external trainers reproduce only plain reparametrisations", cfg.Method)
 	}
 	m := &Manifest{
 		Format: Format, Task: cfg.Task, TaskOptions: cfg.TaskOptions,
@@ -237,7 +236,7 @@ func Write(ctx context.Context, cfg train.Config, cache *tasks.Cache, dir string
 	}
 	m.Train = trainSettings(cfg)
 
-	data, err := dataTensors(cfg, inst, m)
+	data, err := dataTensors(cfg, inst, setup.Data, m)
 	if err != nil {
 		return nil, err
 	}
@@ -298,54 +297,6 @@ func mlpArch(base tasks.Model, eval []tasks.Batch) (Arch, error) {
 	return Arch{}, errors.New("the model is not a plain MLP of its linear layers")
 }
 
-// pick returns the layers named in names, in the model's order (nil: all).
-func pick(all []*nn.Linear, names []string) ([]*nn.Linear, error) {
-	if names == nil {
-		return all, nil
-	}
-	var out []*nn.Linear
-	for _, l := range all {
-		if slices.Contains(names, l.Name) {
-			out = append(out, l)
-		}
-	}
-	if len(out) != len(names) {
-		return nil, fmt.Errorf("export: layers %v: some are not in the model", names)
-	}
-	return out, nil
-}
-
-// attach attaches the method as the builtin trainer does: the "init"
-// stream of the seed, then the before-training hook on the "gradest"
-// stream. Methods with hooks inside the loop are refused.
-func attach(cfg train.Config, inst tasks.Instance, model tasks.Model, layers []*nn.Linear) (methods.Attachment, error) {
-	seed := uint64(cfg.Seed)
-	att, err := methods.Attach(cfg.Method, layers, cfg.MethodOptions, nn.NewRNG(seed, "init"))
-	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
-	}
-	switch att.(type) {
-	case methods.Regularizer, methods.BeforeStepper, methods.AfterStepper:
-		return nil, fmt.Errorf("export: %s: the method acts inside the optimiser loop; external trainers reproduce only plain reparametrisations", cfg.Method)
-	}
-	if bt, ok := att.(methods.BeforeTrainer); ok {
-		// As train does: batches from their own stream, drawn in order as
-		// the estimator asks for them.
-		rng := nn.NewRNG(seed, "gradest")
-		var batches []tasks.Batch
-		est := methods.EstimateGrads(func(g *nn.Graph, i int) *nn.Tensor {
-			for len(batches) <= i {
-				batches = append(batches, inst.TrainBatch(rng, cfg.Batch))
-			}
-			return g.CrossEntropy(model.Logits(g, batches[i]), batches[i].Labels)
-		})
-		if err := bt.BeforeTraining(est); err != nil {
-			return nil, fmt.Errorf("export: %s before training: %w", cfg.Method, err)
-		}
-	}
-	return att, nil
-}
-
 // describe returns a targeted layer's adapter and its tensors at step 0.
 func describe(l *nn.Linear) (*Adapter, []safetensors.Tensor, error) {
 	tensor := func(t *nn.Tensor, name string) safetensors.Tensor {
@@ -388,20 +339,21 @@ func lrMul(p nn.ParamRef) float32 {
 	return p.LRMul
 }
 
-// trainSettings resolves the optimiser settings and the per-step learning
-// rates exactly as the builtin trainer uses them (float32 where it does).
+// trainSettings resolves the optimiser settings, the per-step learning
+// rates and the logging cadence exactly as the builtin trainer uses them
+// (float32 where it does).
 func trainSettings(cfg train.Config) Train {
 	t := Train{
 		Steps: cfg.Steps, Batch: cfg.Batch, Optimizer: cfg.Optimizer, BaseLR: cfg.LR,
 		Momentum: f32(cfg.Momentum), Beta1: f32(cfg.Beta1), Beta2: f32(cfg.Beta2), Eps: f32(cfg.Eps),
 		WeightDecay: f32(cfg.WeightDecay), Schedule: cfg.Schedule, Warmup: cfg.Warmup,
-		GradClip: f32(cfg.GradClip), EvalEvery: cfg.EvalEvery, LogEvery: max(1, cfg.Steps/100),
+		GradClip: f32(cfg.GradClip), EvalEvery: cfg.EvalEvery, LogEvery: cfg.LogEvery(),
 	}
 	if t.Optimizer == "" {
 		t.Optimizer = "adamw"
 	}
 	for i := range cfg.Steps {
-		t.LR = append(t.LR, f32(nn.LRSchedule(cfg.Schedule, cfg.LR, cfg.Warmup, cfg.Steps, i)))
+		t.LR = append(t.LR, f32(cfg.StepLR(i)))
 	}
 	return t
 }
@@ -409,11 +361,11 @@ func trainSettings(cfg train.Config) Train {
 // f32 rounds v to float32, as the builtin optimiser sees it.
 func f32(v float64) float64 { return float64(float32(v)) }
 
-// dataTensors draws the training batches from the "data" stream as the
-// builtin trainer does and flattens the evaluation sets.
-func dataTensors(cfg train.Config, inst tasks.Instance, m *Manifest) ([]safetensors.Tensor, error) {
+// dataTensors draws the training batches from rng, the trial's
+// train.StreamData stream, as the builtin trainer does, and flattens the
+// evaluation sets.
+func dataTensors(cfg train.Config, inst tasks.Instance, rng *nn.RNG, m *Manifest) ([]safetensors.Tensor, error) {
 	dim := m.Features
-	rng := nn.NewRNG(uint64(cfg.Seed), "data")
 	x := make([]float32, 0, cfg.Steps*cfg.Batch*dim)
 	labels := make([]float32, 0, cfg.Steps*cfg.Batch)
 	for range cfg.Steps {
@@ -465,44 +417,16 @@ func appendLabels(dst []float32, labels []int) []float32 {
 	return dst
 }
 
-// TrialFile is the trial file of the external trainer protocol
-// (docs/trainer-protocol.md): what the runner writes at $PEFTBENCH_TRIAL.
-type TrialFile struct {
-	Protocol int          `json:"protocol"`
-	Trial    sweeps.Trial `json:"trial"`
-	Threads  int          `json:"threads"`
-	Devices  []string     `json:"devices"`
-	Out      string       `json:"out"`
-}
-
-// ReadTrial reads a protocol trial file.
-func ReadTrial(path string) (*TrialFile, error) {
-	b, err := os.ReadFile(path)
+// FromTrial exports the trial of a protocol trial file (trainer.TrialFile)
+// into dir, with the train.Config the builtin trainer would run
+// (train.TrialConfig): the same data, initialisation and optimiser, so the
+// two can be compared.
+func FromTrial(ctx context.Context, trialFile string, cache *tasks.Cache, dir string, opt Options) (*Manifest, error) {
+	tf, err := trainer.ReadTrialFile(trialFile)
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	var tf TrialFile
-	if err := json.Unmarshal(b, &tf); err != nil {
-		return nil, fmt.Errorf("export: %s: %w", path, err)
-	}
-	if tf.Protocol != 1 {
-		return nil, fmt.Errorf("export: %s: protocol %d, want 1", path, tf.Protocol)
-	}
-	if tf.Trial.Method == "" || tf.Trial.Task == "" {
-		return nil, fmt.Errorf("export: %s: no trial method or task", path)
-	}
-	return &tf, nil
-}
-
-// FromTrial exports the trial of a protocol trial file into dir, with the
-// train.Config the builtin trainer would run (runner.BuiltinConfig): the
-// same data, initialisation and optimiser, so the two can be compared.
-func FromTrial(ctx context.Context, trialFile string, cache *tasks.Cache, dir string, opt Options) (*Manifest, error) {
-	tf, err := ReadTrial(trialFile)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := runner.BuiltinConfig(tf.Trial)
+	cfg, err := train.TrialConfig(tf.Trial)
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}

@@ -21,16 +21,14 @@ import (
 	"time"
 
 	"peftbench/sweeps"
+	"peftbench/trainer"
 )
 
-// Protocol is the version of the external trainer protocol
-// (docs/trainer-protocol.md) that Command speaks.
-const Protocol = 1
-
 // Command trains each trial by running an external program that speaks the
-// trainer protocol: it reads the trial from the JSON file named by
-// $PEFTBENCH_TRIAL, writes artifacts under $PEFTBENCH_OUT, uses the GPUs in
-// $CUDA_VISIBLE_DEVICES, and prints one JSON object per line on stdout.
+// trainer protocol (version trainer.Protocol): it reads the trial from the
+// trainer.TrialFile named by $PEFTBENCH_TRIAL, writes artifacts under
+// $PEFTBENCH_OUT, uses the GPUs in $CUDA_VISIBLE_DEVICES, and prints one
+// JSON object per line on stdout.
 // Its stderr goes to the trial folder's stderr.log, bounded to MaxLog bytes
 // (head and tail kept). The program runs in its own process group; a
 // timeout or cancellation kills the whole group, and so does the program's
@@ -100,15 +98,6 @@ func programID(path string) string {
 	return s + " sha256 " + hex.EncodeToString(h.Sum(nil))
 }
 
-// trialSpec is the JSON file a command trainer reads.
-type trialSpec struct {
-	Protocol int          `json:"protocol"`
-	Trial    sweeps.Trial `json:"trial"`
-	Threads  int          `json:"threads"`
-	Devices  []string     `json:"devices"`
-	Out      string       `json:"out"`
-}
-
 // message is one line of a command trainer's stdout.
 type message struct {
 	Type    string                     `json:"type"`
@@ -129,12 +118,9 @@ func (c *Command) Run(ctx context.Context, t sweeps.Trial, dir string, r Reporte
 		return err
 	}
 	devices := Devices(ctx)
-	spec, err := json.MarshalIndent(trialSpec{Protocol: Protocol, Trial: t, Threads: t.Train.Threads, Devices: devices, Out: absDir}, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding trial: %w", err)
-	}
 	specPath := filepath.Join(absDir, "trial.json")
-	if err := os.WriteFile(specPath, append(spec, '\n'), 0o644); err != nil {
+	tf := trainer.TrialFile{Protocol: trainer.Protocol, Trial: t, Threads: t.Train.Threads, Devices: devices, Out: absDir}
+	if err := trainer.WriteTrialFile(specPath, tf); err != nil {
 		return err
 	}
 
@@ -142,7 +128,7 @@ func (c *Command) Run(ctx context.Context, t sweeps.Trial, dir string, r Reporte
 	cmd := exec.CommandContext(ctx, c.Path, c.Args...)
 	cmd.Dir = c.Dir
 	cmd.Env = append(os.Environ(),
-		"PEFTBENCH_PROTOCOL="+strconv.Itoa(Protocol),
+		"PEFTBENCH_PROTOCOL="+strconv.Itoa(trainer.Protocol),
 		"PEFTBENCH_TRIAL="+specPath,
 		"PEFTBENCH_OUT="+absDir,
 		"PEFTBENCH_THREADS="+strconv.Itoa(max(t.Train.Threads, 1)),

@@ -17,7 +17,7 @@ import (
 
 	"peftbench/results"
 	"peftbench/sweeps"
-	"peftbench/train"
+	"peftbench/trainer"
 )
 
 // devicesKey carries a trial's GPU devices in its context.
@@ -320,7 +320,7 @@ func newReporter(row results.TrialRow, log *lineLog) *reporter {
 }
 
 // Step records a step metric. A non-finite "loss", or a "train" "loss"
-// that exploded (train.Exploded: above train.DivergenceFactor times the
+// that exploded (trainer.Exploded: above trainer.DivergenceFactor times the
 // first train loss reported, floored at 1), ends the trial as diverged at
 // that step, whatever the trainer does next.
 func (p *reporter) Step(step int, split, metric string, value float64) {
@@ -339,9 +339,9 @@ func (p *reporter) Step(step int, split, metric string, value float64) {
 	case split != "train":
 	case !p.lossSeen:
 		p.initLoss, p.lossSeen = value, true
-	case train.Exploded(p.initLoss, value):
+	case trainer.Exploded(p.initLoss, value):
 		d = &DivergedError{Step: step, Reason: fmt.Sprintf("train loss %.4g exceeds %d × the initial train loss %.4g (floored at 1)",
-			value, train.DivergenceFactor, p.initLoss)}
+			value, trainer.DivergenceFactor, p.initLoss)}
 	}
 	if d != nil {
 		p.diverged = d
@@ -373,7 +373,7 @@ func (p *reporter) Summary(name string, value float64) {
 // checkSummary applies the divergence rule to the summary of a trainer
 // that ended without an error: a NaN or Inf summary metric (the first by
 // name), or a target_loss that exploded against the target_loss_before the
-// trainer reported (train.Exploded), makes the trial diverged at its last
+// trainer reported (trainer.Exploded), makes the trial diverged at its last
 // step. Call after seal.
 func (p *reporter) checkSummary() {
 	p.mu.Lock()
@@ -389,9 +389,9 @@ func (p *reporter) checkSummary() {
 	}
 	after, ok1 := p.summary["target_loss"]
 	before, ok2 := p.summary["target_loss_before"]
-	if p.diverged == nil && ok1 && ok2 && train.Exploded(before, after) {
+	if p.diverged == nil && ok1 && ok2 && trainer.Exploded(before, after) {
 		p.diverged = &DivergedError{Step: p.maxStep, Reason: fmt.Sprintf("target_loss %.4g exceeds %d × target_loss_before %.4g (floored at 1)",
-			after, train.DivergenceFactor, before)}
+			after, trainer.DivergenceFactor, before)}
 	}
 	if p.diverged != nil {
 		p.log.printf("runner: %s", p.diverged)

@@ -9,16 +9,19 @@
 // base weights between stages when the task asks for it.
 //
 // Every random draw comes from an nn.RNG stream named by its purpose and
-// seeded by the trial seed ("init", "data", "dropout", "gradest"), and every
-// kernel is deterministic whatever the number of threads, so one Config
-// gives bit-identical metrics and weights on every run.
+// seeded by the trial seed (StreamInit, StreamData, StreamDropout,
+// StreamGradEst), and every kernel is deterministic whatever the number of
+// threads, so one Config gives bit-identical metrics and weights on every
+// run. Prepare is the set-up before the first step (streams, targeted
+// layers, the attached method), the one package export reproduces for an
+// external trainer.
 //
-// A trial diverges, and Run returns a *DivergedError, when its loss or a
-// trainable tensor's gradient becomes NaN or Inf, or when its training loss
-// exceeds DivergenceFactor (1000) times its first step's loss, floored at 1
-// (see Exploded). The runner applies the same rule to every trainer's
-// reports, and also calls a trial whose summary holds a NaN or Inf metric
-// diverged.
+// A trial diverges, and Run returns a *trainer.DivergedError, when its loss
+// or a trainable tensor's gradient becomes NaN or Inf, or when its training
+// loss exceeds trainer.DivergenceFactor (1000) times its first step's loss,
+// floored at 1 (see trainer.Exploded). The runner applies the same rule to
+// every trainer's reports, and also calls a trial whose summary holds a NaN
+// or Inf metric diverged.
 package train
 
 import (
@@ -33,7 +36,9 @@ import (
 	"peftbench/methods"
 	"peftbench/nn"
 	"peftbench/safetensors"
+	"peftbench/sweeps"
 	"peftbench/tasks"
+	"peftbench/trainer"
 )
 
 // Config is everything that decides a builtin trial's result.
@@ -62,47 +67,137 @@ type Config struct {
 	EvalEvery   int     // steps between target evaluations; 0 = only at the end
 }
 
-// Reporter receives what the trainer measures; runner.Reporter satisfies it.
-type Reporter interface {
-	Step(step int, split, metric string, value float64)
-	Summary(name string, value float64)
-	Artifact(name, path string)
-	Log(msg string)
-}
-
-// DivergedError ends a trial that diverged (see Exploded): its loss or a
-// gradient became NaN or Inf (Tensor names it), or its loss exploded
-// (Reason says by how much).
-type DivergedError struct {
-	Step   int
-	Tensor string // the first non-finite tensor
-	Reason string // set instead of Tensor when the loss is finite but exploded
-}
-
-func (e *DivergedError) Error() string {
-	if e.Reason != "" {
-		return fmt.Sprintf("train: diverged at step %d: %s", e.Step, e.Reason)
+// TrialConfig is the Config of a sweep's trial: its method, task, seed and
+// optimiser settings, with its target patterns resolved against the task's
+// layers (sweeps.Targeted). An error names the trial.
+func TrialConfig(t sweeps.Trial) (Config, error) {
+	shapes, err := Layers(t.Task, t.TaskOptions)
+	if err != nil {
+		return Config{}, fmt.Errorf("trial %s: %w", t.ID, err)
 	}
-	return fmt.Sprintf("train: diverged at step %d: non-finite %s", e.Step, e.Tensor)
+	layers := make([]sweeps.Layer, len(shapes))
+	for i, s := range shapes {
+		layers[i] = sweeps.Layer{Name: s.Name, Out: s.Out, In: s.In}
+	}
+	targeted, err := sweeps.Targeted(t.Train.Targets, layers)
+	if err != nil {
+		return Config{}, fmt.Errorf("trial %s: %w", t.ID, err)
+	}
+	names := make([]string, len(targeted))
+	for i, l := range targeted {
+		names[i] = l.Name
+	}
+	tc := t.Train
+	return Config{
+		Method:        t.Method,
+		MethodOptions: t.MethodOptions,
+		Task:          t.Task,
+		TaskOptions:   t.TaskOptions,
+		Seed:          t.Seed,
+		Layers:        names,
+		Steps:         tc.Steps,
+		Batch:         tc.Batch,
+		LR:            tc.LR,
+		Optimizer:     tc.Optimizer,
+		Momentum:      tc.Momentum,
+		Beta1:         tc.Beta1,
+		Beta2:         tc.Beta2,
+		Eps:           tc.Eps,
+		WeightDecay:   tc.WeightDecay,
+		Schedule:      tc.Schedule,
+		Warmup:        tc.Warmup,
+		GradClip:      tc.GradClip,
+		EvalEvery:     tc.EvalEvery,
+	}, nil
 }
 
-// DivergenceFactor bounds a training loss relative to the trial's initial
-// loss; see Exploded. No trial of experiments/*.toml comes near it: their
-// training losses stay below 2× their first step's (at most 1.80× in
-// quick.toml, 1.96× in nightly.toml, 1.31× in intruders.toml's MLP trials
-// at its highest learning rate, 1.00× in its text-code ones), while a
-// learning rate that blows up (lr = 1e6) reaches 1e27 within a few steps.
-const DivergenceFactor = 1000
+// The random streams of a trial: every draw comes from Config.RNG of one of
+// these names.
+const (
+	// StreamInit draws the method's initial tensors; a continual task that
+	// merges between stages re-attaches on "init/stage<i>" for stage i > 0.
+	StreamInit = "init"
+	// StreamData draws the training batches, one per step, stage after
+	// stage.
+	StreamData = "data"
+	// StreamDropout draws the adapters' dropout masks.
+	StreamDropout = "dropout"
+	// StreamGradEst draws the batches of a method's before-training
+	// gradient estimate (methods.BeforeTrainer), in the order it asks.
+	StreamGradEst = "gradest"
+)
 
-// Exploded reports whether a finite training loss has diverged: it exceeds
-// DivergenceFactor times the initial loss (the first step's), or times 1
-// when the initial loss is below 1, so that a near-zero start, or a later
-// stage of a continual task that starts higher than the first, is not
-// mistaken for a divergence. Together with a NaN or Inf loss or gradient
-// this is what the trainer, and the runner for every trainer's reports,
-// call diverged.
-func Exploded(initial, loss float64) bool {
-	return loss > DivergenceFactor*math.Max(initial, 1)
+// RNG returns the trial's random stream of that name, seeded by its seed.
+func (c Config) RNG(stream string) *nn.RNG { return nn.NewRNG(uint64(c.Seed), stream) }
+
+// LogEvery is the cadence of the train loss, gradient norm and learning
+// rate reports: the steps i of a stage with i%LogEvery == 0, and its last;
+// about 100 points a run.
+func (c Config) LogEvery() int { return max(1, c.Steps/100) }
+
+// StepLR is the learning rate of step i of a stage: the schedule and warmup
+// applied to LR over Steps steps.
+func (c Config) StepLR(i int) float64 {
+	return nn.LRSchedule(c.Schedule, c.LR, c.Warmup, c.Steps, i)
+}
+
+// Setup is a trial before its first optimiser step, as Run sets it up.
+type Setup struct {
+	// Model is a clone of the base model: the one that trains.
+	Model tasks.Model
+	// Layers are the targeted linear layers of Model, in its order.
+	Layers []*nn.Linear
+	// Attachment is the method attached to Layers, its initial tensors
+	// drawn from StreamInit and its before-training hook run; nil when
+	// prepared without the method.
+	Attachment methods.Attachment
+	// Data and Dropout are the StreamData and StreamDropout streams, not
+	// yet drawn from.
+	Data, Dropout *nn.RNG
+}
+
+// Prepare sets up trial cfg of task instance inst on its base model as Run
+// does before the first step: it clones base, picks cfg.Layers and, when
+// method is true, attaches cfg.Method. Package export writes what an
+// external trainer needs to follow the builtin one from it.
+func Prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool) (*Setup, error) {
+	model := base.Clone()
+	layers, err := pick(model.Linears(), cfg.Layers)
+	if err != nil {
+		return nil, err
+	}
+	s := &Setup{Model: model, Layers: layers, Data: cfg.RNG(StreamData), Dropout: cfg.RNG(StreamDropout)}
+	if method {
+		if s.Attachment, err = attach(cfg, inst, model, layers, cfg.RNG(StreamInit)); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// attach attaches cfg.Method to layers of model, its initial tensors drawn
+// from rng, and runs its before-training hook.
+func attach(cfg Config, inst tasks.Instance, model tasks.Model, layers []*nn.Linear, rng *nn.RNG) (methods.Attachment, error) {
+	att, err := methods.Attach(cfg.Method, layers, cfg.MethodOptions, rng)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if bt, ok := att.(methods.BeforeTrainer); ok {
+		// Batches of the gradient estimate come from their own stream, drawn
+		// in order as the estimator asks for them.
+		estRNG := cfg.RNG(StreamGradEst)
+		var batches []tasks.Batch
+		est := methods.EstimateGrads(func(g *nn.Graph, i int) *nn.Tensor {
+			for len(batches) <= i {
+				batches = append(batches, inst.TrainBatch(estRNG, cfg.Batch))
+			}
+			return g.CrossEntropy(model.Logits(g, batches[i]), batches[i].Labels)
+		})
+		if err := bt.BeforeTraining(est); err != nil {
+			return nil, fmt.Errorf("train: %s before training: %w", cfg.Method, err)
+		}
+	}
+	return att, nil
 }
 
 // WeightsFile is the artifact holding the base and tuned weights of every
@@ -124,7 +219,7 @@ func Layers(task string, opts map[string]any) ([]tasks.LayerShape, error) {
 }
 
 // Run trains one trial, reporting into rep and writing artifacts into dir.
-func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep Reporter) error {
+func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.Reporter) error {
 	if err := cfg.check(); err != nil {
 		return err
 	}
@@ -148,13 +243,11 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep Reporter
 		return fmt.Errorf("train: base model of %s: %w", cfg.Task, err)
 	}
 	rep.Log(fmt.Sprintf("base model of %s ready in %s", cfg.Task, time.Since(start).Round(time.Millisecond)))
-	model := base.Clone()
-
-	layers, err := pick(model.Linears(), cfg.Layers)
+	setup, err := Prepare(cfg, inst, base, true)
 	if err != nil {
 		return err
 	}
-	seed := uint64(cfg.Seed)
+	model, layers := setup.Model, setup.Layers
 	r := &run{
 		cfg:     cfg,
 		rep:     rep,
@@ -162,14 +255,12 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep Reporter
 		base:    base,
 		model:   model,
 		layers:  layers,
-		dataRNG: nn.NewRNG(seed, "data"),
-		dropRNG: nn.NewRNG(seed, "dropout"),
+		dataRNG: setup.Data,
+		dropRNG: setup.Dropout,
 		graph:   nn.NewGraph(),
 		eval:    &nn.Graph{NoGrad: true},
 	}
-	if err := r.attach(nn.NewRNG(seed, "init")); err != nil {
-		return err
-	}
+	r.use(setup.Attachment)
 	shapes := methods.Shapes(layers)
 	formula, err := methods.TrainableParams(cfg.Method, shapes, cfg.MethodOptions)
 	if err != nil {
@@ -190,9 +281,11 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep Reporter
 	for si, stage := range stages {
 		if si > 0 && merge {
 			r.mergeAdapter()
-			if err := r.attach(nn.NewRNG(seed, fmt.Sprintf("init/stage%d", si))); err != nil {
+			att, err := attach(cfg, inst, model, layers, cfg.RNG(fmt.Sprintf("%s/stage%d", StreamInit, si)))
+			if err != nil {
 				return err
 			}
+			r.use(att)
 		}
 		if err := r.train(ctx, stage, &step); err != nil {
 			return err
@@ -236,7 +329,7 @@ var resultNames = map[string]string{
 	"retain_accuracy_before": "retain_metric_before",
 }
 
-func report(rep Reporter, sum map[string]float64) {
+func report(rep trainer.Reporter, sum map[string]float64) {
 	names := make([]string, 0, len(sum))
 	for k := range sum {
 		names = append(names, k)
@@ -302,7 +395,7 @@ func pick(all []*nn.Linear, names []string) ([]*nn.Linear, error) {
 // run is the state of one trial's optimiser loop.
 type run struct {
 	cfg     Config
-	rep     Reporter
+	rep     trainer.Reporter
 	inst    tasks.Instance
 	base    tasks.Model
 	model   tasks.Model
@@ -315,33 +408,14 @@ type run struct {
 	graph   *nn.Graph
 	eval    *nn.Graph
 	// initLoss is the training loss of the trial's first step, the
-	// reference of Exploded.
+	// reference of trainer.Exploded.
 	initLoss float64
 }
 
-// attach attaches the method to the targeted layers, runs its
-// before-training hook, and makes a fresh optimiser for its parameters.
-func (r *run) attach(rng *nn.RNG) error {
-	att, err := methods.Attach(r.cfg.Method, r.layers, r.cfg.MethodOptions, rng)
-	if err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
+// use trains the attached method att from here on, with a fresh optimiser
+// for its parameters.
+func (r *run) use(att methods.Attachment) {
 	r.att = att
-	if bt, ok := att.(methods.BeforeTrainer); ok {
-		// Batches of the gradient estimate come from their own stream, drawn
-		// in order as the estimator asks for them.
-		estRNG := nn.NewRNG(uint64(r.cfg.Seed), "gradest")
-		var batches []tasks.Batch
-		est := methods.EstimateGrads(func(g *nn.Graph, i int) *nn.Tensor {
-			for len(batches) <= i {
-				batches = append(batches, r.inst.TrainBatch(estRNG, r.cfg.Batch))
-			}
-			return g.CrossEntropy(r.model.Logits(g, batches[i]), batches[i].Labels)
-		})
-		if err := bt.BeforeTraining(est); err != nil {
-			return fmt.Errorf("train: %s before training: %w", r.cfg.Method, err)
-		}
-	}
 	r.params = att.Params()
 	nn.ZeroGrads(r.params)
 	switch r.cfg.Optimizer {
@@ -355,7 +429,6 @@ func (r *run) attach(rng *nn.RNG) error {
 			WeightDecay: float32(r.cfg.WeightDecay),
 		}
 	}
-	return nil
 }
 
 // mergeAdapter folds each layer's adapter into its base weight and removes
@@ -374,9 +447,6 @@ func (r *run) mergeAdapter() {
 		}
 	}
 }
-
-// evalEvery is the cadence of train-loss reports: about 100 points a run.
-func (r *run) logEvery() int { return max(1, r.cfg.Steps/100) }
 
 // train runs cfg.Steps optimiser steps on one stage, advancing *step.
 func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
@@ -403,18 +473,18 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 			}
 		}
 		if math.IsNaN(float64(loss.Data[0])) || math.IsInf(float64(loss.Data[0]), 0) {
-			return &DivergedError{Step: s, Tensor: "loss"}
+			return &trainer.DivergedError{Step: s, Tensor: "loss"}
 		}
 		if first && i == 0 {
 			r.initLoss = lossVal
-		} else if Exploded(r.initLoss, lossVal) {
-			return &DivergedError{Step: s, Reason: fmt.Sprintf("loss %.4g exceeds %d × the initial loss %.4g (floored at 1)", lossVal, DivergenceFactor, r.initLoss)}
+		} else if trainer.Exploded(r.initLoss, lossVal) {
+			return &trainer.DivergedError{Step: s, Reason: fmt.Sprintf("loss %.4g exceeds %d × the initial loss %.4g (floored at 1)", lossVal, trainer.DivergenceFactor, r.initLoss)}
 		}
 		g.Backward(loss)
 		if err := nn.CheckFiniteParams(s, r.params); err != nil {
 			var nf *nn.NonFiniteError
 			if errors.As(err, &nf) {
-				return &DivergedError{Step: s, Tensor: "gradient of " + nf.Tensor}
+				return &trainer.DivergedError{Step: s, Tensor: "gradient of " + nf.Tensor}
 			}
 			return err
 		}
@@ -425,14 +495,14 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 		if bs != nil {
 			bs.BeforeStep(i, total)
 		}
-		lr := nn.LRSchedule(cfg.Schedule, cfg.LR, cfg.Warmup, total, i)
+		lr := cfg.StepLR(i)
 		r.opt.Step(r.params, float32(lr))
 		if as != nil {
 			as.AfterStep(i, total)
 		}
 		nn.ZeroGrads(r.params)
 		*step = s + 1
-		if i%r.logEvery() == 0 || i == total-1 {
+		if i%cfg.LogEvery() == 0 || i == total-1 {
 			r.rep.Step(s, "train", "loss", lossVal)
 			r.rep.Step(s, "train", "grad_norm", gnorm)
 			r.rep.Step(s, "train", "lr", lr)

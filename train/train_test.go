@@ -14,6 +14,7 @@ import (
 	"peftbench/methods"
 	"peftbench/tasks"
 	"peftbench/train"
+	"peftbench/trainer"
 )
 
 // cache is shared by the package's tests so each base model pretrains once.
@@ -168,7 +169,7 @@ func TestDiverged(t *testing.T) {
 	cfg := teacherShift("full", nil)
 	cfg.LR, cfg.GradClip, cfg.Optimizer = 1e30, 0, "sgd"
 	_, _, err := run(t, cfg)
-	var d *train.DivergedError
+	var d *trainer.DivergedError
 	if !errors.As(err, &d) {
 		t.Fatalf("err = %v, want a DivergedError", err)
 	}
