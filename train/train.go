@@ -151,6 +151,9 @@ type Setup struct {
 	// drawn from StreamInit and its before-training hook run; nil when
 	// prepared without the method.
 	Attachment methods.Attachment
+	// Options are the method's options, resolved once for the trial; nil
+	// when prepared without the method.
+	Options methods.Options
 	// Data and Dropout are the StreamData and StreamDropout streams, not
 	// yet drawn from.
 	Data, Dropout *nn.RNG
@@ -168,17 +171,21 @@ func Prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool) (*S
 	}
 	s := &Setup{Model: model, Layers: layers, Data: cfg.RNG(StreamData), Dropout: cfg.RNG(StreamDropout)}
 	if method {
-		if s.Attachment, err = attach(cfg, inst, model, layers, cfg.RNG(StreamInit)); err != nil {
+		if s.Options, err = methods.ResolveOptions(cfg.Method, 0, cfg.MethodOptions); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if s.Attachment, err = attach(cfg, s.Options, inst, model, layers, cfg.RNG(StreamInit)); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
 }
 
-// attach attaches cfg.Method to layers of model, its initial tensors drawn
-// from rng, and runs its before-training hook.
-func attach(cfg Config, inst tasks.Instance, model tasks.Model, layers []*nn.Linear, rng *nn.RNG) (methods.Attachment, error) {
-	att, err := methods.Attach(cfg.Method, layers, cfg.MethodOptions, rng)
+// attach attaches cfg.Method with its resolved options o to layers of
+// model, its initial tensors drawn from rng, and runs its before-training
+// hook.
+func attach(cfg Config, o methods.Options, inst tasks.Instance, model tasks.Model, layers []*nn.Linear, rng *nn.RNG) (methods.Attachment, error) {
+	att, err := methods.AttachResolved(cfg.Method, layers, o, rng)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -262,7 +269,7 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 	}
 	r.use(setup.Attachment)
 	shapes := methods.Shapes(layers)
-	formula, err := methods.TrainableParams(cfg.Method, shapes, cfg.MethodOptions)
+	formula, err := methods.TrainableParamsResolved(cfg.Method, shapes, setup.Options)
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -281,7 +288,7 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 	for si, stage := range stages {
 		if si > 0 && merge {
 			r.mergeAdapter()
-			att, err := attach(cfg, inst, model, layers, cfg.RNG(fmt.Sprintf("%s/stage%d", StreamInit, si)))
+			att, err := attach(cfg, setup.Options, inst, model, layers, cfg.RNG(fmt.Sprintf("%s/stage%d", StreamInit, si)))
 			if err != nil {
 				return err
 			}
