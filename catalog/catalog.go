@@ -1,6 +1,6 @@
-// Package catalog is the sweeps.Catalog of the method and task registries:
-// what sweep loading needs to know about methods and tasks, without sweeps
-// importing either.
+// Package catalog is the sweeps.Catalog of the method, task and executor
+// registries: what sweep loading needs to know about them, without sweeps
+// importing any.
 package catalog
 
 import (
@@ -8,6 +8,7 @@ import (
 
 	"peftbench/internal/options"
 	"peftbench/methods"
+	"peftbench/runner"
 	"peftbench/sweeps"
 	"peftbench/tasks"
 )
@@ -51,6 +52,9 @@ func (Registries) TaskOptions(task string) []string {
 
 // FromRank: the rank, and options declared FromRank (AdaLoRA's
 // init_rank, ⌈1.5·rank⌉ by default).
+// Executors lists the runner's registered executor kinds.
+func (Registries) Executors() []string { return runner.ExecutorKinds() }
+
 func (Registries) FromRank(method, key string) bool {
 	m, err := methods.Lookup(method)
 	if err != nil || !m.Info().HasRank {

@@ -8,6 +8,9 @@ type Catalog interface {
 	// Methods and Tasks list the registered names.
 	Methods() []string
 	Tasks() []string
+	// Executors lists the registered executor kinds ([executor] kind), so
+	// that adding an executor needs no change here.
+	Executors() []string
 	// HasRank reports whether a method has a rank; those without one
 	// (full fine-tuning) do not multiply across the rank axis.
 	HasRank(method string) bool

@@ -120,6 +120,8 @@ func (fakeCatalog) ResolveMethod(method string, rank int, opts map[string]any) (
 // FromRank: the rank itself; the fake methods derive no option from it.
 func (fakeCatalog) FromRank(method, key string) bool { return key == "rank" }
 
+func (fakeCatalog) Executors() []string { return []string{"local", "slurm"} }
+
 func (fakeCatalog) ResolveTask(task string, opts map[string]any) (map[string]any, error) {
 	spec, ok := fakeTasks[task]
 	if !ok {

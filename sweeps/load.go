@@ -722,8 +722,8 @@ func (d *decoder) executor(raw map[string]any) Executor {
 	d.unknownKeys(t, "executor", executorKeys)
 	if v, ok := t["kind"]; ok {
 		if s, ok := d.str("executor.kind", v); ok {
-			if kinds := []string{"local", "slurm"}; !slices.Contains(kinds, s) {
-				d.es.atVal("executor.kind", "unknown executor %q%s; valid: local, slurm", s, didYouMean(s, kinds))
+			if kinds := d.cat.Executors(); !slices.Contains(kinds, s) {
+				d.es.atVal("executor.kind", "unknown executor %q%s; valid: %s", s, didYouMean(s, kinds), strings.Join(kinds, ", "))
 			}
 			e.Kind = s
 		}
