@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"peftbench/internal/atomicfile"
 	"peftbench/sweeps"
 )
 
@@ -69,27 +70,10 @@ func init() {
 	gob.Register(map[string]any{})
 }
 
-// writeAtomic writes a file through a temp name and a rename.
+// writeAtomic writes path atomically with mode (scripts and the copied
+// binary are 0755), through the project's one atomic writer.
 func writeAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return fmt.Errorf("runner: %w", err)
-	}
-	_, err = tmp.Write(data)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp.Name(), mode)
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
+	if err := atomicfile.WriteFileMode(path, data, mode); err != nil {
 		return fmt.Errorf("runner: %w", err)
 	}
 	return nil

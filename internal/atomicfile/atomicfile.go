@@ -31,11 +31,22 @@ func WriteFile(path string, data []byte) error {
 	})
 }
 
+// WriteFileMode is WriteFile with another mode (0755 for a script or a
+// program).
+func WriteFileMode(path string, data []byte, mode os.FileMode) error {
+	return write(path, mode, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
 // Write writes path atomically, mode 0644, with what write writes to the
 // temporary file. An error of write or of the file system leaves path as
 // it was and no temporary file.
-func Write(path string, write func(io.Writer) error) error {
-	tmp, err := writeTemp(filepath.Dir(path), filepath.Base(path), write)
+func Write(path string, w func(io.Writer) error) error { return write(path, 0o644, w) }
+
+func write(path string, mode os.FileMode, write func(io.Writer) error) error {
+	tmp, err := writeTemp(filepath.Dir(path), filepath.Base(path), mode, write)
 	if err != nil {
 		return err
 	}
@@ -62,7 +73,7 @@ func WriteFiles(dir string, names []string, data [][]byte, parents ...string) er
 		}
 	}()
 	if err := Parallel(len(names), func(i int) (err error) {
-		temps[i], err = writeTemp(dir, names[i], func(w io.Writer) error {
+		temps[i], err = writeTemp(dir, names[i], 0o644, func(w io.Writer) error {
 			_, err := w.Write(data[i])
 			return err
 		})
@@ -93,16 +104,16 @@ func Parallel(n int, f func(i int) error) error {
 	return errors.Join(errs...)
 }
 
-// writeTemp writes a synced temporary file for name in dir, mode 0644,
-// and returns its path.
-func writeTemp(dir, name string, write func(io.Writer) error) (string, error) {
+// writeTemp writes a synced temporary file for name in dir with mode and
+// returns its path.
+func writeTemp(dir, name string, mode os.FileMode, write func(io.Writer) error) (string, error) {
 	f, err := os.CreateTemp(dir, TempPrefix+name+"-*")
 	if err != nil {
 		return "", err
 	}
 	err = write(f)
 	if err == nil {
-		err = f.Chmod(0o644)
+		err = f.Chmod(mode)
 	}
 	if err == nil {
 		err = f.Sync()

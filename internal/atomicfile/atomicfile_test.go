@@ -38,3 +38,18 @@ func TestWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteFileMode: a script or a program keeps its mode.
+func TestWriteFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run.sh")
+	if err := WriteFileMode(path, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o755 {
+		t.Errorf("mode %v, want 0755", fi.Mode().Perm())
+	}
+}
