@@ -164,28 +164,8 @@ func (r *run) trialContext(ctx context.Context, devices []string, timeout time.D
 func (r *run) attempt(ctx, tctx context.Context, cancel context.CancelCauseFunc, t sweeps.Trial, dir string, rep *reporter, timeout time.Duration) outcome {
 	rep.onDiverge = func(d *DivergedError) { cancel(d) }
 
-	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				rep.Log(fmt.Sprintf("panic: %v\n%s", p, debug.Stack()))
-				done <- fmt.Errorf("trainer panicked: %v", p)
-			}
-		}()
-		done <- r.trainer.Run(tctx, t, dir, rep)
-	}()
-	var err error
-	select {
-	case err = <-done:
-	case <-tctx.Done():
-		grace := time.NewTimer(r.opts.Grace)
-		select {
-		case err = <-done:
-		case <-grace.C:
-			err = errAbandoned
-		}
-		grace.Stop()
-	}
+	err := guarded(tctx, r.opts.Grace, "trainer ", func(p any, stack []byte) { rep.Log(fmt.Sprintf("panic: %v\n%s", p, stack)) },
+		func() error { return r.trainer.Run(tctx, t, dir, rep) })
 	rep.seal()
 	if err == nil {
 		rep.checkSummary()
@@ -222,27 +202,10 @@ func (r *run) attempt(ctx, tctx context.Context, cancel context.CancelCauseFunc,
 // timeout or cancelled with its trained metrics.
 func (r *run) afterTrial(ctx, tctx context.Context, t sweeps.Trial, dir string, artifacts map[string]string, s *results.Shard, timeout time.Duration, log *lineLog) *results.Shard {
 	c := cloneShard(s)
-	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				log.printf("runner: after trial: panic: %v\n%s", p, debug.Stack())
-				done <- fmt.Errorf("panicked: %v", p)
-			}
-		}()
-		done <- r.opts.AfterTrial(tctx, t, dir, artifacts, c)
-	}()
-	var err error
-	select {
-	case err = <-done:
-	case <-tctx.Done():
-		grace := time.NewTimer(r.opts.Grace)
-		select {
-		case err = <-done:
-		case <-grace.C:
-			err = fmt.Errorf("%w (abandoned %s after its context ended: %v)", errAbandoned, r.opts.Grace, context.Cause(tctx))
-		}
-		grace.Stop()
+	err := guarded(tctx, r.opts.Grace, "", func(p any, stack []byte) { log.printf("runner: after trial: panic: %v\n%s", p, stack) },
+		func() error { return r.opts.AfterTrial(tctx, t, dir, artifacts, c) })
+	if errors.Is(err, errAbandoned) {
+		err = fmt.Errorf("%w (abandoned %s after its context ended: %v)", errAbandoned, r.opts.Grace, context.Cause(tctx))
 	}
 	if err == nil {
 		return c
@@ -267,6 +230,36 @@ func (r *run) afterTrial(ctx, tctx context.Context, t sweeps.Trial, dir string, 
 	}
 	log.printf("runner: after trial: %s %s", s.Trial.Status, err)
 	return s
+}
+
+// guarded runs f in a goroutine and waits for it to return, or, once ctx
+// has ended, at most grace longer: then it gives f up and returns
+// errAbandoned (f runs on, its result unread). A panic in f is an error,
+// "<what>panicked: <value>", its stack passed to logPanic.
+func guarded(ctx context.Context, grace time.Duration, what string, logPanic func(p any, stack []byte), f func() error) error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				logPanic(p, debug.Stack())
+				done <- fmt.Errorf("%spanicked: %v", what, p)
+			}
+		}()
+		done <- f()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+		return errAbandoned
+	}
 }
 
 // cloneShard copies s deeply enough that filling the copy (spectra, the
