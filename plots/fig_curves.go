@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/plotter"
 
 	"peftbench/analysis"
 	"peftbench/results"
@@ -202,20 +201,7 @@ func addCurve(p *plot.Plot, pts points, s Style) {
 		addSeries(p, pts, s)
 		return
 	}
-	band := make(plotter.XYs, 0, 2*len(pts))
-	for _, q := range pts {
-		band = append(band, plotter.XY{X: q.x, Y: q.ylo})
-	}
-	for i := len(pts) - 1; i >= 0; i-- {
-		band = append(band, plotter.XY{X: pts[i].x, Y: pts[i].yhi})
-	}
-	poly, _ := plotter.NewPolygon(band)
-	poly.Color = translucent(s.Color, 0.18)
-	poly.LineStyle.Width = 0
-	p.Add(poly)
-	l, _ := plotter.NewLine(pts)
-	l.LineStyle = lineStyle(s)
-	p.Add(l)
+	addBandLine(p, pts, s)
 }
 
 // metricOrder ranks step metrics for the learning-curve panels: losses,

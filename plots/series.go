@@ -46,6 +46,25 @@ func newGrid() *plotter.Grid {
 	return g
 }
 
+// addBandLine draws pts (sorted by x, at least two) as a line over a
+// translucent band from ylo to yhi.
+func addBandLine(p *plot.Plot, pts points, s Style) {
+	band := make(plotter.XYs, 0, 2*len(pts))
+	for _, q := range pts {
+		band = append(band, plotter.XY{X: q.x, Y: q.ylo})
+	}
+	for i := len(pts) - 1; i >= 0; i-- {
+		band = append(band, plotter.XY{X: pts[i].x, Y: pts[i].yhi})
+	}
+	poly, _ := plotter.NewPolygon(band)
+	poly.Color = translucent(s.Color, 0.18)
+	poly.LineStyle.Width = 0
+	p.Add(poly)
+	l, _ := plotter.NewLine(pts)
+	l.LineStyle = lineStyle(s)
+	p.Add(l)
+}
+
 // addSeries draws pts (sorted by x) as a line with markers and a
 // translucent 95% CI band, or with error bars when there is one point.
 func addSeries(p *plot.Plot, pts points, s Style) {
@@ -53,20 +72,7 @@ func addSeries(p *plot.Plot, pts points, s Style) {
 		return
 	}
 	if len(pts) > 1 {
-		band := make(plotter.XYs, 0, 2*len(pts))
-		for _, q := range pts {
-			band = append(band, plotter.XY{X: q.x, Y: q.ylo})
-		}
-		for i := len(pts) - 1; i >= 0; i-- {
-			band = append(band, plotter.XY{X: pts[i].x, Y: pts[i].yhi})
-		}
-		poly, _ := plotter.NewPolygon(band)
-		poly.Color = translucent(s.Color, 0.18)
-		poly.LineStyle.Width = 0
-		p.Add(poly)
-		l, _ := plotter.NewLine(pts)
-		l.LineStyle = lineStyle(s)
-		p.Add(l)
+		addBandLine(p, pts, s)
 	} else {
 		addYErr(p, pts, s)
 	}
