@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,9 +18,17 @@ import (
 	"peftbench/runner"
 )
 
-// benchBinary builds bench into a temporary folder and returns its path;
-// $PEFTBENCH_TEST_BENCH names a prebuilt binary instead (to try these tests
-// against another version). The tests that use it skip under -short.
+// built is the bench binary the tests share, built once per test binary.
+var built struct {
+	once       sync.Once
+	path, skip string
+	err        error
+}
+
+// benchBinary builds bench (once for all the package's tests) and returns
+// its path; $PEFTBENCH_TEST_BENCH names a prebuilt binary instead (to try
+// these tests against another version). The tests that use it skip under
+// -short.
 func benchBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
@@ -27,16 +37,38 @@ func benchBinary(t *testing.T) string {
 	if b := os.Getenv("PEFTBENCH_TEST_BENCH"); b != "" {
 		return b
 	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build bench with")
+	built.once.Do(func() {
+		gobin, err := exec.LookPath("go")
+		if err != nil {
+			built.skip = "no go command to build bench with"
+			return
+		}
+		// A folder of its own rather than a test's TempDir, which would go
+		// with the first test to ask; the OS temp folder holds it after.
+		dir, err := os.MkdirTemp("", "bench-test-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.path = filepath.Join(dir, "bench")
+		if out, err := exec.Command(gobin, "build", "-o", built.path, ".").CombinedOutput(); err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	switch {
+	case built.skip != "":
+		t.Skip(built.skip)
+	case built.err != nil:
+		t.Fatal(built.err)
 	}
-	bench := filepath.Join(t.TempDir(), "bench")
-	if out, err := exec.Command(gobin, "build", "-o", bench, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bench
+	return built.path
 }
+
+// sleepingTrainer is a command trainer that reports one step, marks its
+// trial folder "ready" and sleeps until killed.
+const sleepingTrainer = "#!/bin/sh\n" +
+	"echo '{\"type\":\"metric\",\"step\":1,\"split\":\"train\",\"name\":\"loss\",\"value\":1}'\n" +
+	"touch \"$PEFTBENCH_OUT/ready\"\nexec sleep 60\n"
 
 // status is the exit status of a finished command: its code, or 128 + the
 // signal that killed it, as a shell reports it.
@@ -236,10 +268,8 @@ func TestWaitingCommandsInterrupted(t *testing.T) {
 	fakes := map[string]string{
 		"sbatch": "#!/bin/sh\necho 42\n",
 		// Every task of array 42 runs forever; each poll touches a marker.
-		"squeue": "#!/bin/sh\ntouch \"$FAKE_SLURM_POLLED\"\nfor i in 0 1; do echo \"42_$i 42 $i RUNNING None\"; done\n",
-		"trainer.sh": "#!/bin/sh\n" +
-			"echo '{\"type\":\"metric\",\"step\":1,\"split\":\"train\",\"name\":\"loss\",\"value\":1}'\n" +
-			"touch \"$PEFTBENCH_OUT/ready\"\nexec sleep 60\n",
+		"squeue":     "#!/bin/sh\ntouch \"$FAKE_SLURM_POLLED\"\nfor i in 0 1; do echo \"42_$i 42 $i RUNNING None\"; done\n",
+		"trainer.sh": sleepingTrainer,
 	}
 	for name, text := range fakes {
 		if err := os.WriteFile(filepath.Join(bin, name), []byte(text), 0o755); err != nil {

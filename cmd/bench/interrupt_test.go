@@ -19,25 +19,10 @@ import (
 // 143 for SIGTERM) and that the interrupted trials are recorded cancelled,
 // none failed.
 func TestRunInterrupted(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the bench binary")
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build bench with")
-	}
+	bench := benchBinary(t)
 	dir := t.TempDir()
-	bench := filepath.Join(dir, "bench")
-	build := exec.Command(gobin, "build", "-o", bench, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	trainer := filepath.Join(dir, "trainer.sh")
-	script := "#!/bin/sh\n" +
-		"echo '{\"type\":\"metric\",\"step\":1,\"split\":\"train\",\"name\":\"loss\",\"value\":1}'\n" +
-		"touch \"$PEFTBENCH_OUT/ready\"\n" +
-		"exec sleep 60\n"
-	if err := os.WriteFile(trainer, []byte(script), 0o755); err != nil {
+	if err := os.WriteFile(trainer, []byte(sleepingTrainer), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	sweep := filepath.Join(dir, "sweep.toml")
@@ -101,6 +86,7 @@ command = ["./trainer.sh"]
 			if err := cmd.Process.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}
+			var err error
 			select {
 			case err = <-exited:
 				waited = true
