@@ -6,7 +6,6 @@ package catalog
 import (
 	"slices"
 
-	"peftbench/internal/options"
 	"peftbench/methods"
 	"peftbench/runner"
 	"peftbench/sweeps"
@@ -61,7 +60,7 @@ func (Registries) FromRank(method, key string) bool {
 		return false
 	}
 	i := slices.IndexFunc(m.Info().Options, func(o methods.Option) bool { return o.Name == key })
-	return key == options.RankKey || i >= 0 && m.Info().Options[i].FromRank
+	return key == m.Info().RankOptionName() || i >= 0 && m.Info().Options[i].FromRank
 }
 
 // ResolveMethod resolves the method's options; values come as the sweep

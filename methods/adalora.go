@@ -88,8 +88,9 @@ type adaLoRAMethod struct{}
 func (adaLoRAMethod) Info() Info {
 	return Info{
 		Name: "adalora", Family: "rank-adaptive", HasRank: true,
-		Paper:   Paper{Title: "AdaLoRA: Adaptive Budget Allocation for Parameter-Efficient Fine-Tuning", Authors: "Zhang et al.", Year: 2023, ArXiv: "2303.10512"},
-		Summary: "ΔW = P·Λ·Q; importance-scored global rank budget on a cubic schedule, orthogonality penalty",
+		Paper:      Paper{Title: "AdaLoRA: Adaptive Budget Allocation for Parameter-Efficient Fine-Tuning", Authors: "Zhang et al.", Year: 2023, ArXiv: "2303.10512"},
+		Summary:    "ΔW = P·Λ·Q; importance-scored global rank budget on a cubic schedule, orthogonality penalty",
+		AltOptions: map[string]any{"rank": 4, "init_rank": 8, "orth_reg": 0.1},
 		Options: []Option{
 			intOpt("rank", 8, 1, "target average rank r per layer at the end of the schedule (target_r)"),
 			fromRank(intOpt("init_rank", 0, 0, "initial rank r₀ per layer (init_r); 0 means ⌈1.5·r⌉ (12 for r = 8, HF PEFT's default)")),

@@ -2,6 +2,7 @@ package methods
 
 import (
 	"cmp"
+	"maps"
 	"math"
 	"slices"
 	"testing"
@@ -128,81 +129,133 @@ func (tr *trainer) runNorm(step, total int, lr, clip float32) (float32, float64)
 }
 
 // TestConformance runs every registered method on the reference MLP and
-// transformer and checks (a) the adapted model starts at the base model,
-// (b) the trainable-parameter count matches the method's formula, (c) a
-// few steps on a fixed batch reduce the loss, (d) the merged weights give
-// the adapter's outputs and (e) the adapter's gradients match finite
-// differences.
+// transformer, at its defaults and at the second option set it declares
+// (Info.AltOptions), and checks (a) the declared step-0 behaviour: the
+// adapted model starts at the base model, or, for a method whose default
+// init is not a no-op (Info.RandomInit), it does not, and does under its
+// IdentityOptions; (b) the trainable-parameter count matches the method's
+// formula; (c) a few steps on a fixed batch reduce the loss; (d) the
+// merged weights give the adapter's outputs and (e) the adapter's gradients
+// match finite differences.
 func TestConformance(t *testing.T) {
 	for _, name := range Names() {
-		for mi := range refModels(1) {
-			m := refModels(1)[mi]
-			t.Run(name+"/"+m.name, func(t *testing.T) {
-				method, _ := Lookup(name)
-				info := method.Info()
-				base := eval(m.out)
-				o, err := ResolveOptions(name, 0, nil)
-				if err != nil {
-					t.Fatal(err)
-				}
-				att, err := Attach(name, m.targets, o, nn.NewRNG(7, "method"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				tr := newTrainer(t, att, m.loss)
-
-				// (a) step 0 is the base model.
-				tol := max(1e-6, info.InitDeviation)
-				if d := relDiff(eval(m.out), base); d > tol {
-					t.Errorf("(a) step-0 outputs differ from the base model by %.3g (tolerance %g)", d, tol)
-				}
-
-				// (b) formula = actual trainable elements, all with gradients.
-				got := int64(0)
-				for _, p := range tr.params {
-					if !p.T.RequiresGrad() {
-						t.Errorf("(b) %s listed as trainable but has no gradient", p.Name)
-					}
-					got += int64(p.T.Size())
-				}
-				if want := method.TrainableParams(Shapes(m.targets), o); got != want {
-					t.Errorf("(b) %d trainable elements, formula %q gives %d", got, info.ParamsFormula, want)
-				}
-
-				// (c) a few steps reduce the loss; (e) gradients against
-				// finite differences after two of them, away from the
-				// initialisation (where e.g. LoRA's A has no gradient).
-				const steps = 6
-				first := tr.step(0, steps, 5e-3)
-				for s := 1; s < steps; s++ {
-					if s == 2 {
-						checkGrads(t, tr.params, m.loss, m.targets)
-					}
-					tr.step(s, steps, 5e-3)
-				}
-				if last := eval(m.loss)[0]; !(last < first) {
-					t.Errorf("(c) loss %v after %d steps, %v before", last, steps, first)
-				}
-
-				// (d) merged weights reproduce the adapter's outputs.
-				adapted := eval(m.out)
-				var saved [][]float32
-				var adapters []nn.Adapter
-				for _, l := range m.targets {
-					saved = append(saved, l.Weight.Data)
-					adapters = append(adapters, l.Adapter)
-					l.Weight.Data = l.Merged()
-					l.Adapter = nil
-				}
-				merged := eval(m.out)
-				for i, l := range m.targets {
-					l.Weight.Data, l.Adapter = saved[i], adapters[i]
-				}
-				if d := relDiff(merged, adapted); d > 1e-5 {
-					t.Errorf("(d) merged weights give outputs %.3g away from the adapter's", d)
-				}
-			})
+		method, _ := Lookup(name)
+		info := method.Info()
+		sets := []struct {
+			name string
+			opts map[string]any
+		}{{"defaults", nil}, {"alt", info.AltOptions}}
+		for _, set := range sets {
+			for mi := range refModels(1) {
+				t.Run(name+"/"+set.name+"/"+refModels(1)[mi].name, func(t *testing.T) {
+					conform(t, name, set.opts, refModels(1)[mi])
+				})
+			}
 		}
+	}
+}
+
+func conform(t *testing.T, name string, opts map[string]any, m refModel) {
+	method, _ := Lookup(name)
+	info := method.Info()
+	base := eval(m.out)
+	o, err := ResolveOptions(name, 0, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckLayers(name, o, Shapes(m.targets)); err != nil {
+		t.Fatal(err)
+	}
+	if info.RandomInit != "" {
+		// (a) under IdentityOptions the method starts at the base model.
+		io := maps.Clone(opts)
+		if io == nil {
+			io = map[string]any{}
+		}
+		maps.Copy(io, info.IdentityOptions)
+		ro, err := ResolveOptions(name, 0, io)
+		if err != nil {
+			t.Fatal(err)
+		}
+		att, err := AttachResolved(name, m.targets, ro, nn.NewRNG(7, "method"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := relDiff(eval(m.out), base); d > 1e-6 {
+			t.Errorf("(a) with %v the step-0 outputs differ from the base model by %.3g", info.IdentityOptions, d)
+		}
+		detach(att)
+	}
+	att, err := AttachResolved(name, m.targets, o, nn.NewRNG(7, "method"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTrainer(t, att, m.loss)
+
+	// (a) step 0 is the base model, or declared not to be.
+	d0 := relDiff(eval(m.out), base)
+	if info.RandomInit != "" {
+		if d0 <= 1e-6 {
+			t.Errorf("(a) declares a random init (%s) but starts %.3g from the base model", info.RandomInit, d0)
+		}
+	} else if tol := max(1e-6, info.InitDeviation); d0 > tol {
+		t.Errorf("(a) step-0 outputs differ from the base model by %.3g (tolerance %g)", d0, tol)
+	}
+
+	// (b) formula = actual trainable elements, all with gradients.
+	got := int64(0)
+	for _, p := range tr.params {
+		if !p.T.RequiresGrad() {
+			t.Errorf("(b) %s listed as trainable but has no gradient", p.Name)
+		}
+		got += int64(p.T.Size())
+	}
+	if want := method.TrainableParams(Shapes(m.targets), o); got != want {
+		t.Errorf("(b) %d trainable elements, formula %q gives %d", got, info.ParamsFormula, want)
+	}
+
+	// (c) a few steps reduce the loss; (e) gradients against finite
+	// differences after two of them, away from the initialisation (where
+	// e.g. LoRA's A has no gradient).
+	const steps = 6
+	lr := float32(5e-3)
+	if info.LR > 0 {
+		lr = float32(info.LR)
+	}
+	first := tr.step(0, steps, lr)
+	for s := 1; s < steps; s++ {
+		if s == 2 {
+			checkGrads(t, tr.params, m.loss, m.targets)
+		}
+		tr.step(s, steps, lr)
+	}
+	if last := eval(m.loss)[0]; !(last < first) {
+		t.Errorf("(c) loss %v after %d steps, %v before", last, steps, first)
+	}
+
+	// (d) merged weights reproduce the adapter's outputs.
+	adapted := eval(m.out)
+	var saved [][]float32
+	var adapters []nn.Adapter
+	for _, l := range m.targets {
+		saved = append(saved, l.Weight.Data)
+		adapters = append(adapters, l.Adapter)
+		l.Weight.Data = l.Merged()
+		l.Adapter = nil
+	}
+	merged := eval(m.out)
+	for i, l := range m.targets {
+		l.Weight.Data, l.Adapter = saved[i], adapters[i]
+	}
+	if d := relDiff(merged, adapted); d > 1e-5 {
+		t.Errorf("(d) merged weights give outputs %.3g away from the adapter's", d)
+	}
+}
+
+// detach removes an attachment's adapters so the layers can take another.
+func detach(att Attachment) {
+	for _, l := range att.Layers() {
+		l.Adapter = nil
 	}
 }
 

@@ -157,6 +157,7 @@ func init() {
 			Name: "dora", Family: "lora", HasRank: true,
 			Paper:         Paper{Title: "DoRA: Weight-Decomposed Low-Rank Adaptation", Authors: "Liu et al.", Year: 2024, ArXiv: "2402.09353"},
 			Summary:       "W' = m·(W0+sBA)/‖W0+sBA‖_row; m from ‖W0‖_row, norm detached",
+			AltOptions:    map[string]any{"rank": 4, "init": "gaussian"},
 			Options:       loraOptions(8, 8, "kaiming", "gaussian"),
 			ParamsFormula: "Σ r·(in+out) + out",
 		},

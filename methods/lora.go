@@ -259,9 +259,10 @@ func init() {
 	Register("lora", &lowRank{
 		info: Info{
 			Name: "lora", Family: "lora", HasRank: true,
-			Paper:   Paper{Title: "LoRA: Low-Rank Adaptation of Large Language Models", Authors: "Hu et al.", Year: 2021, ArXiv: "2106.09685"},
-			Summary: "ΔW = (α/r)·B·A; A Kaiming-uniform, B = 0",
-			Options: loraOptions(8, 8, "kaiming", "gaussian", "pissa", "olora"),
+			Paper:      Paper{Title: "LoRA: Low-Rank Adaptation of Large Language Models", Authors: "Hu et al.", Year: 2021, ArXiv: "2106.09685"},
+			Summary:    "ΔW = (α/r)·B·A; A Kaiming-uniform, B = 0",
+			AltOptions: map[string]any{"rank": 4, "alpha": 8, "init": "gaussian"},
+			Options:    loraOptions(8, 8, "kaiming", "gaussian", "pissa", "olora"),
 			// HF PEFT defaults: r = 8, α = 8, dropout 0.
 			ParamsFormula: "Σ r·(in+out)",
 		},

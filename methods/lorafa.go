@@ -98,6 +98,7 @@ func init() {
 			Name: "lora-fa", Family: "lora", HasRank: true,
 			Paper:         Paper{Title: "LoRA-FA: Memory-efficient Low-rank Adaptation for Large Language Models Fine-tuning", Authors: "Zhang et al.", Year: 2023, ArXiv: "2308.03303"},
 			Summary:       "LoRA with A frozen at its random init; only B trains",
+			AltOptions:    map[string]any{"rank": 4, "precondition": false},
 			Options:       opts,
 			ParamsFormula: "Σ r·out",
 		},

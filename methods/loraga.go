@@ -87,6 +87,7 @@ func init() {
 			Name: "lora-ga", Family: "gradient-init", HasRank: true,
 			Paper:         Paper{Title: "LoRA-GA: Low-Rank Adaptation with Gradient Approximation", Authors: "Wang, Yu and Li", Year: 2024, ArXiv: "2407.05000"},
 			Summary:       "A, B from the SVD of the estimated full gradient; residual W0 − s·B·A frozen",
+			AltOptions:    map[string]any{"direction": "A2rBr", "scale": "unit"},
 			Options:       opts, // α = 16 for r = 8 as in HF PEFT's LoRA-GA example
 			ParamsFormula: "Σ r·(in+out)",
 		},

@@ -8,6 +8,7 @@ func init() {
 			Name: "loraplus", Family: "lora", HasRank: true,
 			Paper:         Paper{Title: "LoRA+: Efficient Low Rank Adaptation of Large Models", Authors: "Hayou, Ghosh and Yu", Year: 2024, ArXiv: "2402.12354"},
 			Summary:       "LoRA with B's learning rate λ = 16 times A's",
+			AltOptions:    map[string]any{"rank": 4, "lr_ratio": 4},
 			Options:       opts,
 			ParamsFormula: "Σ r·(in+out)",
 		},

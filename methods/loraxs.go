@@ -61,6 +61,7 @@ func (loraXSMethod) Info() Info {
 		Paper:   Paper{Title: "LoRA-XS: Low-Rank Adaptation with Extremely Small Number of Parameters", Authors: "Bałazy et al.", Year: 2024, ArXiv: "2405.17604"},
 		Summary: "ΔW = s·U_r·R·Σ_rV_rᵀ from the SVD of W0 (the authors' code); only R (r×r) trains",
 		// init "gaussian": R ~ N(0, 1e-5²) (the paper's); "zero": R = 0.
+		AltOptions:    map[string]any{"rank": 4, "init": "zero"},
 		Options:       loraOptions(8, 8, "gaussian", "zero"),
 		ParamsFormula: "Σ r²",
 		// R ~ N(0, 1e-5²) moves outputs by O(1e-5) at step 0 (5e-6 on the

@@ -30,6 +30,12 @@ type Info struct {
 	Summary string `json:"summary"`
 	// HasRank is false for methods without a rank axis (full fine-tuning).
 	HasRank bool `json:"has_rank"`
+	// RankOption is the option a sweep's rank axis sets: "rank" (the
+	// default, when empty) for low-rank methods, another option where the
+	// method's size axis is not a rank (OFT's block size, FourierFT's
+	// n_frequency). RankMeans says what that axis is, for `bench methods`.
+	RankOption string `json:"rank_option,omitempty"`
+	RankMeans  string `json:"rank_means,omitempty"`
 	// RankAboveMin allows a rank above min(out, in) of a layer (VeRA's
 	// random projections are not a factorisation of ΔW).
 	RankAboveMin bool     `json:"rank_above_min,omitempty"`
@@ -42,6 +48,34 @@ type Info struct {
 	// (LoRA-XS draws R ~ N(0, 1e-5²)); 0 means the adapted model starts
 	// exactly at the base model.
 	InitDeviation float64 `json:"init_deviation,omitempty"`
+	// RandomInit, when set, says how the method's default initialisation
+	// moves the model away from the base at step 0 (FourierFT and C3A keep
+	// HF PEFT's non-zero default init), and IdentityOptions are the option
+	// values under which it starts exactly at the base instead. The
+	// conformance suite checks both.
+	RandomInit      string         `json:"random_init,omitempty"`
+	IdentityOptions map[string]any `json:"identity_options,omitempty"`
+	// AltOptions is a second, non-default option set the conformance suite
+	// runs the method at, besides its defaults (another init, a non-default
+	// structural option), so that no code path is checked at defaults only.
+	AltOptions map[string]any `json:"alt_options"`
+	// LR is the learning rate the method's paper or HF PEFT's docs
+	// recommend where it differs from LoRA's by an order of magnitude (C3A
+	// ~1e-1, IA3 ~3e-3); 0 when LoRA's range applies. Informative: a
+	// sweep's lr axis is what trains.
+	LR float64 `json:"lr,omitempty"`
+}
+
+// RankOptionName returns the option a sweep's rank axis sets, or "" for a
+// method without a rank axis.
+func (in Info) RankOptionName() string {
+	switch {
+	case !in.HasRank:
+		return ""
+	case in.RankOption != "":
+		return in.RankOption
+	}
+	return options.RankKey
 }
 
 // Paper is the publication a method implements.

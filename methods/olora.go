@@ -20,6 +20,7 @@ func init() {
 			Name: "olora", Family: "svd-init", HasRank: true,
 			Paper:         Paper{Title: "OLoRA: Orthonormal Low-Rank Adaptation of Large Language Models", Authors: "Büyükakyüz", Year: 2024, ArXiv: "2406.01775"},
 			Summary:       "B = Q[:, :r], A = R[:r] from the QR of W0; residual W0 − s·B·A frozen",
+			AltOptions:    map[string]any{"rank": 4, "alpha": 4},
 			Options:       loraOptions(8, 8, "olora", "kaiming", "gaussian"),
 			ParamsFormula: "Σ r·(in+out)",
 		},

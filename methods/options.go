@@ -42,25 +42,26 @@ func ResolveOptions(method string, rank int, opts map[string]any) (Options, erro
 		return nil, optionError(method, "rank", fmt.Sprintf("%d, want > 0", rank))
 	}
 	if !info.HasRank && rank != 0 {
-		return nil, optionError(method, "rank", fmt.Sprintf("%s has no rank, have %d", method, rank))
+		return nil, optionError(method, "rank", fmt.Sprintf("%s has no rank axis, have rank %d; leave the rank axis out for it", method, rank))
 	}
-	i := slices.IndexFunc(info.Options, func(op Option) bool { return op.Name == options.RankKey })
+	key := info.RankOptionName()
+	i := slices.IndexFunc(info.Options, func(op Option) bool { return op.Name == key })
 	if i >= 0 && rank > 0 {
-		// the rank axis sets the rank; a rank in opts must agree with it.
-		if _, given := opts["rank"]; given {
+		// the rank axis sets the rank option; one in opts must agree.
+		if _, given := opts[key]; given {
 			v, err := options.Value(info.Options[i], opts, 0)
 			if err != nil {
-				return nil, optionError(method, "rank", err.Error())
+				return nil, optionError(method, key, err.Error())
 			}
 			if r := v.(int); r != rank {
-				return nil, optionError(method, "rank", fmt.Sprintf("options say %d but the rank axis says %d", r, rank))
+				return nil, optionError(method, key, fmt.Sprintf("options say %d but the rank axis says %d", r, rank))
 			}
 		}
 		opts = maps.Clone(opts)
 		if opts == nil {
 			opts = map[string]any{}
 		}
-		opts["rank"] = rank
+		opts[key] = rank
 	}
 	return options.Resolve("methods", method, info.Options, opts)
 }

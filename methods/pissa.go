@@ -35,6 +35,7 @@ func init() {
 			Name: "pissa", Family: "svd-init", HasRank: true,
 			Paper:         Paper{Title: "PiSSA: Principal Singular Values and Singular Vectors Adaptation of Large Language Models", Authors: "Meng, Wang and Zhang", Year: 2024, ArXiv: "2404.02948"},
 			Summary:       "A = √S_r·V_rᵀ, B = U_r·√S_r from the SVD of W0; residual W0 − s·B·A frozen",
+			AltOptions:    map[string]any{"rank": 4, "alpha": 16},
 			Options:       loraOptions(8, 8, "pissa", "kaiming", "gaussian"),
 			ParamsFormula: "Σ r·(in+out)",
 		},

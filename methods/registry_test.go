@@ -2,6 +2,8 @@ package methods
 
 import (
 	"errors"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,8 +28,29 @@ func TestRegistryHasTheTwelve(t *testing.T) {
 		if info.Name != "full" && (info.Paper.Title == "" || info.Paper.Year == 0 || info.Paper.ArXiv == "") {
 			t.Errorf("%s: incomplete paper %+v", info.Name, info.Paper)
 		}
-		if _, err := ResolveOptions(info.Name, 0, nil); err != nil {
+		def, err := ResolveOptions(info.Name, 0, nil)
+		if err != nil {
 			t.Errorf("%s: defaults do not resolve: %v", info.Name, err)
+			continue
+		}
+		// The conformance suite's second option set must exist, resolve and
+		// differ from the defaults for every method that has options.
+		if len(info.Options) > 0 {
+			alt, err := ResolveOptions(info.Name, 0, info.AltOptions)
+			switch {
+			case len(info.AltOptions) == 0:
+				t.Errorf("%s: no AltOptions: declare a non-default option set for the conformance suite", info.Name)
+			case err != nil:
+				t.Errorf("%s: AltOptions %v do not resolve: %v", info.Name, info.AltOptions, err)
+			case reflect.DeepEqual(alt, def):
+				t.Errorf("%s: AltOptions %v are the defaults", info.Name, info.AltOptions)
+			}
+		}
+		if (info.RandomInit != "") != (len(info.IdentityOptions) > 0) {
+			t.Errorf("%s: RandomInit %q needs IdentityOptions (and only it): %v", info.Name, info.RandomInit, info.IdentityOptions)
+		}
+		if k := info.RankOptionName(); k != "" && !slices.ContainsFunc(info.Options, func(o Option) bool { return o.Name == k && o.Kind == "int" }) {
+			t.Errorf("%s: rank axis sets option %q, which is not an int option of the method", info.Name, k)
 		}
 	}
 }

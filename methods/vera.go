@@ -72,8 +72,9 @@ type veraMethod struct{}
 func (veraMethod) Info() Info {
 	return Info{
 		Name: "vera", Family: "vector-scaling", HasRank: true, RankAboveMin: true,
-		Paper:   Paper{Title: "VeRA: Vector-based Random Matrix Adaptation", Authors: "Kopiczko, Blankevoort and Asano", Year: 2023, ArXiv: "2310.11454"},
-		Summary: "ΔW = Λ_b·B·Λ_d·A with A, B frozen random and shared; only d and b train",
+		Paper:      Paper{Title: "VeRA: Vector-based Random Matrix Adaptation", Authors: "Kopiczko, Blankevoort and Asano", Year: 2023, ArXiv: "2310.11454"},
+		Summary:    "ΔW = Λ_b·B·Λ_d·A with A, B frozen random and shared; only d and b train",
+		AltOptions: map[string]any{"rank": 64, "d_initial": 0.5, "projection_seed": 3},
 		Options: []Option{
 			intOpt("rank", 256, 1, "rank r of the shared random projections"),
 			floatOpt("d_initial", 0.1, nil, nil, "initial value of every element of d"),

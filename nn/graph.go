@@ -41,6 +41,7 @@ type node struct {
 	aux     []float32
 	aux2    []float32
 	list    []*Tensor
+	fn      *Func
 }
 
 // NewGraph returns an empty graph.

@@ -472,7 +472,7 @@ func (d *decoder) methodTables(raw map[string]any, sp *spec) {
 		}
 		if r, ok := m["rank"]; ok {
 			if !d.cat.HasRank(name) {
-				d.es.atKey(join(path, "rank"), "method %q has no rank", name)
+				d.es.atKey(join(path, "rank"), "method %q has no rank axis (see `bench methods`); remove rank here", name)
 			} else {
 				sp.methodRanks[name] = d.ranks(join(path, "rank"), r)
 			}

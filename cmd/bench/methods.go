@@ -40,15 +40,15 @@ func printMethods(w io.Writer, infos []methods.Info, asJSON bool) error {
 		return writeJSON(w, infos)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tFAMILY\tPAPER\tRANK\tTRAINABLE\tOPTIONS (defaults)")
+	fmt.Fprintln(tw, "NAME\tFAMILY\tPAPER\tRANK AXIS\tTRAINABLE\tOPTIONS (defaults)")
 	for _, in := range infos {
 		paper := "—"
 		if in.Paper.Year != 0 {
 			paper = fmt.Sprintf("%s %d arXiv:%s", in.Paper.Authors, in.Paper.Year, in.Paper.ArXiv)
 		}
-		rank := "no"
+		rank := "—" // the option a sweep's rank axis sets
 		if in.HasRank {
-			rank = "yes"
+			rank = in.RankOptionName()
 		}
 		opts := make([]string, len(in.Options))
 		for i, o := range in.Options {

@@ -1,4 +1,4 @@
-"""Re-implements peftbench's twelve methods in PyTorch from the papers, HF
+"""Re-implements peftbench's methods in PyTorch from the papers, HF
 PEFT's source and the authors' code, and trains each on the case that
 peftbench's methods test writes, printing the task loss before each AdamW
 step as JSON: {"case name": [loss, ...]}.
@@ -18,10 +18,21 @@ The loop is HF's Trainer order: loss (+ regulariser), backward, clip the
 raw gradient, optimiser step (LoRA-FA preconditions inside it), then
 AdaLoRA's update_and_allocate.
 
+Methods added since the first twelve each have their own module,
+testdata/torch/<method>.py (hyphens as underscores), loaded by name. A
+module defines build(o, layers, case, lib) -> [Layer] (lib is this module:
+tensor, Layer, canonical_svd, case_loss, F64), and may define the hooks
+regularizer(o, lays) -> loss term, before_step(o, lays, step) (after
+clipping, before the optimiser step) and after_step(o, lays, step) (after
+it). A layer dict's "init" holds the random tensors the Go side exported for
+that method (its torchSpec.export).
+
 Usage: python3 torch_methods.py CASES.json
 """
+import importlib.util
 import json
 import math
+import os
 import sys
 
 import torch
@@ -290,10 +301,23 @@ def lorafa_precondition(o, lays):
             lay.B.grad = (1 / lay.s ** 2) * (lay.B.grad @ inv)
 
 
+def plugin(method):
+    """The method's own module testdata/torch/<method>.py, or None."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "torch", method.replace("-", "_") + ".py")
+    if not os.path.exists(path):
+        return None
+    spec = importlib.util.spec_from_file_location("peftbench_torch_" + method.replace("-", "_"), path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def run(case):
     o = case["options"]
     targeted = [L for L in case["layers"] if not L.get("frozen")]
-    lays = build(o, targeted, case)
+    mod = plugin(o["method"])
+    lib = sys.modules[__name__]
+    lays = mod.build(o, targeted, case, lib) if mod else build(o, targeted, case)
     groups = []
     for lay in lays:
         for t, mul, decay in lay.params:
@@ -309,12 +333,20 @@ def run(case):
         losses.append(loss.item())
         if ada is not None and o["orth_reg"] > 0:
             loss = loss + ada.regularizer()
+        if mod and hasattr(mod, "regularizer"):
+            reg = mod.regularizer(o, lays)
+            if reg is not None:
+                loss = loss + reg
         loss.backward()
         if case["clip"] > 0:
             torch.nn.utils.clip_grad_norm_(params, case["clip"])
         if o["method"] == "lora-fa" and o["precondition"]:
             lorafa_precondition(o, lays)
+        if mod and hasattr(mod, "before_step"):
+            mod.before_step(o, lays, step)
         opt.step()
+        if mod and hasattr(mod, "after_step"):
+            mod.after_step(o, lays, step)
         if ada is not None:
             ada.update_and_allocate(step + 1)
     return losses
