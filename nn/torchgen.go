@@ -69,3 +69,24 @@ func (g *TorchGenerator) FillUniform(t *Tensor, from, to float64) {
 		t.Data[i] = float32(float64(u*width) + float64(lo))
 	}
 }
+
+// Randperm returns torch.randperm(n, generator=g) for the CPU generator:
+// 0..n−1 shuffled by ATen's Fisher–Yates, swapping element i with element
+// i + random() mod (n − i) for i = 0..n−2, one 32-bit draw per swap (the
+// algorithm ATen keeps for n below 2³²/20). Methods that choose fixed random
+// positions from a seed as HF PEFT does (FourierFT's spectral entries,
+// SHiRA's random mask) use it to choose the same ones.
+func (g *TorchGenerator) Randperm(n int) []int {
+	if n >= (1<<32-1)/20 {
+		panic("nn: Randperm: n too large for the 32-bit algorithm")
+	}
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	for i := 0; i < n-1; i++ {
+		z := int(uint64(g.Uint32()) % uint64(n-i))
+		p[i], p[i+z] = p[i+z], p[i]
+	}
+	return p
+}

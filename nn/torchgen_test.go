@@ -55,3 +55,33 @@ func TestTorchGeneratorMatchesTorch(t *testing.T) {
 		}
 	}
 }
+
+// TestTorchRandpermMatchesTorch compares Randperm with torch.randperm on a
+// seeded generator, including sizes that cross the twister's refill.
+func TestTorchRandpermMatchesTorch(t *testing.T) {
+	py := torchPython(t)
+	cases := []struct {
+		seed uint64
+		n    int
+	}{{777, 10}, {777, 1000}, {3, 5000}, {0, 1}, {42, 2}}
+	var src strings.Builder
+	src.WriteString("import json, torch\nout = []\n")
+	for _, c := range cases {
+		fmt.Fprintf(&src, "out.append(torch.randperm(%d, generator=torch.Generator().manual_seed(%d)).tolist())\n", c.n, c.seed)
+	}
+	src.WriteString("print(json.dumps(out))\n")
+	out, err := exec.Command(py, "-c", src.String()).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	var want [][]int
+	if err := json.Unmarshal(out, &want); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for i, c := range cases {
+		got := nn.NewTorchGenerator(c.seed).Randperm(c.n)
+		if fmt.Sprint(got) != fmt.Sprint(want[i]) {
+			t.Errorf("randperm(%d) seed %d: got %v…, torch %v…", c.n, c.seed, got[:min(8, c.n)], want[i][:min(8, c.n)])
+		}
+	}
+}
