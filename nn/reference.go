@@ -10,9 +10,21 @@ type RefTrainer struct {
 	LR     float32
 	Clip   float32 // global-norm clipping threshold; 0 turns it off
 	G      *Graph
+	// Optional per-step hooks of a method (see methods' trainer contract):
+	// Reg adds a term to the loss before Backward; Before runs after
+	// clipping and before the optimiser step, After right after it. step
+	// counts Step calls from 0; total is HookTotal.
+	Reg           func(g *Graph) *Tensor
+	Before, After func(step, total int)
+	HookTotal     int
 
 	loss func(g *Graph) *Tensor
+	step int
 }
+
+// LossFunc returns the setup's training loss as a graph function (for a
+// method's data-driven initialisation).
+func (r *RefTrainer) LossFunc() func(g *Graph) *Tensor { return r.loss }
 
 // Reference model sizes (the engine issue's benchmarks).
 var (
@@ -79,12 +91,25 @@ func (r *RefTrainer) Step() float32 {
 	r.G.Reset()
 	ZeroGrads(r.Params)
 	l := r.loss(r.G)
+	task := l.Data[0]
+	if r.Reg != nil {
+		if reg := r.Reg(r.G); reg != nil {
+			l = r.G.Add(l, reg)
+		}
+	}
 	r.G.Backward(l)
 	if r.Clip > 0 {
 		ClipGradNorm(r.Params, r.Clip)
 	}
+	if r.Before != nil {
+		r.Before(r.step, r.HookTotal)
+	}
 	r.Opt.Step(r.Params, r.LR)
-	return l.Data[0]
+	if r.After != nil {
+		r.After(r.step, r.HookTotal)
+	}
+	r.step++
+	return task
 }
 
 // Loss evaluates the loss without recording gradients.

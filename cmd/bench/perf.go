@@ -83,6 +83,93 @@ func perfSetups() []perfSetup {
 	}
 }
 
+// methodSetups are every registered method's training step at its
+// defaults on the same two reference setups (every linear its defaults fit
+// targeted: all but the MLP's head for AdaLoRA and LoRA-GA), named
+// mlp/<method> and transformer/<method>; lora and full keep the rows above
+// (LoRA r = 16, compared with PyTorch). A method whose defaults do not fit
+// a setup's layers (a layer check fails) is skipped with a note.
+func methodSetups(stderr io.Writer) []perfSetup {
+	var out []perfSetup
+	for _, name := range methods.Names() {
+		if name == "lora" || name == "full" {
+			continue
+		}
+		for _, model := range []string{"mlp", "transformer"} {
+			mk := func() (*nn.RefTrainer, error) {
+				var r *nn.RefTrainer
+				if model == "mlp" {
+					r = nn.NewRefMLP(nn.RefMLPSizes, 128, 1, nil)
+				} else {
+					r = nn.NewRefTransformer(nn.RefTransformerConfig, 16, 1, nil)
+				}
+				// every linear the method's defaults fit (AdaLoRA's initial
+				// rank 12 does not fit the MLP's 10-class head)
+				o, err := methods.ResolveOptions(name, 0, nil)
+				if err != nil {
+					return nil, err
+				}
+				var targets []*nn.Linear
+				for _, l := range r.Model.Linears() {
+					if methods.CheckLayers(name, o, methods.Shapes([]*nn.Linear{l})) == nil {
+						targets = append(targets, l)
+					}
+				}
+				att, err := methods.AttachResolved(name, targets, o, nn.NewRNG(1, "method"))
+				if err != nil {
+					return nil, err
+				}
+				if b, ok := att.(methods.BeforeTrainer); ok {
+					loss := r.LossFunc()
+					if err := b.BeforeTraining(methods.EstimateGrads(func(g *nn.Graph, _ int) *nn.Tensor { return loss(g) })); err != nil {
+						return nil, err
+					}
+				}
+				r.Params = att.Params()
+				att.SetTraining(nn.NewRNG(1, "dropout"))
+				r.HookTotal = 1000
+				if h, ok := att.(methods.Regularizer); ok {
+					r.Reg = h.Regularizer
+				}
+				if h, ok := att.(methods.BeforeStepper); ok {
+					r.Before = h.BeforeStep
+				}
+				if h, ok := att.(methods.AfterStepper); ok {
+					r.After = h.AfterStep
+				}
+				return r, nil
+			}
+			if _, err := mk(); err != nil {
+				fmt.Fprintf(stderr, "bench perf: no step/%s/%s: %v\n", model, name, err)
+				continue
+			}
+			out = append(out, perfSetup{model + "/" + name, func() *nn.RefTrainer { r, _ := mk(); return r }})
+		}
+	}
+	return out
+}
+
+// loraRatios reports each method's step time over LoRA's on the same
+// setup (ratio/lora/step/<model>/<method>, lower is better).
+func loraRatios(figs []perfFigure) []perfFigure {
+	val := map[string]float64{}
+	for _, f := range figs {
+		val[f.Name] = f.Value
+	}
+	var out []perfFigure
+	for _, f := range figs {
+		rest, ok := strings.CutPrefix(f.Name, "step/")
+		model, method, _ := strings.Cut(rest, "/")
+		if !ok || method == "lora" {
+			continue
+		}
+		if l := val["step/"+model+"/lora"]; l > 0 {
+			out = append(out, perfFigure{"ratio/lora/" + f.Name, round4(f.Value / l), "ratio"})
+		}
+	}
+	return out
+}
+
 func runPerf(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("perf", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -90,11 +177,14 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 	quick := fs.Bool("quick", false, "shorter measurements (noisier)")
 	threads := fs.Int("threads", runtime.NumCPU(), "goroutines for the engine and threads for numpy/torch")
 	noRef := fs.Bool("no-ref", false, "skip the numpy/PyTorch reference (ci/perf_ref.py)")
+	noMethods := fs.Bool("no-methods", false, "skip the per-method steps (step/<model>/<method> and their ratios to LoRA)")
 	large := fs.Bool("large", false, "also time the intruder analysis of a 4096×4096 pair (the first run decomposes its base for minutes, then caches it)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bench perf [--json] [--quick] [--threads N] [--no-ref] [--large]")
+		fmt.Fprintln(stderr, "usage: bench perf [--json] [--quick] [--threads N] [--no-ref] [--no-methods] [--large]")
 		fmt.Fprintln(stderr, "\nTimes SGEMM (GFLOP/s at n = 128…1024 and the reference models' shapes) and")
-		fmt.Fprintln(stderr, "the reference training steps (ms, median), the intruder analysis of a 1024×1024")
+		fmt.Fprintln(stderr, "the reference training steps (ms, median) — LoRA r=16 and full fine-tuning, then")
+		fmt.Fprintln(stderr, "every other method at its defaults on the same setups, with its ratio to LoRA's")
+		fmt.Fprintln(stderr, "step (ratio/lora/…) — the intruder analysis of a 1024×1024")
 		fmt.Fprintln(stderr, "pair (and 4096×4096 with --large; s), and reports peak resident memory.")
 		fmt.Fprintln(stderr, "Unless --no-ref, ci/perf_ref.py then times numpy SGEMM, numpy SVD and the same")
 		fmt.Fprintln(stderr, "intruder analysis in numpy, and the PyTorch steps, with the same thread count")
@@ -115,6 +205,9 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 		gemmTime: 200 * time.Millisecond, warmup: 5, steps: 50,
 		ref: !*noRef, refQuick: *quick, python: os.Getenv("PEFTBENCH_PYTHON"),
 		intruders: []int{1024},
+	}
+	if !*noMethods {
+		cfg.setups = append(cfg.setups, methodSetups(stderr)...)
 	}
 	if *large {
 		cfg.intruders = append(cfg.intruders, 4096)
@@ -160,6 +253,7 @@ func measurePerf(cfg perfConfig, stderr io.Writer) ([]perfFigure, error) {
 		figs = append(figs, f...)
 	}
 	runtime.GOMAXPROCS(prev)
+	figs = append(figs, loraRatios(figs)...)
 	figs = append(figs, perfFigure{"mem/peak_rss", float64(peakRSS()), "bytes"})
 	if !cfg.ref {
 		return figs, nil

@@ -182,3 +182,18 @@ func TestPrintPerfTable(t *testing.T) {
 		t.Errorf("table:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
+
+func TestLoRARatios(t *testing.T) {
+	figs := []perfFigure{
+		{"step/mlp/lora", 2, "ms"},
+		{"cpu/step/mlp/lora", 9, "ms"}, // CPU figures have no LoRA ratio
+		{"step/mlp/oft", 5, "ms"},
+		{"step/transformer/oft", 30, "ms"}, // no transformer LoRA row: no ratio
+		{"sgemm/n=512", 100, "GFLOP/s"},
+	}
+	got := loraRatios(figs)
+	want := []perfFigure{{"ratio/lora/step/mlp/oft", 2.5, "ratio"}}
+	if len(got) != len(want) || got[0] != want[0] {
+		t.Errorf("loraRatios = %v, want %v", got, want)
+	}
+}
