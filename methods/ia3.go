@@ -98,7 +98,7 @@ func (ia3Method) Info() Info {
 			stringOpt("feedforward_modules", "mlp.down", nil, "comma-separated layer-name patterns (as targets) of the layers scaled on their input, (l ⊙ x)·W0ᵀ + b; the others scale their output; \"\" for none"),
 			boolOpt("init_ia3_weights", true, "l = 1 (the base model); false draws l ~ N(0, 1)"),
 		},
-		ParamsFormula: "Σ out over output-scaled layers + Σ in over feedforward layers",
+		ParamsFormula: "Σ out (in for feedforward layers)",
 		// HF PEFT's MetaMathQA runs use 1e-3 and 5e-3, above LoRA's 1e-4.
 		LR: 3e-3,
 	}

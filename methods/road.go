@@ -7,7 +7,7 @@ import (
 	"peftbench/nn"
 )
 
-// RoAd is 2-D rotary adaptation (Liao, Li and Monz 2024), as HF PEFT's
+// RoAd is 2-D rotary adaptation (Liao et al. 2024), as HF PEFT's
 // peft.tuners.road computes it: the layer's whole output z = x·W0ᵀ + b is
 // rotated in 2-D pairs, y = R·z. The Out features are cut into groups of
 // group_size; inside a group, feature k of the first half pairs with
