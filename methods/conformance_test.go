@@ -235,17 +235,26 @@ func conform(t *testing.T, name string, opts map[string]any, m refModel) {
 
 	// (d) merged weights reproduce the adapter's outputs.
 	adapted := eval(m.out)
-	var saved [][]float32
+	var saved, savedBias [][]float32
 	var adapters []nn.Adapter
 	for _, l := range m.targets {
 		saved = append(saved, l.Weight.Data)
 		adapters = append(adapters, l.Adapter)
 		l.Weight.Data = l.Merged()
+		if l.Bias != nil { // RoAd and IA3 fold themselves into the bias too
+			savedBias = append(savedBias, l.Bias.Data)
+			l.Bias.Data = MergedBias(l)
+		} else {
+			savedBias = append(savedBias, nil)
+		}
 		l.Adapter = nil
 	}
 	merged := eval(m.out)
 	for i, l := range m.targets {
 		l.Weight.Data, l.Adapter = saved[i], adapters[i]
+		if l.Bias != nil {
+			l.Bias.Data = savedBias[i]
+		}
 	}
 	if d := relDiff(merged, adapted); d > 1e-5 {
 		t.Errorf("(d) merged weights give outputs %.3g away from the adapter's", d)

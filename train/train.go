@@ -447,6 +447,9 @@ func (r *run) mergeAdapter() {
 		}
 		w := l.Adapter.Merged(l)
 		copy(l.Weight.Data, w)
+		if l.Bias != nil { // RoAd and IA3 change the bias as well
+			copy(l.Bias.Data, methods.MergedBias(l))
+		}
 		l.Adapter = nil
 		l.Weight.SetRequiresGrad(false)
 		if l.Bias != nil {

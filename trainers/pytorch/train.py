@@ -369,6 +369,59 @@ def fraction_to_steps(v, o, steps):
     return round_half_away(as_float(v, o, steps) * steps)
 
 
+def as_bool(v, o, steps):
+    if not isinstance(v, bool):
+        raise Fail("want true or false, got %r" % (v,))
+    return v
+
+
+def as_str(v, o, steps):
+    if not isinstance(v, str):
+        raise Fail("want a string, got %r" % (v,))
+    return v
+
+
+def ia3_feedforward(v, o, steps):
+    """Our feedforward_modules (comma-separated target patterns, matched as
+    sweeps.MatchTarget matches targets: a plain name or dotted suffix, a glob
+    over the whole name, "re:" searched) as IA3Config.feedforward_modules: a
+    regular expression HF fullmatches against each module name, or [] for
+    none."""
+    import re as _re
+    pats = [p.strip() for p in as_str(v, o, steps).split(",")] if v.strip() else []
+    alts = []
+    for p in pats:
+        if not p:
+            raise Fail("empty pattern in %r" % (v,))
+        if p == "all-linear":
+            alts.append(".*")
+        elif p.startswith("re:"):
+            alts.append(".*(?:%s).*" % p[3:])
+        elif any(c in p for c in "*?["):
+            out, i = "", 0
+            while i < len(p):
+                c = p[i]
+                if c == "*" and p[i + 1:i + 2] == "*":
+                    out, i = out + ".*", i + 1
+                elif c == "*":
+                    out += "[^.]*"
+                elif c == "?":
+                    out += "[^.]"
+                elif c == "[":
+                    j = p.index("]", i)
+                    cls = p[i + 1:j]
+                    out, i = out + "[" + ("^" + cls[1:] if cls.startswith("!") else cls) + "]", j
+                else:
+                    out += _re.escape(c)
+                i += 1
+            alts.append(out)
+        else:
+            alts.append(r"(?:.*\.)?" + _re.escape(p))
+    if not alts:
+        return []
+    return "|".join("(?:%s)" % a for a in alts)
+
+
 LORA_OPTIONS = {
     "rank": Field("r", as_int),
     "alpha": Field("lora_alpha", as_float),
@@ -417,6 +470,23 @@ PEFT_METHODS = {
         "d_initial": Field("d_initial", as_float),
         "projection_seed": Field("projection_prng_key", as_int),
         "dropout": Field("vera_dropout", as_float),
+    }},
+    "hra": {"config": "HRAConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "apply_GS": Field("apply_GS", as_bool),
+        "init_weights": Field("init_weights", as_bool),
+    }},
+    # group_size: a layer whose out it does not divide uses a smaller even
+    # divisor in methods/road.go; HF's RoadConfig has one group_size and
+    # raises on such a layer.
+    "road": {"config": "RoadConfig", "fixed": {}, "options": {
+        "variant": Field("variant", as_str),
+        "group_size": Field("group_size", as_int),
+        "init_weights": Field("init_weights", as_bool),
+    }},
+    "ia3": {"config": "IA3Config", "fixed": {}, "options": {
+        "feedforward_modules": Field("feedforward_modules", ia3_feedforward),
+        "init_ia3_weights": Field("init_ia3_weights", as_bool),
     }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.
