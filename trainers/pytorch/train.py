@@ -369,6 +369,29 @@ def fraction_to_steps(v, o, steps):
     return round_half_away(as_float(v, o, steps) * steps)
 
 
+def lycoris_bool(v, o, steps):
+    """LoHaConfig.init_weights / LoKrConfig.decompose_both, rank_dropout_scale: a bool."""
+    if not isinstance(v, bool):
+        raise Fail("want true or false, got %r" % (v,))
+    return v
+
+
+def lokr_init(v, o, steps):
+    """LoKrConfig.init_weights: True, False or "lycoris" (our string choices)."""
+    m = {"true": True, "false": False, "lycoris": "lycoris"}
+    if v not in m:
+        raise Fail("init_weights %r has no LoKrConfig counterpart (known: %s)" % (v, ", ".join(sorted(m))))
+    return m[v]
+
+
+def hira_init(v, o, steps):
+    """HiraConfig.init_weights: True, False or "gaussian" (our string choices)."""
+    m = {"true": True, "false": False, "gaussian": "gaussian"}
+    if v not in m:
+        raise Fail("init_weights %r has no HiraConfig counterpart (known: %s)" % (v, ", ".join(sorted(m))))
+    return m[v]
+
+
 LORA_OPTIONS = {
     "rank": Field("r", as_int),
     "alpha": Field("lora_alpha", as_float),
@@ -428,6 +451,28 @@ PEFT_METHODS = {
     "lora-xs": not_mapped(
         "lora-xs has no HF PEFT config (HF PEFT has no LoRA-XS)",
         ["rank", "alpha", "dropout", "init"]),
+    "loha": {"config": "LoHaConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "alpha": Field("alpha", as_float),
+        "rank_dropout": Field("rank_dropout", as_float),
+        "module_dropout": Field("module_dropout", as_float),
+        "init_weights": Field("init_weights", lycoris_bool),
+    }},
+    "lokr": {"config": "LoKrConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "alpha": Field("alpha", as_float),
+        "rank_dropout": Field("rank_dropout", as_float),
+        "module_dropout": Field("module_dropout", as_float),
+        "decompose_both": Field("decompose_both", lycoris_bool),
+        "decompose_factor": Field("decompose_factor", as_int),
+        "rank_dropout_scale": Field("rank_dropout_scale", lycoris_bool),
+        "init_weights": Field("init_weights", lokr_init),
+    }},
+    "hira": {"config": "HiraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "hira_dropout": Field("hira_dropout", as_float),
+        "init_weights": Field("init_weights", hira_init),
+    }},
 }
 
 
