@@ -219,8 +219,8 @@ func (lokrMethod) Info() Info {
 		),
 		AltOptions: map[string]any{"rank": 2, "alpha": 4, "decompose_both": true, "init_weights": "lycoris",
 			"decompose_factor": 8, "rank_dropout": 0.1, "rank_dropout_scale": true},
-		ParamsFormula: "Σ |W1| + |W2|, (a, b) = factorization(out), (c, d) = factorization(in): " +
-			"|W2| = r·(b+d) if r < max(b, d)/2 else b·d; |W1| = r·(a+c) if decompose_both and r < max(a, c)/2 else a·c",
+		// (a, b) = factorization(out), (c, d) = factorization(in); see LoKr.
+		ParamsFormula: "Σ a·c + r·(b+d) (W2 full, b·d, when 2r ≥ max(b,d); W1 r·(a+c) when decomposed)",
 	}
 }
 
