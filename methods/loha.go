@@ -29,11 +29,12 @@ import (
 // update becomes NaN; here it is zero.
 //
 // HF's use_effective_conv2d (a CP decomposition for convolution kernels)
-// does not apply to linear layers and is not an option. The forward pass
-// forms ΔW (two Out×r×In products) and applies W0 + ΔW as one matmul, as HF
-// does (F.linear with the delta weight), so merge and forward agree by
-// construction; its cost over LoRA is those products, O(r·Out·In) per step
-// independent of the batch.
+// does not apply to linear layers and is not an option. HF forms ΔW and
+// applies it with F.linear; the forward pass here computes the same
+// function without forming ΔW, as the rank-r² product of two Khatri–Rao
+// products through LoRA's fused op (see Forward): O(N·r²·(In+Out)) per step
+// instead of O((N + r)·Out·In). Merged forms ΔW as HF's get_delta_weight
+// does.
 type LoHa struct {
 	W1A, W1B, W2A, W2B *nn.Tensor
 	Rank               int
@@ -49,9 +50,100 @@ func (a *LoHa) delta(g *nn.Graph) *nn.Tensor {
 }
 
 // Forward computes x·(W0 + ΔW)ᵀ + b, with LyCORIS's module and rank
-// dropout while training.
+// dropout while training, without forming ΔW: the Hadamard product of two
+// rank-r products is the rank-r² product U·V, U = W1a ⊙ᵣ W2a (Out×r²,
+// U[i, p·r+q] = W1a[i,p]·W2a[i,q]) and V = W1b ⊙ᵣ W2b (r²×In, V[p·r+q, j]
+// = W1b[p,j]·W2b[q,j]), so ΔW = s·U·V runs through LoRA's fused op; rank
+// dropout scales U's rows.
 func (a *LoHa) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
-	return a.drop.forward(g, l, x, a.delta)
+	if a.drop.skip() {
+		return l.Base(g, x)
+	}
+	r := a.Rank
+	u := g.Custom(lohaRowKR, []int{l.Out, r * r}, a.W1A, a.W2A)
+	v := g.Custom(lohaColKR, []int{r * r, l.In}, a.W1B, a.W2B)
+	if keep := a.drop.rowMask(g, l.Out); keep != nil {
+		u = g.MulCol(u, keep)
+	}
+	return g.LowRankLinear(x, l.Weight, l.Bias, x, v, u, a.Scale)
+}
+
+// lohaRowKR is the row-wise Khatri–Rao product of P, Q (m×r):
+// Y[i, p·r+q] = P[i,p]·Q[i,q] (m×r²).
+var lohaRowKR = &nn.Func{
+	Name: "loha_row_khatri_rao",
+	Forward: func(y []float32, in []*nn.Tensor) {
+		p, q := in[0], in[1]
+		r := p.Shape[1]
+		for i := range p.Shape[0] {
+			pr, qr := p.Data[i*r:(i+1)*r], q.Data[i*r:(i+1)*r]
+			yr := y[i*r*r : (i+1)*r*r]
+			for a, pv := range pr {
+				for b, qv := range qr {
+					yr[a*r+b] = pv * qv
+				}
+			}
+		}
+	},
+	Backward: func(dy []float32, in []*nn.Tensor) {
+		p, q := in[0], in[1]
+		r := p.Shape[1]
+		for i := range p.Shape[0] {
+			pr, qr := p.Data[i*r:(i+1)*r], q.Data[i*r:(i+1)*r]
+			dr := dy[i*r*r : (i+1)*r*r]
+			for a := range r {
+				for b := range r {
+					d := dr[a*r+b]
+					if p.Grad != nil {
+						p.Grad[i*r+a] += d * qr[b]
+					}
+					if q.Grad != nil {
+						q.Grad[i*r+b] += d * pr[a]
+					}
+				}
+			}
+		}
+	},
+}
+
+// lohaColKR is the column-wise Khatri–Rao product of P, Q (r×n):
+// Y[p·r+q, j] = P[p,j]·Q[q,j] (r²×n).
+var lohaColKR = &nn.Func{
+	Name: "loha_col_khatri_rao",
+	Forward: func(y []float32, in []*nn.Tensor) {
+		p, q := in[0], in[1]
+		r, n := p.Shape[0], p.Shape[1]
+		for a := range r {
+			for b := range r {
+				yr := y[(a*r+b)*n : (a*r+b+1)*n]
+				for j, pv := range p.Data[a*n : (a+1)*n] {
+					yr[j] = pv * q.Data[b*n+j]
+				}
+			}
+		}
+	},
+	Backward: func(dy []float32, in []*nn.Tensor) {
+		p, q := in[0], in[1]
+		r, n := p.Shape[0], p.Shape[1]
+		for a := range r {
+			for b := range r {
+				dr := dy[(a*r+b)*n : (a*r+b+1)*n]
+				pr, qr := p.Data[a*n:(a+1)*n], q.Data[b*n:(b+1)*n]
+				if p.Grad != nil {
+					g := p.Grad[a*n : (a+1)*n]
+					for j, d := range dr {
+						g[j] += d * qr[j]
+					}
+				}
+				if q.Grad != nil {
+					g := q.Grad[b*n : (b+1)*n]
+					for j, d := range dr {
+						g[j] += d * pr[j]
+					}
+				}
+			}
+		}
+	},
 }
 
 // Params returns W1a, W1b, W2a, W2b (HF's parameter order), all with
@@ -81,31 +173,34 @@ type lycorisDropout struct {
 	rng          *nn.RNG
 }
 
-// forward returns x·(W0 + ΔW)ᵀ + b with ΔW = delta(g), drawing module
-// dropout first and rank dropout second, in HF's order.
-func (d *lycorisDropout) forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor, delta func(g *nn.Graph) *nn.Tensor) *nn.Tensor {
-	if d.rng != nil && d.module > 0 && !(d.rng.Float32() > d.module) {
-		return l.Base(g, x)
+// skip draws module dropout: true when this training forward pass leaves
+// the adapter out. Forward passes draw it first and rowMask second, in
+// HF's order.
+func (d *lycorisDropout) skip() bool {
+	return d.rng != nil && d.module > 0 && !(d.rng.Float32() > d.module)
+}
+
+// rowMask draws rank dropout: a graph vector over ΔW's out rows, each 0 or
+// kept (1, or out/kept with rescale), or nil when rank dropout is off.
+func (d *lycorisDropout) rowMask(g *nn.Graph, out int) *nn.Tensor {
+	if d.rng == nil || d.rank <= 0 {
+		return nil
 	}
-	dw := delta(g)
-	if d.rng != nil && d.rank > 0 {
-		keep := g.Zeros(l.Out)
-		kept := 0
+	keep := g.Zeros(out)
+	kept := 0
+	for i := range keep.Data {
+		if d.rng.Float32() > d.rank {
+			keep.Data[i] = 1
+			kept++
+		}
+	}
+	if d.rescale && kept > 0 {
+		s := float32(out) / float32(kept)
 		for i := range keep.Data {
-			if d.rng.Float32() > d.rank {
-				keep.Data[i] = 1
-				kept++
-			}
+			keep.Data[i] *= s
 		}
-		if d.rescale && kept > 0 {
-			s := float32(l.Out) / float32(kept)
-			for i := range keep.Data {
-				keep.Data[i] *= s
-			}
-		}
-		dw = g.MulCol(dw, keep)
 	}
-	return g.Linear(x, plusDelta(g, l, dw), l.Bias)
+	return keep
 }
 
 // lycorisAttachment is the attachment of LoHa and LoKr: one adapter per
