@@ -422,6 +422,22 @@ def ia3_feedforward(v, o, steps):
     return "|".join("(?:%s)" % a for a in alts)
 
 
+def lokr_init(v, o, steps):
+    """LoKrConfig.init_weights: True, False or "lycoris" (our string choices)."""
+    m = {"true": True, "false": False, "lycoris": "lycoris"}
+    if v not in m:
+        raise Fail("init_weights %r has no LoKrConfig counterpart (known: %s)" % (v, ", ".join(sorted(m))))
+    return m[v]
+
+
+def hira_init(v, o, steps):
+    """HiraConfig.init_weights: True, False or "gaussian" (our string choices)."""
+    m = {"true": True, "false": False, "gaussian": "gaussian"}
+    if v not in m:
+        raise Fail("init_weights %r has no HiraConfig counterpart (known: %s)" % (v, ", ".join(sorted(m))))
+    return m[v]
+
+
 LORA_OPTIONS = {
     "rank": Field("r", as_int),
     "alpha": Field("lora_alpha", as_float),
@@ -498,6 +514,28 @@ PEFT_METHODS = {
     "lora-xs": not_mapped(
         "lora-xs has no HF PEFT config (HF PEFT has no LoRA-XS)",
         ["rank", "alpha", "dropout", "init"]),
+    "loha": {"config": "LoHaConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "alpha": Field("alpha", as_float),
+        "rank_dropout": Field("rank_dropout", as_float),
+        "module_dropout": Field("module_dropout", as_float),
+        "init_weights": Field("init_weights", as_bool),
+    }},
+    "lokr": {"config": "LoKrConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "alpha": Field("alpha", as_float),
+        "rank_dropout": Field("rank_dropout", as_float),
+        "module_dropout": Field("module_dropout", as_float),
+        "decompose_both": Field("decompose_both", as_bool),
+        "decompose_factor": Field("decompose_factor", as_int),
+        "rank_dropout_scale": Field("rank_dropout_scale", as_bool),
+        "init_weights": Field("init_weights", lokr_init),
+    }},
+    "hira": {"config": "HiraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "hira_dropout": Field("hira_dropout", as_float),
+        "init_weights": Field("init_weights", hira_init),
+    }},
 }
 
 
