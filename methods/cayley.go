@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"peftbench/kernels"
 	"peftbench/nn"
@@ -46,8 +47,14 @@ type cayleyOp struct {
 	// scratch, b×b each (float64), reused by every call: ops of one graph
 	// run one at a time.
 	q, a, inv, r, g, t, u []float64
-	pow                   [][]float64 // Q^1 … Q^K for the series
+	pow                   [][]float64 // Q^0 (unused), Q^1 … Q^K for the series
 	perm                  []int
+	// cache holds, per block, what forward computed (Q, R and (I + Q)⁻¹
+	// or the powers) for the backward pass, valid while the parameters
+	// still equal snap (a second forward or an update in between makes
+	// backward recompute).
+	cache [][]float64
+	snap  []float32
 }
 
 func newCayleyOp(name string, b, blocks int, kind skewKind, neumann int) *cayleyOp {
@@ -151,13 +158,37 @@ func (c *cayleyOp) unskew(grad []float32) {
 func (c *cayleyOp) forward(y []float32, in []*nn.Tensor) {
 	b, n := c.b, c.inputLen()
 	bb := b * b
+	keep := in[0].Grad != nil
+	if keep && c.cache == nil {
+		c.cache = make([][]float64, c.blocks)
+		for j := range c.cache {
+			c.cache[j] = make([]float64, len(c.state())*bb)
+		}
+	}
+	c.snap = c.snap[:0]
 	for j := range c.blocks {
 		c.skew(in[0].Data[j*n : (j+1)*n])
 		c.rotation()
 		for i, v := range c.r {
 			y[j*bb+i] = float32(v)
 		}
+		if keep {
+			for k, s := range c.state() {
+				copy(c.cache[j][k*bb:], s)
+			}
+		}
 	}
+	if keep {
+		c.snap = append(c.snap, in[0].Data...)
+	}
+}
+
+// state lists the scratch matrices a block's backward needs.
+func (c *cayleyOp) state() [][]float64 {
+	if c.neumann == 0 {
+		return [][]float64{c.q, c.r, c.inv}
+	}
+	return append([][]float64{c.q, c.r}, c.pow[1:]...)
 }
 
 // rotation sets c.r = Cayley(c.q) (and c.inv = (I + Q)⁻¹ when exact, c.pow
@@ -210,9 +241,16 @@ func (c *cayleyOp) backward(dy []float32, in []*nn.Tensor) {
 	}
 	b, n := c.b, c.inputLen()
 	bb := b * b
+	cached := c.cache != nil && slices.Equal(c.snap, p.Data)
 	for j := range c.blocks {
-		c.skew(p.Data[j*n : (j+1)*n])
-		c.rotation()
+		if cached {
+			for k, s := range c.state() {
+				copy(s, c.cache[j][k*bb:(k+1)*bb])
+			}
+		} else {
+			c.skew(p.Data[j*n : (j+1)*n])
+			c.rotation()
+		}
 		for i := range c.g {
 			c.g[i] = float64(dy[j*bb+i])
 		}
@@ -256,14 +294,23 @@ func (c *cayleyOp) backward(dy []float32, in []*nn.Tensor) {
 	}
 }
 
-// matMul64 sets c = op(a)·op(b) for b×b row-major matrices.
+// matMul64 sets c = op(a)·op(b) for n×n row-major matrices.
 func matMul64(c, a, bm []float64, n int, ta, tb bool) {
+	if n >= 16 {
+		kernels.Dgemm(ta, tb, n, n, n, 1, a, n, bm, n, 0, c, n)
+		return
+	}
 	clear(c)
 	matMul64Add(c, a, bm, n, ta, tb)
 }
 
-// matMul64Add adds op(a)·op(b) to c.
+// matMul64Add adds op(a)·op(b) to c: kernels.Dgemm from n = 16, where it
+// beats a plain loop despite packing.
 func matMul64Add(c, a, bm []float64, n int, ta, tb bool) {
+	if n >= 16 {
+		kernels.Dgemm(ta, tb, n, n, n, 1, a, n, bm, n, 1, c, n)
+		return
+	}
 	for i := range n {
 		for k := range n {
 			av := a[i*n+k]
