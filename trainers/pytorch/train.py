@@ -338,6 +338,12 @@ def as_float(v, o, steps):
     return float(v)
 
 
+def as_bool(v, o, steps):
+    if not isinstance(v, bool):
+        raise Fail("want true or false, got %r" % (v,))
+    return v
+
+
 def lora_init(v, o, steps):
     """Our init choices as LoraConfig.init_lora_weights: kaiming is HF's
     default (True: A Kaiming-uniform, B = 0)."""
@@ -503,6 +509,26 @@ PEFT_METHODS = {
     "ia3": {"config": "IA3Config", "fixed": {}, "options": {
         "feedforward_modules": Field("feedforward_modules", ia3_feedforward),
         "init_ia3_weights": Field("init_ia3_weights", as_bool),
+    }},
+    # OFT: the rank axis is oft_block_size; HF's r stays 0 (inferred as
+    # in_features / block size, which HF adjusts to a divisor per layer).
+    "oft": {"config": "OFTConfig", "fixed": {"r": 0}, "options": {
+        "oft_block_size": Field("oft_block_size", as_int),
+        "use_cayley_neumann": Field("use_cayley_neumann", as_bool),
+        "num_cayley_neumann_terms": Field("num_cayley_neumann_terms", as_int),
+        "block_share": Field("block_share", as_bool),
+        "coft": Field("coft", as_bool),
+        "eps": Field("eps", as_float),
+        "init_weights": Field("init_weights", as_bool),
+    }},
+    # BOFT: HF computes boft_n_butterfly_factor > 1 only with its CUDA
+    # extension and silently uses 1 without it (methods/boft.go).
+    "boft": {"config": "BOFTConfig", "fixed": {}, "options": {
+        "boft_block_size": Field("boft_block_size", as_int),
+        "boft_block_num": Field("boft_block_num", as_int),
+        "boft_n_butterfly_factor": Field("boft_n_butterfly_factor", as_int),
+        "boft_dropout": Field("boft_dropout", as_float),
+        "init_weights": Field("init_weights", as_bool),
     }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.

@@ -1,0 +1,453 @@
+package methods
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"peftbench/kernels"
+	"peftbench/nn"
+)
+
+// This file holds what OFT and BOFT share: the Cayley transform of a batch
+// of skew-symmetric blocks (exact, or HF PEFT's truncated Cayley–Neumann
+// series) as a differentiable graph op with its own exact backward, and the
+// block-diagonal rotation of a layer's input, x ↦ x·blockdiag(R_1, …, R_k),
+// the "input-centric" forward both HF PEFT layers use.
+
+// skewKind says how a block's trainable numbers become the skew-symmetric
+// matrix Q.
+type skewKind int
+
+const (
+	// skewUpper: b(b−1)/2 numbers fill the strict upper triangle in
+	// torch.triu_indices(b, b, 1) order (row-major); Q = U − Uᵀ (OFT's
+	// _pytorch_skew_symmetric).
+	skewUpper skewKind = iota
+	// skewHalf: b² numbers form a full matrix A; Q = (A − Aᵀ)/2 (BOFT's
+	// cayley_batch).
+	skewHalf
+)
+
+// cayleyOp maps a batch of blocks' trainable numbers to the rotations
+// R_j = Cayley(Q_j), each b×b, as one nn.Func. Exact (neumann == 0):
+// R = (I − Q)(I + Q)⁻¹, what torch.linalg.solve(I + Q, I − Q, left=False)
+// computes in HF PEFT, via an LU factorisation with partial pivoting in
+// float64. Otherwise the Cayley–Neumann polynomial R = I + Σ_k c_k·Q^k
+// of HF PEFT's _cayley_batch with num_cayley_neumann_terms = neumann (see
+// neumannCoeffs). Both backward passes are exact (no finite differences):
+// exact: dL/dQ = −(I + R)ᵀ·G·(I + Q)⁻ᵀ; series: reverse mode through the
+// powers Q^k = Q^{k−1}·Q as HF forms them. Arithmetic is float64 inside,
+// float32 at the boundary.
+type cayleyOp struct {
+	b, blocks int
+	kind      skewKind
+	neumann   int
+	fn        *nn.Func
+	// scratch, b×b each (float64), reused by every call: ops of one graph
+	// run one at a time.
+	q, a, inv, r, g, t, u []float64
+	pow                   [][]float64 // Q^0 (unused), Q^1 … Q^K for the series
+	perm                  []int
+	// cache holds, per block, what forward computed (Q, R and (I + Q)⁻¹
+	// or the powers) for the backward pass, valid while the parameters
+	// still equal snap (a second forward or an update in between makes
+	// backward recompute).
+	cache [][]float64
+	snap  []float32
+}
+
+func newCayleyOp(name string, b, blocks int, kind skewKind, neumann int) *cayleyOp {
+	c := &cayleyOp{b: b, blocks: blocks, kind: kind, neumann: neumann}
+	bb := b * b
+	for _, p := range []*[]float64{&c.q, &c.a, &c.inv, &c.r, &c.g, &c.t, &c.u} {
+		*p = make([]float64, bb)
+	}
+	if neumann > 0 {
+		for range len(neumannCoeffs(neumann)) {
+			c.pow = append(c.pow, make([]float64, bb))
+		}
+	}
+	c.perm = make([]int, b)
+	c.fn = &nn.Func{Name: name, Forward: c.forward, Backward: c.backward}
+	return c
+}
+
+// inputLen is the number of trainable numbers per block.
+func (c *cayleyOp) inputLen() int {
+	if c.kind == skewUpper {
+		return c.b * (c.b - 1) / 2
+	}
+	return c.b * c.b
+}
+
+// apply returns the blocks' rotations (blocks×b×b) of the parameter p in g.
+func (c *cayleyOp) apply(g *nn.Graph, p *nn.Tensor) *nn.Tensor {
+	if p.Size() != c.blocks*c.inputLen() {
+		panic(fmt.Sprintf("methods: %s: %d parameters, want %d blocks × %d", c.fn.Name, p.Size(), c.blocks, c.inputLen()))
+	}
+	return g.Custom(c.fn, []int{c.blocks, c.b, c.b}, p)
+}
+
+// neumannCoeffs returns c_0 … c_K of HF PEFT's Cayley–Neumann polynomial
+// for n terms (peft.tuners.oft.layer.OFTRotationModule._cayley_batch):
+// n = 1: I; n = 2: I + 2Q; n ≥ 3: I + 2Q + 2Q² + 2Q³ + … + 2Q^{n−2} +
+// Q^{n−1}, except that n = 3 and n = 4 both give I + 2Q + 2Q² + Q³ (the
+// loop adds the 2·Q^k terms for 3 ≤ k < n−1 and then one Q^{max(3, n−1)}).
+// It truncates (I + Q)(I − Q)⁻¹ = I + 2Σ_{k≥1} Q^k.
+func neumannCoeffs(n int) []float64 {
+	switch {
+	case n <= 1:
+		return []float64{1}
+	case n == 2:
+		return []float64{1, 2}
+	}
+	k := max(3, n-1)
+	cs := make([]float64, k+1)
+	cs[0] = 1
+	for i := 1; i < k; i++ {
+		cs[i] = 2
+	}
+	cs[k] = 1
+	return cs
+}
+
+// skew fills c.q with block j's Q from its numbers v.
+func (c *cayleyOp) skew(v []float32) {
+	b := c.b
+	if c.kind == skewUpper {
+		clear(c.q)
+		p := 0
+		for i := range b {
+			for j := i + 1; j < b; j++ {
+				c.q[i*b+j] = float64(v[p])
+				c.q[j*b+i] = -float64(v[p])
+				p++
+			}
+		}
+		return
+	}
+	for i := range b {
+		for j := range b {
+			c.q[i*b+j] = 0.5 * (float64(v[i*b+j]) - float64(v[j*b+i]))
+		}
+	}
+}
+
+// unskew adds the gradient with respect to a block's numbers, given dQ
+// (in c.t), to grad.
+func (c *cayleyOp) unskew(grad []float32) {
+	b, dq := c.b, c.t
+	if c.kind == skewUpper {
+		p := 0
+		for i := range b {
+			for j := i + 1; j < b; j++ {
+				grad[p] += float32(dq[i*b+j] - dq[j*b+i])
+				p++
+			}
+		}
+		return
+	}
+	for i := range b {
+		for j := range b {
+			grad[i*b+j] += float32(0.5 * (dq[i*b+j] - dq[j*b+i]))
+		}
+	}
+}
+
+func (c *cayleyOp) forward(y []float32, in []*nn.Tensor) {
+	b, n := c.b, c.inputLen()
+	bb := b * b
+	keep := in[0].Grad != nil
+	if keep && c.cache == nil {
+		c.cache = make([][]float64, c.blocks)
+		for j := range c.cache {
+			c.cache[j] = make([]float64, len(c.state())*bb)
+		}
+	}
+	c.snap = c.snap[:0]
+	for j := range c.blocks {
+		c.skew(in[0].Data[j*n : (j+1)*n])
+		c.rotation()
+		for i, v := range c.r {
+			y[j*bb+i] = float32(v)
+		}
+		if keep {
+			for k, s := range c.state() {
+				copy(c.cache[j][k*bb:], s)
+			}
+		}
+	}
+	if keep {
+		c.snap = append(c.snap, in[0].Data...)
+	}
+}
+
+// state lists the scratch matrices a block's backward needs.
+func (c *cayleyOp) state() [][]float64 {
+	if c.neumann == 0 {
+		return [][]float64{c.q, c.r, c.inv}
+	}
+	return append([][]float64{c.q, c.r}, c.pow[1:]...)
+}
+
+// rotation sets c.r = Cayley(c.q) (and c.inv = (I + Q)⁻¹ when exact, c.pow
+// the powers of Q for the series).
+func (c *cayleyOp) rotation() {
+	b := c.b
+	if c.neumann == 0 {
+		// R = (I − Q)·(I + Q)⁻¹.
+		for i := range c.a {
+			c.a[i] = c.q[i]
+		}
+		for i := range b {
+			c.a[i*b+i]++
+		}
+		if !invert(c.inv, c.a, c.u, c.perm, b) {
+			// I + Q with Q real skew-symmetric has eigenvalues 1 + iλ:
+			// never singular.
+			panic("methods: Cayley transform: I + Q is singular")
+		}
+		for i := range c.a { // a = I − Q
+			c.a[i] = -c.q[i]
+		}
+		for i := range b {
+			c.a[i*b+i]++
+		}
+		matMul64(c.r, c.a, c.inv, b, false, false)
+		return
+	}
+	cs := neumannCoeffs(c.neumann)
+	clear(c.r)
+	for i := range b {
+		c.r[i*b+i] = cs[0]
+	}
+	for k := 1; k < len(cs); k++ {
+		if k == 1 {
+			copy(c.pow[1], c.q)
+		} else {
+			matMul64(c.pow[k], c.pow[k-1], c.q, b, false, false)
+		}
+		for i, v := range c.pow[k] {
+			c.r[i] += cs[k] * v
+		}
+	}
+}
+
+func (c *cayleyOp) backward(dy []float32, in []*nn.Tensor) {
+	p := in[0]
+	if p.Grad == nil {
+		return
+	}
+	b, n := c.b, c.inputLen()
+	bb := b * b
+	cached := c.cache != nil && slices.Equal(c.snap, p.Data)
+	for j := range c.blocks {
+		if cached {
+			for k, s := range c.state() {
+				copy(s, c.cache[j][k*bb:(k+1)*bb])
+			}
+		} else {
+			c.skew(p.Data[j*n : (j+1)*n])
+			c.rotation()
+		}
+		for i := range c.g {
+			c.g[i] = float64(dy[j*bb+i])
+		}
+		if c.neumann == 0 {
+			// dR = −(I + R)·dQ·(I + Q)⁻¹ ⇒ dL/dQ = −(I + R)ᵀ·G·(I + Q)⁻ᵀ.
+			for i := range c.a {
+				c.a[i] = c.r[i]
+			}
+			for i := range b {
+				c.a[i*b+i]++
+			}
+			matMul64(c.u, c.a, c.g, b, true, false)   // (I + R)ᵀ·G
+			matMul64(c.t, c.u, c.inv, b, false, true) // ·(I + Q)⁻ᵀ
+			for i := range c.t {
+				c.t[i] = -c.t[i]
+			}
+		} else {
+			// R = Σ c_k P_k, P_1 = Q, P_k = P_{k−1}·Q. Walking k down,
+			// gk = c_k·G + g_{k+1}·Qᵀ is dL/dP_k; P_k = P_{k−1}·Q sends
+			// P_{k−1}ᵀ·gk to dQ, and P_1 = Q sends g1.
+			cs := neumannCoeffs(c.neumann)
+			clear(c.t)
+			carry := c.a
+			clear(carry)
+			for k := len(cs) - 1; k >= 1; k-- {
+				gk := c.u
+				for i := range gk {
+					gk[i] = cs[k]*c.g[i] + carry[i]
+				}
+				if k == 1 {
+					for i := range c.t {
+						c.t[i] += gk[i]
+					}
+					break
+				}
+				matMul64Add(c.t, c.pow[k-1], gk, b, true, false)
+				matMul64(carry, gk, c.q, b, false, true)
+			}
+		}
+		c.unskew(p.Grad[j*n : (j+1)*n])
+	}
+}
+
+// matMul64 sets c = op(a)·op(b) for n×n row-major matrices.
+func matMul64(c, a, bm []float64, n int, ta, tb bool) {
+	if n >= 16 {
+		kernels.Dgemm(ta, tb, n, n, n, 1, a, n, bm, n, 0, c, n)
+		return
+	}
+	clear(c)
+	matMul64Add(c, a, bm, n, ta, tb)
+}
+
+// matMul64Add adds op(a)·op(b) to c: kernels.Dgemm from n = 16, where it
+// beats a plain loop despite packing.
+func matMul64Add(c, a, bm []float64, n int, ta, tb bool) {
+	if n >= 16 {
+		kernels.Dgemm(ta, tb, n, n, n, 1, a, n, bm, n, 1, c, n)
+		return
+	}
+	for i := range n {
+		for k := range n {
+			av := a[i*n+k]
+			if ta {
+				av = a[k*n+i]
+			}
+			if av == 0 {
+				continue
+			}
+			row := c[i*n : (i+1)*n]
+			if tb {
+				for j := range row {
+					row[j] += av * bm[j*n+k]
+				}
+			} else {
+				for j, bv := range bm[k*n : (k+1)*n] {
+					row[j] += av * bv
+				}
+			}
+		}
+	}
+}
+
+// invert sets inv = a⁻¹ (n×n) by LU factorisation with partial pivoting,
+// using lu (n×n) and perm (n) as scratch; false when a is singular.
+func invert(inv, a, lu []float64, perm []int, n int) bool {
+	copy(lu, a)
+	for i := range perm {
+		perm[i] = i
+	}
+	for k := range n {
+		p, best := k, math.Abs(lu[k*n+k])
+		for i := k + 1; i < n; i++ {
+			if v := math.Abs(lu[i*n+k]); v > best {
+				p, best = i, v
+			}
+		}
+		if best == 0 {
+			return false
+		}
+		if p != k {
+			for j := range n {
+				lu[k*n+j], lu[p*n+j] = lu[p*n+j], lu[k*n+j]
+			}
+			perm[k], perm[p] = perm[p], perm[k]
+		}
+		piv := lu[k*n+k]
+		for i := k + 1; i < n; i++ {
+			f := lu[i*n+k] / piv
+			lu[i*n+k] = f
+			if f == 0 {
+				continue
+			}
+			for j := k + 1; j < n; j++ {
+				lu[i*n+j] -= f * lu[k*n+j]
+			}
+		}
+	}
+	// Solve L·U·x = P·e_c for every column c.
+	for c := range n {
+		for i := range n { // forward substitution, unit L
+			v := 0.0
+			if perm[i] == c {
+				v = 1
+			}
+			for j := range i {
+				v -= lu[i*n+j] * inv[j*n+c]
+			}
+			inv[i*n+c] = v
+		}
+		for i := n - 1; i >= 0; i-- { // back substitution
+			v := inv[i*n+c]
+			for j := i + 1; j < n; j++ {
+				v -= lu[i*n+j] * inv[j*n+c]
+			}
+			inv[i*n+c] = v / lu[i*n+i]
+		}
+	}
+	return true
+}
+
+// blockRotate is y = x·blockdiag(R_0, …, R_{k−1}) for x (N×In) and the
+// rotations r (m×b×b): block j of x's columns, [j·b, (j+1)·b), times R_j,
+// or times R_0 for every j when shared (OFT's block_share). HF PEFT
+// computes it as einsum("...rk,rkc->...rc") on x reshaped to (…, k, b).
+var blockRotate = &nn.Func{
+	Name: "block-rotate",
+	Forward: func(y []float32, in []*nn.Tensor) {
+		x, r := in[0], in[1]
+		cols, b, shared := rotateDims(x, r)
+		rows := x.Rows()
+		for j := range cols / b {
+			rj := r.Data[rotIndex(j, shared)*b*b:]
+			kernels.Sgemm(false, false, rows, b, b, 1, x.Data[j*b:], cols, rj, b, 0, y[j*b:], cols)
+		}
+	},
+	Backward: func(dy []float32, in []*nn.Tensor) {
+		x, r := in[0], in[1]
+		cols, b, shared := rotateDims(x, r)
+		rows := x.Rows()
+		for j := range cols / b {
+			off := rotIndex(j, shared) * b * b
+			if x.Grad != nil { // dX_j += dY_j·R_jᵀ
+				kernels.Sgemm(false, true, rows, b, b, 1, dy[j*b:], cols, r.Data[off:], b, 1, x.Grad[j*b:], cols)
+			}
+			if r.Grad != nil { // dR_j += X_jᵀ·dY_j
+				kernels.Sgemm(true, false, b, b, rows, 1, x.Data[j*b:], cols, dy[j*b:], cols, 1, r.Grad[off:], b)
+			}
+		}
+	},
+}
+
+func rotateDims(x, r *nn.Tensor) (cols, b int, shared bool) {
+	cols, b = x.Cols(), r.Shape[1]
+	return cols, b, r.Shape[0] == 1 && cols > b
+}
+
+func rotIndex(j int, shared bool) int {
+	if shared {
+		return 0
+	}
+	return j
+}
+
+// rotateInput returns x·blockdiag(R) in g (see blockRotate).
+func rotateInput(g *nn.Graph, x, r *nn.Tensor) *nn.Tensor {
+	if c, b := x.Cols(), r.Shape[1]; c%b != 0 || (r.Shape[0] != 1 && r.Shape[0]*b != c) {
+		panic(fmt.Sprintf("methods: rotate: input %v, rotations %v", x.Shape, r.Shape))
+	}
+	return g.Custom(blockRotate, x.Shape, x, r)
+}
+
+// identityRows returns the n×n identity as a graph constant.
+func identityRows(g *nn.Graph, n int) *nn.Tensor {
+	t := g.Zeros(n, n)
+	for i := range n {
+		t.Data[i*n+i] = 1
+	}
+	return t
+}
