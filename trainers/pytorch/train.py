@@ -375,12 +375,6 @@ def fraction_to_steps(v, o, steps):
     return round_half_away(as_float(v, o, steps) * steps)
 
 
-def as_bool(v, o, steps):
-    if not isinstance(v, bool):
-        raise Fail("want true or false, got %r" % (v,))
-    return v
-
-
 def as_str(v, o, steps):
     if not isinstance(v, str):
         raise Fail("want a string, got %r" % (v,))
