@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"peftbench/internal/targets"
 	"peftbench/nn"
-	"peftbench/sweeps"
 )
 
 // IA3 is (IA)³, infused adapter by inhibiting and amplifying inner
@@ -25,7 +25,7 @@ import (
 //
 // feedforward_modules names the targeted layers that take the input form:
 // a comma-separated list of layer-name patterns matched as target names
-// are (sweeps.MatchTarget: "fc2" is the layer fc2 or any *.fc2, globs,
+// are (targets.Match: "fc2" is the layer fc2 or any *.fc2, globs,
 // "re:…"). HF PEFT's default comes from the architecture (LLaMA:
 // feedforward_modules = ["down_proj"] of targets k_proj, v_proj, down_proj);
 // ours mirrors it: "mlp.down", the transformer's down projection
@@ -116,7 +116,7 @@ func ia3Patterns(o Options) ([]string, error) {
 		if p == "" {
 			return nil, optionError("ia3", "feedforward_modules", fmt.Sprintf("%q has an empty pattern", s))
 		}
-		if _, err := sweeps.MatchTarget(p, "x"); err != nil {
+		if _, err := targets.Match(p, "x"); err != nil {
 			return nil, optionError("ia3", "feedforward_modules", err.Error())
 		}
 		ps = append(ps, p)
@@ -127,7 +127,7 @@ func ia3Patterns(o Options) ([]string, error) {
 // ia3Feedforward reports whether a layer name matches any pattern.
 func ia3Feedforward(patterns []string, name string) bool {
 	for _, p := range patterns {
-		if ok, _ := sweeps.MatchTarget(p, name); ok {
+		if ok, _ := targets.Match(p, name); ok {
 			return true
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"peftbench/internal/targets"
 )
 
 // defaultTrain is the trainer configuration a sweep starts from before its
@@ -126,7 +128,7 @@ func checkTargets(v any) (any, string) {
 		return nil, "empty target list"
 	}
 	for _, p := range pats {
-		if _, err := compileTarget(p); err != nil {
+		if _, err := targets.Compile(p); err != nil {
 			return nil, err.Error()
 		}
 	}

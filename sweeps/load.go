@@ -14,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"peftbench/internal/targets"
 )
 
 // Load reads, validates and expands the sweep file at path. Errors are
@@ -402,7 +404,7 @@ func (d *decoder) value(path, key string, v any) (any, bool) {
 	if a, ok := v.([]any); ok && key == "targets" {
 		for i, e := range a {
 			if p, ok := e.(string); ok {
-				if _, err := compileTarget(p); err != nil {
+				if _, err := targets.Compile(p); err != nil {
 					d.es.atVal(index(path, i), "%v", err)
 					return nil, false
 				}
