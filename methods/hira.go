@@ -73,7 +73,7 @@ func (hiraMethod) Info() Info {
 		RankMeans: "rank r of B·A (ΔW = W0 ⊙ B·A itself can reach full rank)",
 		// HiRA is not on arXiv: ICLR 2025, openreview.net/forum?id=TwJrTz9cRS.
 		Paper: Paper{Title: "HiRA: Parameter-Efficient Hadamard High-Rank Adaptation for Large Language Models",
-			Authors: "Huang et al.", Year: 2025, ArXiv: "none: OpenReview TwJrTz9cRS"},
+			Authors: "Huang et al.", Year: 2025, URL: "https://openreview.net/forum?id=TwJrTz9cRS"},
 		Summary: "ΔW = W0 ⊙ (B·A): LoRA's factors modulate W0 elementwise; A Kaiming-uniform, B = 0",
 		Options: []Option{
 			intOpt("rank", 32, 1, "rank r of B·A (HF r)"),

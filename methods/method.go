@@ -83,7 +83,8 @@ type Paper struct {
 	Title   string `json:"title"`
 	Authors string `json:"authors"`
 	Year    int    `json:"year"`
-	ArXiv   string `json:"arxiv"`
+	ArXiv   string `json:"arxiv"` // "" for a paper not on arXiv; URL then says where
+	URL     string `json:"url,omitempty"`
 }
 
 // Option is one configurable option of a method (internal/options).

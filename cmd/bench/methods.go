@@ -45,6 +45,9 @@ func printMethods(w io.Writer, infos []methods.Info, asJSON bool) error {
 		paper := "—"
 		if in.Paper.Year != 0 {
 			paper = fmt.Sprintf("%s %d arXiv:%s", in.Paper.Authors, in.Paper.Year, in.Paper.ArXiv)
+			if in.Paper.ArXiv == "" {
+				paper = fmt.Sprintf("%s %d %s", in.Paper.Authors, in.Paper.Year, in.Paper.URL)
+			}
 		}
 		rank := "—" // the option a sweep's rank axis sets
 		if in.HasRank {
