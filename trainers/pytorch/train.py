@@ -438,6 +438,26 @@ def hira_init(v, o, steps):
     return m[v]
 
 
+def c3a_init(v, o, steps):
+    """Our C3A init_weights choices as C3AConfig.init_weights: zeros is HF's
+    True (HF's False means xavier_uniform, our default)."""
+    m = {"xavier_uniform": "xavier_uniform", "kaiming_uniform": "kaiming_uniform", "gaussian": "gaussian", "zeros": True}
+    if v not in m:
+        raise Fail("init_weights %r has no C3AConfig counterpart (known: %s)" % (v, ", ".join(sorted(m))))
+    return m[v]
+
+
+def c3a_block_size(kwargs, man, targets):
+    """block_size 0 (methods/c3a.go's default) is the gcd of the targeted
+    layers' in and out sizes, HF's own advice; HF needs the number."""
+    if kwargs.get("block_size") == 0:
+        g = 0
+        for L in man["layers"]:
+            if L["name"] in targets:
+                g = math.gcd(math.gcd(g, L["out"]), L["in"])
+        kwargs["block_size"] = g
+
+
 LORA_OPTIONS = {
     "rank": Field("r", as_int),
     "alpha": Field("lora_alpha", as_float),
@@ -523,6 +543,19 @@ PEFT_METHODS = {
         "boft_n_butterfly_factor": Field("boft_n_butterfly_factor", as_int),
         "boft_dropout": Field("boft_dropout", as_float),
         "init_weights": Field("init_weights", as_bool),
+    }},
+    "fourierft": {"config": "FourierFTConfig", "fixed": {}, "options": {
+        "n_frequency": Field("n_frequency", as_int),
+        "scaling": Field("scaling", as_float),
+        "random_loc_seed": Field("random_loc_seed", as_int),
+        "init_weights": Field("init_weights", as_bool),
+    }},
+    # HF's BlockCircularConvolution.backward gets the input gradient wrong
+    # for block_size > 2 (methods/c3a.go): runs here train layers below a C3A
+    # layer with that gradient, unlike the native backend.
+    "c3a": {"config": "C3AConfig", "fixed": {}, "options": {
+        "block_size": Field("block_size", as_int),  # 0: see c3a_block_size
+        "init_weights": Field("init_weights", c3a_init),
     }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.
@@ -652,6 +685,8 @@ class PEFT:
             config = peft.get_peft_config(cfg)
         else:
             cls, kwargs, own = peft_config_args(method, o, total_steps)
+            if method == "c3a":
+                c3a_block_size(kwargs, man, targets)
             config = None if cls is None else getattr(peft, cls)(target_modules=targets, **kwargs)
             if method == "loraplus":
                 self.lr_ratio = float(own["lr_ratio"])
