@@ -369,6 +369,15 @@ def fraction_to_steps(v, o, steps):
     return round_half_away(as_float(v, o, steps) * steps)
 
 
+def miss_init(v, o, steps):
+    """MissConfig.init_weights is True (balance), False (balance, D
+    Kaiming-uniform), "bat" or "mini"; our option spells the booleans."""
+    m = {"true": True, "false": False, "bat": "bat", "mini": "mini"}
+    if v not in m:
+        raise Fail("init_weights %r has no MissConfig counterpart (known: %s)" % (v, ", ".join(sorted(m))))
+    return m[v]
+
+
 LORA_OPTIONS = {
     "rank": Field("r", as_int),
     "alpha": Field("lora_alpha", as_float),
@@ -417,6 +426,12 @@ PEFT_METHODS = {
         "d_initial": Field("d_initial", as_float),
         "projection_seed": Field("projection_prng_key", as_int),
         "dropout": Field("vera_dropout", as_float),
+    }},
+    "miss": {"config": "MissConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "mini_r": Field("mini_r", as_int),
+        "miss_dropout": Field("miss_dropout", as_float),
+        "init_weights": Field("init_weights", miss_init),
     }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.
