@@ -378,6 +378,15 @@ def miss_init(v, o, steps):
     return m[v]
 
 
+def shira_mask_type(v, o, steps):
+    """ShiraConfig has one built-in mask, random; the magnitude mask is a
+    custom mask_fn in HF PEFT, which this backend does not set."""
+    if v != "random":
+        raise Fail("mask_type %r has no ShiraConfig counterpart (HF PEFT builds only the random mask; "
+                   "others need a custom mask_fn): use the native backend" % (v,))
+    return v
+
+
 LORA_OPTIONS = {
     "rank": Field("r", as_int),
     "alpha": Field("lora_alpha", as_float),
@@ -432,6 +441,12 @@ PEFT_METHODS = {
         "mini_r": Field("mini_r", as_int),
         "miss_dropout": Field("miss_dropout", as_float),
         "init_weights": Field("init_weights", miss_init),
+    }},
+    "shira": {"config": "ShiraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "mask_type": Field("mask_type", shira_mask_type),
+        "random_seed": Field("random_seed", as_int),
+        "init_weights": Field("init_weights", lambda v, o, steps: bool(v)),
     }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.

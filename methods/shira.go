@@ -1,0 +1,180 @@
+package methods
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+
+	"peftbench/nn"
+)
+
+// SHiRA is the sparse high-rank adapter (Bhardwaj et al. 2024), as HF
+// PEFT's peft.tuners.shira computes it:
+//
+//	ΔW = S,  y = x·(W0 + S)ᵀ + b,
+//
+// S (Out×In) is zero except at K = r·(Out+In) fixed mask positions — the
+// budget of a rank-r LoRA — whose values (HF's shira_weight, a K-vector in
+// the row-major order of the positions, as torch.where lists them) train.
+// S's rank is not limited by r. HF scales S by 1 (its scaling is an
+// inference-time knob); K ≤ Out·In is required (HF raises otherwise).
+//
+// Masks (mask_type):
+//   - "random" (HF's default and its only built-in mask_fn, random_mask):
+//     the first K entries of torch.randperm(Out·In, generator) with the
+//     generator seeded random_seed afresh for every layer, so layers of one
+//     shape share their mask. nn.TorchGenerator.Randperm reproduces
+//     torch.randperm bit for bit, so the positions equal HF's. HF's
+//     random_seed None leaves torch.Generator() at its default seed,
+//     67280421310721; that is this option's default, which picks the same
+//     positions.
+//   - "magnitude": the K entries of largest |W0| (the paper's weight-
+//     magnitude mask; ties go to the lower row-major index). HF PEFT takes
+//     it only as a user-supplied mask_fn.
+//
+// Init: S = 0 (HF init_weights=True), or with init_weights=false HF's
+// torch.randn: the K values N(0, 1), drawn from the trial's stream.
+//
+// The forward builds W0 + S with one custom op (a copy and K adds; its
+// backward gathers dY at the mask) and applies it, as HF does; a step
+// costs about one dense Out×In pass more than the base layer.
+//
+// Deviation: the default rank is 8, not HF's 32. r·(Out+In) ≤ Out·In needs
+// r ≤ Out·In/(Out+In), which r = 32 breaks on small layers of the
+// benchmark's tasks (a 64×16 layer allows 12, a 10×128 head 9); r = 8 fits
+// every layer that LoRA's default r = 8 fits and gives SHiRA LoRA's
+// default budget.
+type SHiRA struct {
+	Values *nn.Tensor // shira_weight: K trainable entries
+	// Idx are the mask positions o·In + j, ascending (row-major).
+	Idx []int32
+
+	f *nn.Func
+}
+
+// Forward computes x·(W0 + S)ᵀ + b.
+func (s *SHiRA) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
+	return g.Linear(x, s.weight(g, l), l.Bias)
+}
+
+func (s *SHiRA) weight(g *nn.Graph, l *nn.Linear) *nn.Tensor {
+	return g.Custom(s.f, []int{l.Out, l.In}, l.Weight, s.Values)
+}
+
+// Params returns shira_weight (with weight decay, as HF's Trainer decays
+// every non-bias parameter).
+func (s *SHiRA) Params() []nn.ParamRef {
+	return []nn.ParamRef{{Name: s.Values.Name, T: s.Values, LRMul: 1, Decay: true}}
+}
+
+// Merged returns W0 + S.
+func (s *SHiRA) Merged(l *nn.Linear) []float32 { return mergedWeight(s.weight, l) }
+
+// shiraScatterFunc returns W + S from W and the values at idx.
+func shiraScatterFunc(idx []int32) *nn.Func {
+	return &nn.Func{
+		Name: "shira_scatter",
+		Forward: func(y []float32, in []*nn.Tensor) {
+			copy(y, in[0].Data)
+			for k, v := range in[1].Data {
+				y[idx[k]] += v
+			}
+		},
+		Backward: func(dy []float32, in []*nn.Tensor) {
+			if w := in[0].Grad; w != nil {
+				for i, d := range dy {
+					w[i] += d
+				}
+			}
+			if v := in[1].Grad; v != nil {
+				for k, i := range idx {
+					v[k] += dy[i]
+				}
+			}
+		},
+	}
+}
+
+// shiraMask returns the K mask positions of l (row-major flat indices,
+// ascending) for mask_type.
+func shiraMask(l *nn.Linear, k int, maskType string, seed uint64) []int32 {
+	n := l.Out * l.In
+	var pick []int
+	switch maskType {
+	case "magnitude":
+		order := make([]int, n)
+		for i := range order {
+			order[i] = i
+		}
+		w := l.Weight.Data
+		slices.SortStableFunc(order, func(a, b int) int {
+			return cmp.Compare(math.Abs(float64(w[b])), math.Abs(float64(w[a])))
+		})
+		pick = order[:k]
+	default: // random: HF's random_mask
+		pick = nn.NewTorchGenerator(seed).Randperm(n)[:k]
+	}
+	idx := make([]int32, k)
+	for i, p := range pick {
+		idx[i] = int32(p)
+	}
+	slices.Sort(idx)
+	return idx
+}
+
+type shiraMethod struct{}
+
+func (shiraMethod) Info() Info {
+	return Info{
+		Name: "shira", Family: "sparse", HasRank: true,
+		Paper:     Paper{Title: "Sparse High Rank Adapters", Authors: "Bhardwaj et al.", Year: 2024, ArXiv: "2406.13175"},
+		Summary:   "ΔW sparse: r·(out+in) trainable entries of W at fixed mask positions (random or |W0|-magnitude), LoRA-r's budget at high rank",
+		RankMeans: "budget: r·(out+in) trainable entries per layer, a rank-r LoRA's count (ΔW's rank is not limited)",
+		Options: []Option{
+			intOpt("rank", 8, 1, "budget r: r·(out+in) trainable entries per layer (HF r, default 32 there: see the doc comment)"),
+			stringOpt("mask_type", "random", []string{"random", "magnitude"},
+				"random: HF's random_mask (torch.randperm from random_seed); magnitude: the largest-|W0| entries"),
+			{Name: "random_seed", Kind: "int", Default: 67280421310721, Min: fptr(0),
+				Doc: "seed of the torch.Generator of the random mask (HF's None = torch's default seed 67280421310721)"},
+			boolOpt("init_weights", true, "true: entries start at 0; false: N(0, 1) (HF: for testing)"),
+		},
+		ParamsFormula: "Σ r·(in+out)",
+		AltOptions:    map[string]any{"mask_type": "magnitude", "rank": 4},
+	}
+}
+
+// CheckLayers checks r·(out+in) ≤ out·in on every layer.
+func (shiraMethod) CheckLayers(o Options, layers []LayerShape) error {
+	r := o.Int("rank")
+	for _, l := range layers {
+		if k := r * (l.Out + l.In); k > l.Out*l.In {
+			return optionError("shira", "rank", fmt.Sprintf("%d asks r·(out+in) = %d entries of layer %s (%d×%d), which has %d; r ≤ %d fits it",
+				r, k, l.Name, l.Out, l.In, l.Out*l.In, l.Out*l.In/(l.Out+l.In)))
+		}
+	}
+	return nil
+}
+
+func (shiraMethod) Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attachment, error) {
+	r := o.Int("rank")
+	return attachEach(layers, func(l *nn.Linear) (nn.Adapter, error) {
+		k := r * (l.Out + l.In)
+		idx := shiraMask(l, k, o.String("mask_type"), uint64(o.Int("random_seed")))
+		v := nn.Param(l.Name+".shira_weight", k)
+		if !o.Bool("init_weights") {
+			rng.FillNormal(v, 0, 1)
+		}
+		return &SHiRA{Values: v, Idx: idx, f: shiraScatterFunc(idx)}, nil
+	})
+}
+
+func (shiraMethod) TrainableParams(layers []LayerShape, o Options) int64 {
+	var n int64
+	for _, l := range layers {
+		n += int64(o.Int("rank")) * int64(l.In+l.Out)
+	}
+	return n
+}
+
+func init() { Register("shira", shiraMethod{}) }
