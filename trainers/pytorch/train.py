@@ -448,6 +448,12 @@ PEFT_METHODS = {
         "random_seed": Field("random_seed", as_int),
         "init_weights": Field("init_weights", lambda v, o, steps: bool(v)),
     }},
+    "delora": {"config": "DeloraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "delora_lambda": Field("delora_lambda", as_float),
+        "module_dropout": Field("module_dropout", as_float),
+        "init_weights": Field("init_weights", lambda v, o, steps: bool(v)),
+    }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.
     "full": {"config": None, "fixed": {}, "options": {}},
