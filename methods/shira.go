@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
+	"peftbench/kernels"
 	"peftbench/nn"
 )
 
@@ -36,9 +38,10 @@ import (
 // Init: S = 0 (HF init_weights=True), or with init_weights=false HF's
 // torch.randn: the K values N(0, 1), drawn from the trial's stream.
 //
-// The forward builds W0 + S with one custom op (a copy and K adds; its
-// backward gathers dY at the mask) and applies it, as HF does; a step
-// costs about one dense Out×In pass more than the base layer.
+// HF's forward builds W0 + S densely and applies it; this computes the
+// same x·W0ᵀ + b + x·Sᵀ with the sparse product as a custom op (N·K
+// multiply-adds each way, where the dense route's backward costs a full
+// N·Out·In gradient of W'), so a step costs about LoRA's.
 //
 // Deviation: the default rank is 8, not HF's 32. r·(Out+In) ≤ Out·In needs
 // r ≤ Out·In/(Out+In), which r = 32 breaks on small layers of the
@@ -53,13 +56,10 @@ type SHiRA struct {
 	f *nn.Func
 }
 
-// Forward computes x·(W0 + S)ᵀ + b.
+// Forward computes x·W0ᵀ + b + x·Sᵀ, the sparse product over the mask
+// (N·K multiply-adds, like LoRA's N·r·(Out+In)).
 func (s *SHiRA) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
-	return g.Linear(x, s.weight(g, l), l.Bias)
-}
-
-func (s *SHiRA) weight(g *nn.Graph, l *nn.Linear) *nn.Tensor {
-	return g.Custom(s.f, []int{l.Out, l.In}, l.Weight, s.Values)
+	return g.Add(l.Base(g, x), g.Custom(s.f, []int{x.Rows(), l.Out}, x, s.Values))
 }
 
 // Params returns shira_weight (with weight decay, as HF's Trainer decays
@@ -69,27 +69,92 @@ func (s *SHiRA) Params() []nn.ParamRef {
 }
 
 // Merged returns W0 + S.
-func (s *SHiRA) Merged(l *nn.Linear) []float32 { return mergedWeight(s.weight, l) }
+func (s *SHiRA) Merged(l *nn.Linear) []float32 {
+	w := append([]float32(nil), l.Weight.Data...)
+	for k, i := range s.Idx {
+		w[i] += s.Values.Data[k]
+	}
+	return w
+}
 
-// shiraScatterFunc returns W + S from W and the values at idx.
-func shiraScatterFunc(idx []int32) *nn.Func {
-	return &nn.Func{
-		Name: "shira_scatter",
-		Forward: func(y []float32, in []*nn.Tensor) {
-			copy(y, in[0].Data)
-			for k, v := range in[1].Data {
-				y[idx[k]] += v
-			}
-		},
-		Backward: func(dy []float32, in []*nn.Tensor) {
-			if w := in[0].Grad; w != nil {
-				for i, d := range dy {
-					w[i] += d
+// shiraSparseFunc returns x·Sᵀ (N×out) from x (N×in) and the values of S
+// at the row-major positions idx (ascending, so each row o's entries are
+// one run, start[o]:start[o+1]). It works on transposed copies, so that
+// every mask entry is one SIMD axpy or dot over the batch:
+// yᵀ[o] += v_k·xᵀ[j_k], ∂v_k = dyᵀ[o]·xᵀ[j_k], ∂xᵀ[j_k] += v_k·dyᵀ[o]. The
+// transposes live in buffers the op keeps (a lock guards them).
+func shiraSparseFunc(idx []int32, out, in int) *nn.Func {
+	cols := make([]int32, len(idx))
+	start := make([]int, out+1)
+	for k, i := range idx {
+		cols[k] = i % int32(in)
+		start[int(i)/in+1]++
+	}
+	for o := range out {
+		start[o+1] += start[o]
+	}
+	var (
+		mu        sync.Mutex
+		xt, ot    []float32 // xᵀ (in×N), yᵀ or dyᵀ (out×N)
+		gxt       []float32 // ∂xᵀ (in×N)
+		grow      = func(b []float32, n int) []float32 { return slices.Grow(b[:0], n)[:n] }
+		transpose = func(dst, src []float32, rows, cols int) { // dst (cols×rows) = srcᵀ
+			for r := range rows {
+				for c, v := range src[r*cols : (r+1)*cols] {
+					dst[c*rows+r] = v
 				}
 			}
-			if v := in[1].Grad; v != nil {
-				for k, i := range idx {
-					v[k] += dy[i]
+		}
+	)
+	return &nn.Func{
+		Name: "shira_sparse",
+		Forward: func(y []float32, ins []*nn.Tensor) {
+			mu.Lock()
+			defer mu.Unlock()
+			x, v := ins[0].Data, ins[1].Data
+			n := len(x) / in
+			xt, ot = grow(xt, in*n), grow(ot, out*n)
+			transpose(xt, x, n, in)
+			clear(ot)
+			for o := range out {
+				yo := ot[o*n : (o+1)*n]
+				for k := start[o]; k < start[o+1]; k++ {
+					c := int(cols[k])
+					kernels.Axpy(v[k], xt[c*n:(c+1)*n], yo)
+				}
+			}
+			transpose(y, ot, out, n)
+		},
+		Backward: func(dy []float32, ins []*nn.Tensor) {
+			mu.Lock()
+			defer mu.Unlock()
+			xtn, vt := ins[0], ins[1]
+			n := len(dy) / out
+			xt, ot = grow(xt, in*n), grow(ot, out*n)
+			transpose(xt, xtn.Data, n, in)
+			transpose(ot, dy, n, out)
+			if xtn.Grad != nil {
+				gxt = grow(gxt, in*n)
+				clear(gxt)
+			}
+			for o := range out {
+				do := ot[o*n : (o+1)*n]
+				for k := start[o]; k < start[o+1]; k++ {
+					c := int(cols[k])
+					if vt.Grad != nil {
+						vt.Grad[k] += kernels.Dot(do, xt[c*n:(c+1)*n])
+					}
+					if xtn.Grad != nil {
+						kernels.Axpy(vt.Data[k], do, gxt[c*n:(c+1)*n])
+					}
+				}
+			}
+			if xtn.Grad != nil {
+				g := xtn.Grad
+				for r := range n {
+					for c := range in {
+						g[r*in+c] += gxt[c*n+r]
+					}
 				}
 			}
 		},
@@ -165,7 +230,7 @@ func (shiraMethod) Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attachme
 		if !o.Bool("init_weights") {
 			rng.FillNormal(v, 0, 1)
 		}
-		return &SHiRA{Values: v, Idx: idx, f: shiraScatterFunc(idx)}, nil
+		return &SHiRA{Values: v, Idx: idx, f: shiraSparseFunc(idx, l.Out, l.In)}, nil
 	})
 }
 

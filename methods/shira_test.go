@@ -30,7 +30,7 @@ func TestSHiRAMaskEqualsHF(t *testing.T) {
 
 // TestSHiRAChangesOnlyMaskedEntries: after training, W0 + ΔW differs from
 // W0 exactly at the layer's r·(out+in) distinct mask positions, by the
-// trained values; a magnitude mask holds the largest |W0|; layers of one
+// trained values, and the forward is x·(W0 + ΔW)ᵀ + b; a magnitude mask holds the largest |W0|; layers of one
 // shape share the random mask (one generator seed per layer, as HF).
 func TestSHiRAChangesOnlyMaskedEntries(t *testing.T) {
 	for _, c := range []map[string]any{
@@ -73,6 +73,15 @@ func TestSHiRAChangesOnlyMaskedEntries(t *testing.T) {
 						if merged[i] != w[i]+s.Values.Data[k] {
 							t.Fatalf("%s: entry %d is %v, want W0 + value %v", l.Name, i, merged[i], w[i]+s.Values.Data[k])
 						}
+					}
+					// the adapter's forward is x·(W0 + S)ᵀ + b
+					x := nn.New(7, l.In)
+					nn.NewRNG(5, "x").FillNormal(x, 0, 1)
+					g := &nn.Graph{NoGrad: true}
+					y := slices.Clone(l.Forward(g, x).Data)
+					ref := g.Linear(x, nn.FromData(merged, l.Out, l.In), l.Bias).Data
+					if e := maxAbs(sub(y, ref)); e > 1e-5*max(1, maxAbs(ref)) {
+						t.Errorf("%s: forward off x·(W0 + S)ᵀ + b by %g", l.Name, e)
 					}
 					if moved < k/2 {
 						t.Errorf("%s: only %d of %d masked entries moved in training", l.Name, moved, k)
