@@ -113,3 +113,9 @@ func init() {
 	addTorchCase(torchSpec{name: "delora-false", method: "delora", opts: map[string]any{"rank": 4, "init_weights": false},
 		lr: 1e-3, clip: 0.05, export: deloraExport})
 }
+
+// TestDeLoRADropoutOnlyWhileTraining: module_dropout (HF: dropout on the
+// adapter path's input) acts under SetTraining(rng) only.
+func TestDeLoRADropoutOnlyWhileTraining(t *testing.T) {
+	inputDropoutActsOnlyInTraining(t, "delora", map[string]any{"module_dropout": 0.5}, true)
+}

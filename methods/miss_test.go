@@ -139,3 +139,30 @@ func init() {
 	addTorchCase(torchSpec{name: "miss-mini", method: "miss", opts: map[string]any{"rank": 8, "init_weights": "mini", "mini_r": 4}, lr: 1e-2, clip: 0.05})
 	addTorchCase(torchSpec{name: "miss-bat", method: "miss", opts: map[string]any{"rank": 8, "init_weights": "bat"}, lr: 1e-2, clip: 0.05})
 }
+
+// TestMiSSDropoutOnlyWhileTraining: miss_dropout makes the adapter path
+// random under SetTraining(rng) only (bat applies none, as in HF).
+func TestMiSSDropoutOnlyWhileTraining(t *testing.T) {
+	inputDropoutActsOnlyInTraining(t, "miss", map[string]any{"rank": 16, "miss_dropout": 0.5}, true)
+	inputDropoutActsOnlyInTraining(t, "miss", map[string]any{"rank": 16, "miss_dropout": 0.5, "init_weights": "bat"}, false)
+}
+
+// inputDropoutActsOnlyInTraining trains method a little, then checks that
+// SetTraining(rng) makes the outputs random (or, with random false, leaves
+// them alone) and SetTraining(nil) restores the evaluation outputs.
+func inputDropoutActsOnlyInTraining(t *testing.T, method string, opts map[string]any, random bool) {
+	t.Helper()
+	m := refModels(1)[0]
+	att := attachRef(t, m, method, opts)
+	train(t, m, att, 3, 1e-2)
+	evalOut := eval(m.out)
+	att.SetTraining(nn.NewRNG(1, "dropout"))
+	tr1, tr2 := eval(m.out), eval(m.out)
+	att.SetTraining(nil)
+	if got := relDiff(tr1, evalOut) != 0 && relDiff(tr1, tr2) != 0; got != random {
+		t.Errorf("%s %v: dropout on: outputs random %v, want %v", method, opts, got, random)
+	}
+	if d := relDiff(eval(m.out), evalOut); d != 0 {
+		t.Errorf("%s %v: dropout off: outputs moved by %g", method, opts, d)
+	}
+}
