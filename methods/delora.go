@@ -6,7 +6,8 @@ import (
 	"peftbench/nn"
 )
 
-// DeLoRA is decoupled low-rank adaptation (Bini et al. 2025), as HF PEFT's
+// DeLoRA is decoupled low-rank adaptation (Bini, Girrbach and Akata
+// 2025), as HF PEFT's
 // peft.tuners.delora computes it:
 //
 //	ΔW = (λ/r)·B·Ξ·A·diag(w),   Ξ = diag(1/(‖a_i‖·‖b_i‖)),
@@ -165,7 +166,7 @@ func (deloraMethod) Info() Info {
 	return Info{
 		Name: "delora", Family: "lora", HasRank: true,
 		Paper: Paper{Title: "Decoupling Angles and Strength in Low-rank Adaptation",
-			Authors: "Bini et al.", Year: 2025, ArXiv: "2503.18225"},
+			Authors: "Bini, Girrbach and Akata", Year: 2025, ArXiv: "2503.18225"},
 		Summary: "ΔW = (λ/r)·B·Ξ·A·diag(‖W0 columns‖), Ξ normalising each rank-1 term: ‖ΔW‖_F ≤ |λ|·max column norm of W0, λ trained",
 		Options: []Option{
 			intOpt("rank", 8, 1, "adapter rank r"),

@@ -6,7 +6,7 @@ import (
 	"peftbench/nn"
 )
 
-// MiSS is matrix shard sharing (Kang et al. 2024; it absorbed Bone, the
+// MiSS is matrix shard sharing (Kang and Yin 2024; it absorbed Bone, the
 // block-affine adaptation of the paper's first version), as HF PEFT's
 // peft.tuners.miss computes it. One option, init_weights, selects the form:
 //
@@ -249,8 +249,8 @@ type missMethod struct{}
 func (missMethod) Info() Info {
 	return Info{
 		Name: "miss", Family: "shard-sharing", HasRank: true, RankAboveMin: true,
-		Paper: Paper{Title: "MiSS: Balancing LoRA Performance and Efficiency with Simple Shard Sharing",
-			Authors: "Kang et al.", Year: 2024, ArXiv: "2409.15371"},
+		Paper: Paper{Title: "MiSS: Revisiting the Trade-off in LoRA with an Efficient Shard-Sharing Structure",
+			Authors: "Kang and Yin", Year: 2024, ArXiv: "2409.15371"},
 		Summary:   "ΔW = [Dᵀ Dᵀ … Dᵀ]: one trainable r×out shard shared by all r-wide column blocks (bat: ΔW_ij = W_ij·B_i + B_i)",
 		RankMeans: "shard width r: the input is cut into ⌈in/r⌉ r-wide shards that are summed before D (bat: the r×r block size)",
 		Options: []Option{

@@ -1,4 +1,4 @@
-"""MiSS (Kang et al. 2024, arXiv 2409.15371) as HF PEFT's
+"""MiSS (Kang and Yin 2024, arXiv 2409.15371) as HF PEFT's
 peft.tuners.miss.layer.MissLinear computes it:
 
 - init_weights True ("balance"): miss_block D is (r, out), zero;
