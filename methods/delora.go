@@ -7,8 +7,7 @@ import (
 )
 
 // DeLoRA is decoupled low-rank adaptation (Bini, Girrbach and Akata
-// 2025), as HF PEFT's
-// peft.tuners.delora computes it:
+// 2025), as HF PEFT's peft.tuners.delora computes it:
 //
 //	ΔW = (λ/r)·B·Ξ·A·diag(w),   Ξ = diag(1/(‖a_i‖·‖b_i‖)),
 //	y = x·W0ᵀ + b + ((drop(x) ⊙ w)·Aᵀ ⊙ ξ)·Bᵀ,   ξ_i = λ/(r·‖a_i‖·‖b_i‖),
