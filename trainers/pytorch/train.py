@@ -458,6 +458,24 @@ def c3a_block_size(kwargs, man, targets):
         kwargs["block_size"] = g
 
 
+def miss_init(v, o, steps):
+    """MissConfig.init_weights is True (balance), False (balance, D
+    Kaiming-uniform), "bat" or "mini"; our option spells the booleans."""
+    m = {"true": True, "false": False, "bat": "bat", "mini": "mini"}
+    if v not in m:
+        raise Fail("init_weights %r has no MissConfig counterpart (known: %s)" % (v, ", ".join(sorted(m))))
+    return m[v]
+
+
+def shira_mask_type(v, o, steps):
+    """ShiraConfig has one built-in mask, random; the magnitude mask is a
+    custom mask_fn in HF PEFT, which this backend does not set."""
+    if v != "random":
+        raise Fail("mask_type %r has no ShiraConfig counterpart (HF PEFT builds only the random mask; "
+                   "others need a custom mask_fn): use the native backend" % (v,))
+    return v
+
+
 LORA_OPTIONS = {
     "rank": Field("r", as_int),
     "alpha": Field("lora_alpha", as_float),
@@ -556,6 +574,24 @@ PEFT_METHODS = {
     "c3a": {"config": "C3AConfig", "fixed": {}, "options": {
         "block_size": Field("block_size", as_int),  # 0: see c3a_block_size
         "init_weights": Field("init_weights", c3a_init),
+    }},
+    "miss": {"config": "MissConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "mini_r": Field("mini_r", as_int),
+        "miss_dropout": Field("miss_dropout", as_float),
+        "init_weights": Field("init_weights", miss_init),
+    }},
+    "shira": {"config": "ShiraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "mask_type": Field("mask_type", shira_mask_type),
+        "random_seed": Field("random_seed", as_int),
+        "init_weights": Field("init_weights", lambda v, o, steps: bool(v)),
+    }},
+    "delora": {"config": "DeloraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "delora_lambda": Field("delora_lambda", as_float),
+        "module_dropout": Field("module_dropout", as_float),
+        "init_weights": Field("init_weights", lambda v, o, steps: bool(v)),
     }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.
