@@ -585,13 +585,13 @@ PEFT_METHODS = {
         "rank": Field("r", as_int),
         "mask_type": Field("mask_type", shira_mask_type),
         "random_seed": Field("random_seed", as_int),
-        "init_weights": Field("init_weights", lambda v, o, steps: bool(v)),
+        "init_weights": Field("init_weights", as_bool),
     }},
     "delora": {"config": "DeloraConfig", "fixed": {}, "options": {
         "rank": Field("r", as_int),
         "delora_lambda": Field("delora_lambda", as_float),
         "module_dropout": Field("module_dropout", as_float),
-        "init_weights": Field("init_weights", lambda v, o, steps: bool(v)),
+        "init_weights": Field("init_weights", as_bool),
     }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.
