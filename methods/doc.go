@@ -1,23 +1,61 @@
 // Package methods holds peftbench's parameter-efficient fine-tuning methods,
 // one file each, registered by name like database/sql drivers:
 //
-//	full      full fine-tuning of the targeted layers (baseline)
-//	lora      ΔW = (α/r)·B·A                          Hu et al. 2021
-//	rslora    s = α/√r                                 Kalajdzievski 2023
-//	loraplus  lr_B = λ·lr_A, λ = 16                    Hayou et al. 2024
-//	lora-fa   A frozen, B trained (+ preconditioning)  Zhang et al. 2023
-//	dora      magnitude × normalised direction         Liu et al. 2024
-//	pissa     A, B from the top SVD of W0              Meng et al. 2024
-//	olora     A, B from the QR of W0                   Büyükakyüz 2024
-//	vera      shared frozen A, B; train d, b           Kopiczko et al. 2023
-//	lora-xs   train r×r R between SVD factors of W0    Bałazy et al. 2024
-//	adalora   P·Λ·Q with an importance-scored budget   Zhang et al. 2023
-//	lora-ga   A, B from the SVD of the gradient        Wang et al. 2024
+//	full       full fine-tuning of the targeted layers (baseline)
+//	lora       ΔW = (α/r)·B·A                                Hu et al. 2021
+//	rslora     s = α/√r                                      Kalajdzievski 2023
+//	loraplus   lr_B = λ·lr_A, λ = 16                         Hayou et al. 2024
+//	lora-fa    A frozen, B trained (+ preconditioning)       Zhang et al. 2023
+//	dora       magnitude × normalised direction              Liu et al. 2024
+//	pissa      A, B from the top SVD of W0                   Meng et al. 2024
+//	olora      A, B from the QR of W0                        Büyükakyüz 2024
+//	vera       shared frozen A, B; train d, b                Kopiczko et al. 2023
+//	lora-xs    train r×r R between SVD factors of W0         Bałazy et al. 2024
+//	adalora    P·Λ·Q with an importance-scored budget        Zhang et al. 2023
+//	lora-ga    A, B from the SVD of the gradient             Wang et al. 2024
+//	loha       ΔW = (α/r)·(B1A1)⊙(B2A2)                      Hyeon-Woo et al. 2021
+//	lokr       ΔW = (α/r)·W1⊗W2                              Yeh et al. 2023
+//	hira       ΔW = W0⊙(B·A)                                 Huang et al. 2025
+//	oft        W' = W0·Rᵀ, R block-diagonal Cayley           Qiu et al. 2023/2025
+//	boft       W' = diag(s)·W0·Mᵀ, M butterfly of Cayleys    Liu et al. 2023
+//	hra        W' = W0·H, H a product of reflections         Yuan et al. 2024
+//	road       y ← pairwise 2-D rotations of the output      Liao et al. 2024
+//	ia3        y ← l ⊙ output, or input ⊙ l (feedforward)    Liu et al. 2022
+//	miss       ΔW = [Dᵀ … Dᵀ] (shard sharing), Bone's "bat"  Kang and Yin 2024
+//	shira      ΔW sparse at r·(in+out) fixed entries         Bhardwaj et al. 2024
+//	delora     ΔW = (λ/r)·B·Ξ·A·diag(‖W0 cols‖)              Bini et al. 2025
+//	fourierft  ΔW = α·Re(IDFT2(sparse spectrum))             Gao et al. 2024
+//	c3a        ΔW block-circulant (FFT convolution)          Chen et al. 2024
+//	vblora     A, B mixed from one shared vector bank        Li et al. 2024
+//	randlora   Σ frozen random bases scaled by λ, γ          Albert et al. 2025
+//	gralora    a k×k grid of block LoRAs                     Jung et al. 2025
+//	ln-tuning  train copies of the norm layers               Zhao et al. 2023
 //
 // Every method declares an Info (family, paper, options with defaults and
 // ranges, and its trainable-parameter count as a formula) and implements
 // Method. Adding a method is adding a file with an init that calls
-// Register; the conformance test then runs it on the reference models.
+// Register; the conformance test then runs it on the reference models, at
+// its defaults and at the second option set it declares (Info.AltOptions).
+//
+// # What a method declares
+//
+// The rank axis: a sweep's rank sets Info.RankOption, "rank" for low-rank
+// methods and the method's own size option elsewhere (OFT's
+// oft_block_size, BOFT's boft_block_size, FourierFT's n_frequency, C3A's
+// block_size); methods without a size axis (full, IA3, RoAd, LN tuning)
+// refuse a rank. The initialisation: the adapted model starts exactly at
+// the base unless Info.InitDeviation bounds a published near-no-op
+// (LoRA-XS) or Info.RandomInit says HF PEFT's default init is not a no-op
+// (FourierFT's N(0,1) spectrum, C3A's Xavier kernels, VB-LoRA's bank), in
+// which case Info.IdentityOptions names the options under which it is; the
+// conformance suite checks whichever is declared.
+//
+// Additive methods change W0 by ΔW; multiplicative and orthogonal ones
+// (OFT, BOFT, HRA: W0·Rᵀ; RoAd, IA3: a transform of the output) change it
+// by a product. Both give their merged weight through nn.Adapter.Merged,
+// so spectra, intruder counts and merging need nothing per method; methods
+// that also transform the layer's bias (RoAd, IA3's output form) implement
+// BiasMerger, and a merge swaps in both.
 //
 // # Options
 //
