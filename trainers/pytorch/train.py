@@ -338,6 +338,12 @@ def as_float(v, o, steps):
     return float(v)
 
 
+def as_bool(v, o, steps):
+    if not isinstance(v, bool):
+        raise Fail("want true or false, got %r" % (v,))
+    return v
+
+
 def lora_init(v, o, steps):
     """Our init choices as LoraConfig.init_lora_weights: kaiming is HF's
     default (True: A Kaiming-uniform, B = 0)."""
@@ -417,6 +423,32 @@ PEFT_METHODS = {
         "d_initial": Field("d_initial", as_float),
         "projection_seed": Field("projection_prng_key", as_int),
         "dropout": Field("vera_dropout", as_float),
+    }},
+    "vblora": {"config": "VBLoRAConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "num_vectors": Field("num_vectors", as_int),
+        "vector_length": Field("vector_length", as_int),
+        "topk": Field("topk", as_int),
+        "dropout": Field("vblora_dropout", as_float),
+        "init_vector_bank_bound": Field("init_vector_bank_bound", as_float),
+        "init_logits_std": Field("init_logits_std", as_float),
+    }},
+    "randlora": {"config": "RandLoraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "alpha": Field("randlora_alpha", as_float),
+        "projection_prng_key": Field("projection_prng_key", as_int),
+        "sparse": Field("sparse", as_bool),
+        "very_sparse": Field("very_sparse", as_bool),
+        "dropout": Field("randlora_dropout", as_float),
+        "init_weights": Field("init_weights", as_bool),
+    }},
+    "gralora": {"config": "GraloraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "alpha": Field("alpha", as_float),
+        "gralora_k": Field("gralora_k", as_int),
+        "hybrid_r": Field("hybrid_r", as_int),
+        "dropout": Field("gralora_dropout", as_float),
+        "init_weights": Field("init_weights", as_bool),
     }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.
