@@ -200,7 +200,7 @@ func (vbloraMethod) Info() Info {
 			floatOpt("init_vector_bank_bound", 0.02, fptr(0), nil, "the bank starts U(−bound, bound); 0 gives ΔW = 0 but no gradient"),
 			floatOpt("init_logits_std", 0.1, fptr(0), nil, "the logits start N(0, std²)"),
 		},
-		ParamsFormula: "num_vectors·vector_length (the shared bank, once) + Σ r·(in+out)/vector_length·num_vectors",
+		ParamsFormula: "h·b + Σ r·(in+out)·h/b (h = num_vectors, b = vector_length)",
 		RandomInit:    "bank U(−0.02, 0.02) and logits N(0, 0.1²) make A and B non-zero, so ΔW = B·A ≠ 0 at step 0",
 		// A zero bank starts at the base model but never trains (ΔW = B·A
 		// has zero gradient at A = B = 0); HF has no trainable no-op init.
