@@ -3,7 +3,9 @@ package methods
 import (
 	"fmt"
 	"math"
+	"slices"
 
+	"peftbench/kernels"
 	"peftbench/nn"
 )
 
@@ -118,50 +120,69 @@ func (m *RandLoRA) Merged(l *nn.Linear) []float32 {
 // (r×d); output row k·n + i is λ[k, i]·A[k, :]·γ[i, :], transposed when
 // transposed is set.
 func randloraScaledA(transposed bool) *nn.Func {
+	var tmp, row []float32 // scratch: the untransposed output or gradient, one row
+	rows := func(y []float32, lam, gam, a []float32, r, n, d int) {
+		for k := range r {
+			ak := a[k*d : (k+1)*d]
+			for i := range n {
+				yr := y[(k*n+i)*d : (k*n+i+1)*d]
+				copy(yr, ak)
+				kernels.Scale(lam[k*n+i], yr)         // λ·A, then
+				kernels.Mul(yr, yr, gam[i*d:(i+1)*d]) // ·γ, as torch's λ[:, :, None]·A·γ[None]
+			}
+		}
+	}
 	return &nn.Func{
 		Name: "randlora_scaled_A",
 		Forward: func(y []float32, in []*nn.Tensor) {
-			lam, gam, a := in[0], in[1], in[2]
-			r, n, d := lam.Shape[0], lam.Shape[1], a.Shape[1]
-			for k := range r {
-				for i := range n {
-					row := k*n + i
-					for c := range d {
-						v := lam.Data[k*n+i] * a.Data[k*d+c] * gam.Data[i*d+c]
-						if transposed {
-							y[c*r*n+row] = v
-						} else {
-							y[row*d+c] = v
-						}
-					}
-				}
+			r, n, d := in[0].Shape[0], in[0].Shape[1], in[2].Shape[1]
+			if !transposed {
+				rows(y, in[0].Data, in[1].Data, in[2].Data, r, n, d)
+				return
 			}
+			tmp = slices.Grow(tmp[:0], len(y))[:len(y)]
+			rows(tmp, in[0].Data, in[1].Data, in[2].Data, r, n, d)
+			randloraTranspose(y, tmp, r*n, d)
 		},
 		Backward: func(dy []float32, in []*nn.Tensor) {
-			lam, gam, a := in[0], in[1], in[2]
-			r, n, d := lam.Shape[0], lam.Shape[1], a.Shape[1]
+			lam, gam, a := in[0].Data, in[1].Data, in[2].Data
+			dlam, dgam := in[0].Grad, in[1].Grad
+			r, n, d := in[0].Shape[0], in[0].Shape[1], in[2].Shape[1]
+			if transposed {
+				tmp = slices.Grow(tmp[:0], len(dy))[:len(dy)]
+				randloraTranspose(tmp, dy, d, r*n)
+				dy = tmp
+			}
+			row = slices.Grow(row[:0], d)[:d]
 			for k := range r {
+				ak := a[k*d : (k+1)*d]
 				for i := range n {
-					row := k*n + i
-					var dl float64
-					l := lam.Data[k*n+i]
-					for c := range d {
-						g := dy[row*d+c]
-						if transposed {
-							g = dy[c*r*n+row]
-						}
-						ag := g * a.Data[k*d+c]
-						dl += float64(ag) * float64(gam.Data[i*d+c])
-						if gam.Grad != nil {
-							gam.Grad[i*d+c] += ag * l
-						}
+					j := k*n + i
+					kernels.Mul(row, dy[j*d:(j+1)*d], ak) // dY ⊙ A
+					if dlam != nil {
+						dlam[j] += kernels.Dot(row, gam[i*d:(i+1)*d])
 					}
-					if lam.Grad != nil {
-						lam.Grad[k*n+i] += float32(dl)
+					if dgam != nil {
+						kernels.Axpy(lam[j], row, dgam[i*d:(i+1)*d])
 					}
 				}
 			}
 		},
+	}
+}
+
+// randloraTranspose writes the transpose of src (rows × cols) to dst, in
+// 32×32 tiles.
+func randloraTranspose(dst, src []float32, rows, cols int) {
+	const t = 32
+	for i0 := 0; i0 < rows; i0 += t {
+		for j0 := 0; j0 < cols; j0 += t {
+			for i := i0; i < min(i0+t, rows); i++ {
+				for j := j0; j < min(j0+t, cols); j++ {
+					dst[j*rows+i] = src[i*cols+j]
+				}
+			}
+		}
 	}
 }
 

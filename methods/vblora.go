@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"peftbench/nn"
 )
@@ -105,19 +106,33 @@ func (v *VBLoRA) Merged(l *nn.Linear) []float32 {
 
 // vbMix is the top-k admixture as a graph op: inputs logits (n sub-vectors
 // × h, any leading shape) and the bank (h × b); sub-vector s's element c
-// goes to output position place(s, c).
+// goes to output position place(s, c). Forward keeps the selection (indices
+// and softmax weights) with a copy of the logits it came from; Backward
+// reuses it when the logits are unchanged and selects again otherwise.
 func vbMix(name string, k int, place func(s, c int) int) *nn.Func {
+	var seen []float32 // the logits the selection below was made from
+	var idx []int      // n·k selected bank rows, descending logits
+	var wts []float64  // their softmax weights
+	sel := func(logits []float32, h int) {
+		n := len(logits) / h
+		seen = append(seen[:0], logits...)
+		idx = slices.Grow(idx[:0], n*k)[:n*k]
+		wts = slices.Grow(wts[:0], n*k)[:n*k]
+		for s := range n {
+			vbTopK(logits[s*h:(s+1)*h], idx[s*k:(s+1)*k], wts[s*k:(s+1)*k])
+		}
+	}
 	return &nn.Func{
 		Name: name,
 		Forward: func(y []float32, in []*nn.Tensor) {
 			logits, bank := in[0], in[1]
 			h, b := bank.Shape[0], bank.Shape[1]
-			idx, w := make([]int, k), make([]float64, k)
+			sel(logits.Data, h)
 			for s := range len(logits.Data) / h {
-				vbTopK(logits.Data[s*h:(s+1)*h], idx, w)
+				ix, w := idx[s*k:(s+1)*k], wts[s*k:(s+1)*k]
 				for c := range b {
 					var acc float64
-					for i, j := range idx {
+					for i, j := range ix {
 						acc += w[i] * float64(bank.Data[j*b+c])
 					}
 					y[place(s, c)] = float32(acc)
@@ -127,11 +142,14 @@ func vbMix(name string, k int, place func(s, c int) int) *nn.Func {
 		Backward: func(dy []float32, in []*nn.Tensor) {
 			logits, bank := in[0], in[1]
 			h, b := bank.Shape[0], bank.Shape[1]
-			idx, w, dw := make([]int, k), make([]float64, k), make([]float64, k)
+			if !slices.Equal(seen, logits.Data) {
+				sel(logits.Data, h)
+			}
+			dw := make([]float64, k)
 			for s := range len(logits.Data) / h {
-				vbTopK(logits.Data[s*h:(s+1)*h], idx, w)
+				ix, w := idx[s*k:(s+1)*k], wts[s*k:(s+1)*k]
 				var dot float64
-				for i, j := range idx {
+				for i, j := range ix {
 					var d float64
 					for c := range b {
 						g := dy[place(s, c)]
@@ -144,7 +162,7 @@ func vbMix(name string, k int, place func(s, c int) int) *nn.Func {
 					dot += w[i] * d
 				}
 				if logits.Grad != nil { // softmax backward on the selected logits
-					for i, j := range idx {
+					for i, j := range ix {
 						logits.Grad[s*h+j] += float32(w[i] * (dw[i] - dot))
 					}
 				}
@@ -156,21 +174,26 @@ func vbMix(name string, k int, place func(s, c int) int) *nn.Func {
 // vbTopK writes the indices of the len(idx) largest logits (descending;
 // the lower index first on a tie) and the softmax of those logits.
 func vbTopK(logits []float32, idx []int, w []float64) {
-	for i := range idx {
-		best := -1
-		for j, v := range logits {
-			taken := false
-			for _, p := range idx[:i] {
-				if p == j {
-					taken = true
-					break
-				}
-			}
-			if !taken && (best < 0 || v > logits[best]) {
-				best = j
-			}
+	k := len(idx)
+	insert := func(j, n int) { // into idx[:n], kept descending, n < k or drop the last
+		p := min(n, k-1)
+		v := logits[j]
+		for p > 0 && logits[idx[p-1]] < v {
+			idx[p] = idx[p-1]
+			p--
 		}
-		idx[i] = best
+		idx[p] = j
+	}
+	for j := range k {
+		insert(j, j)
+	}
+	thr := logits[idx[k-1]]
+	for j := k; j < len(logits); j++ {
+		if logits[j] <= thr {
+			continue
+		}
+		insert(j, k)
+		thr = logits[idx[k-1]]
 	}
 	m := float64(logits[idx[0]])
 	var z float64
