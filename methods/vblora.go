@@ -46,6 +46,11 @@ import (
 // ~1e-3 for the bank (HF's config has no per-group rate; neither does this
 // one). save_only_topk_weights changes only what HF saves, not training,
 // and is not an option here.
+//
+// Speed: building A and B costs a top-k over h logits per sub-vector
+// (kept from forward for backward), and AdamW updates every logit,
+// r·(In+Out)·h/b per layer, many more numbers than LoRA's factors (HF
+// trains the same tensors); a default step costs about 2.5× LoRA's.
 type VBLoRA struct {
 	Bank    *nn.Tensor // shared vector bank, num_vectors × vector_length
 	LogitsA *nn.Tensor // r × In/b × h
