@@ -593,6 +593,32 @@ PEFT_METHODS = {
         "module_dropout": Field("module_dropout", as_float),
         "init_weights": Field("init_weights", as_bool),
     }},
+    "vblora": {"config": "VBLoRAConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "num_vectors": Field("num_vectors", as_int),
+        "vector_length": Field("vector_length", as_int),
+        "topk": Field("topk", as_int),
+        "dropout": Field("vblora_dropout", as_float),
+        "init_vector_bank_bound": Field("init_vector_bank_bound", as_float),
+        "init_logits_std": Field("init_logits_std", as_float),
+    }},
+    "randlora": {"config": "RandLoraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "alpha": Field("randlora_alpha", as_float),
+        "projection_prng_key": Field("projection_prng_key", as_int),
+        "sparse": Field("sparse", as_bool),
+        "very_sparse": Field("very_sparse", as_bool),
+        "dropout": Field("randlora_dropout", as_float),
+        "init_weights": Field("init_weights", as_bool),
+    }},
+    "gralora": {"config": "GraloraConfig", "fixed": {}, "options": {
+        "rank": Field("r", as_int),
+        "alpha": Field("alpha", as_float),
+        "gralora_k": Field("gralora_k", as_int),
+        "hybrid_r": Field("hybrid_r", as_int),
+        "dropout": Field("gralora_dropout", as_float),
+        "init_weights": Field("init_weights", as_bool),
+    }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.
     "full": {"config": None, "fixed": {}, "options": {}},
