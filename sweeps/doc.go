@@ -106,7 +106,12 @@
 // options against the layers it targets — rank ≤ min(out, in) for most
 // methods, 2·rank for LoRA-GA, any rank for VeRA — so that a sweep refuses
 // at load time, at the value that set it, exactly what the trainer would
-// refuse at run time.
+// refuse at run time. A method that tunes norm layers instead of linear
+// ones (LN tuning) ignores the targets and is checked against the task's
+// norm layers (Catalog implementing TaskChecker): it is refused on a task
+// whose model has none, "ln-tuning: task teacher-shift has no norm
+// layers", so it goes in an [[include]] with the transformer tasks rather
+// than in a grid with MLP tasks.
 //
 // # Order and identity
 //

@@ -447,6 +447,9 @@ func (r *resolver) checkLayers(c combo, method string, rank int, task string, mo
 	}
 	hit, _ := Targeted(targets, cl.layers)
 	err := r.d.cat.CheckMethodLayers(method, rank, maps.Clone(mopts), hit)
+	if tc, ok := r.d.cat.(TaskChecker); ok && err == nil {
+		err = tc.CheckMethodTask(method, maps.Clone(mopts), task, topts)
+	}
 	if err == nil {
 		return true
 	}

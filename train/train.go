@@ -145,7 +145,9 @@ func (c Config) StepLR(i int) float64 {
 type Setup struct {
 	// Model is a clone of the base model: the one that trains.
 	Model tasks.Model
-	// Layers are the targeted linear layers of Model, in its order.
+	// Layers are the targeted linear layers of Model, in its order; none
+	// for a method that tunes norm layers instead (methods.NormTuner: LN
+	// tuning), which attaches to Model.Norms() and ignores the targets.
 	Layers []*nn.Linear
 	// Attachment is the method attached to Layers, its initial tensors
 	// drawn from StreamInit and its before-training hook run; nil when
@@ -165,9 +167,12 @@ type Setup struct {
 // external trainer needs to follow the builtin one from it.
 func Prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool) (*Setup, error) {
 	model := base.Clone()
-	layers, err := pick(model.Linears(), cfg.Layers)
-	if err != nil {
-		return nil, err
+	var layers []*nn.Linear
+	var err error
+	if !methods.TunesNorms(cfg.Method) {
+		if layers, err = pick(model.Linears(), cfg.Layers); err != nil {
+			return nil, err
+		}
 	}
 	s := &Setup{Model: model, Layers: layers, Data: cfg.RNG(StreamData), Dropout: cfg.RNG(StreamDropout)}
 	if method {
@@ -182,10 +187,19 @@ func Prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool) (*S
 }
 
 // attach attaches cfg.Method with its resolved options o to layers of
-// model, its initial tensors drawn from rng, and runs its before-training
-// hook.
+// model (to all of model's norm layers for a methods.NormTuner), its
+// initial tensors drawn from rng, and runs its before-training hook.
 func attach(cfg Config, o methods.Options, inst tasks.Instance, model tasks.Model, layers []*nn.Linear, rng *nn.RNG) (methods.Attachment, error) {
-	att, err := methods.AttachResolved(cfg.Method, layers, o, rng)
+	var att methods.Attachment
+	var err error
+	if methods.TunesNorms(cfg.Method) {
+		att, err = methods.AttachNormsResolved(cfg.Method, model.Norms(), o, rng)
+		if err != nil {
+			err = fmt.Errorf("task %s: %w", cfg.Task, err)
+		}
+	} else {
+		att, err = methods.AttachResolved(cfg.Method, layers, o, rng)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -268,8 +282,12 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		eval:    &nn.Graph{NoGrad: true},
 	}
 	r.use(setup.Attachment)
-	shapes := methods.Shapes(layers)
-	formula, err := methods.TrainableParamsResolved(cfg.Method, shapes, setup.Options)
+	var formula int64
+	if methods.TunesNorms(cfg.Method) {
+		formula, err = methods.TrainableNormParamsResolved(cfg.Method, methods.NormShapes(model.Norms()), setup.Options)
+	} else {
+		formula, err = methods.TrainableParamsResolved(cfg.Method, methods.Shapes(layers), setup.Options)
+	}
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -439,8 +457,12 @@ func (r *run) use(att methods.Attachment) {
 }
 
 // mergeAdapter folds each layer's adapter into its base weight and removes
-// it, so the next stage starts a fresh adapter on the merged weights.
+// it, and swaps each tuned norm's copy in (nn.Norm.Merge), so the next
+// stage starts a fresh adapter on the merged weights.
 func (r *run) mergeAdapter() {
+	for _, n := range r.model.Norms() {
+		n.Merge()
+	}
 	for _, l := range r.layers {
 		if l.Adapter == nil {
 			continue
@@ -534,7 +556,9 @@ func (r *run) evaluate(step int, stage tasks.Stage) {
 	r.rep.Step(step, "retain", "accuracy", acc)
 }
 
-// saveWeights writes the base and tuned weights of every targeted layer.
+// saveWeights writes the base and tuned weights of every targeted layer
+// (none for a method that tunes norms only: the file then holds no tensor
+// and the trial's spectra are empty).
 func (r *run) saveWeights(dir string) error {
 	baseLayers := map[string]*nn.Linear{}
 	for _, l := range r.base.Linears() {
