@@ -33,6 +33,8 @@ import (
 	"sort"
 	"time"
 
+	"gonum.org/v1/gonum/mat"
+
 	"peftbench/methods"
 	"peftbench/nn"
 	"peftbench/safetensors"
@@ -65,6 +67,11 @@ type Config struct {
 	Warmup      int
 	GradClip    float64 // global-norm clip; 0 = none
 	EvalEvery   int     // steps between target evaluations; 0 = only at the end
+
+	// MitigateIntruders, when set, applies HF PEFT's intruder-dimension
+	// mitigation to every targeted layer's merged weight after training
+	// and before the final evaluation (see mitigate).
+	MitigateIntruders *sweeps.IntruderMitigation
 }
 
 // TrialConfig is the Config of a sweep's trial: its method, task, seed and
@@ -108,6 +115,8 @@ func TrialConfig(t sweeps.Trial) (Config, error) {
 		Warmup:        tc.Warmup,
 		GradClip:      tc.GradClip,
 		EvalEvery:     tc.EvalEvery,
+
+		MitigateIntruders: t.MitigateIntruders,
 	}, nil
 }
 
@@ -329,6 +338,11 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 	rep.Summary("steps", float64(step))
 
 	r.att.SetTraining(nil)
+	if cfg.MitigateIntruders != nil {
+		if err := r.mitigate(ctx, *cfg.MitigateIntruders); err != nil {
+			return err
+		}
+	}
 	sum := tasks.Summary(r.eval, model, base, inst)
 	if len(stages) > 1 {
 		// The target of a continual task is its last stage.
@@ -475,6 +489,58 @@ func (r *run) mergeAdapter() {
 			l.Bias.SetRequiresGrad(false)
 		}
 	}
+}
+
+// mitigate applies HF PEFT's reduce_intruder_dimension to the trained
+// model (analysis.MitigateIntruders): each targeted layer's merged weight
+// W0 + ΔW becomes W + (λ−1)·Σ σⱼuⱼvⱼᵀ over its intruder directions, and is
+// merged into the layer (its adapter removed; a layer without intruders,
+// or any layer at λ = 1, keeps its adapter untouched), so the final evaluation,
+// the forgetting and the weights artifact (spectra, intruders) are those
+// of the mitigated model; the step metrics before it are the plain
+// model's. It reports the number of directions rescaled, summed over
+// layers, as intruders_mitigated.
+func (r *run) mitigate(ctx context.Context, m sweeps.IntruderMitigation) error {
+	baseLayers := map[string]*nn.Linear{}
+	for _, l := range r.base.Linears() {
+		baseLayers[l.Name] = l
+	}
+	opt := MitigationOptions{Lambda: m.Lambda, Eps: m.Epsilon, K: m.TopK}
+	total := 0
+	for _, l := range r.layers {
+		w0 := widen(l.Out, l.In, baseLayers[l.Name].Weight.Data)
+		res, err := MitigateIntruders(ctx, w0, widen(l.Out, l.In, l.Merged()), opt)
+		if err != nil {
+			return fmt.Errorf("train: mitigate intruders: layer %s: %w", l.Name, err)
+		}
+		total += len(res.Intruders)
+		if len(res.Intruders) == 0 || m.Lambda == 1 {
+			// Nothing to change: the layer keeps its adapter (HF PEFT
+			// copies an intruder-free adapter unchanged), so λ = 1 gives the
+			// plain trial's metrics bit for bit.
+			continue
+		}
+		for i, v := range res.W.RawMatrix().Data {
+			l.Weight.Data[i] = float32(v)
+		}
+		l.Adapter = nil
+		l.Weight.SetRequiresGrad(false)
+		if l.Bias != nil {
+			l.Bias.SetRequiresGrad(false)
+		}
+	}
+	r.rep.Log(fmt.Sprintf("intruder mitigation (lambda %g, threshold_epsilon %g, top_k %d): %d directions rescaled", m.Lambda, m.Epsilon, m.TopK, total))
+	r.rep.Summary("intruders_mitigated", float64(total))
+	return nil
+}
+
+// widen is a row-major float32 matrix as a float64 gonum matrix.
+func widen(rows, cols int, v []float32) *mat.Dense {
+	d := make([]float64, len(v))
+	for i, x := range v {
+		d[i] = float64(x)
+	}
+	return mat.NewDense(rows, cols, d)
 }
 
 // train runs cfg.Steps optimiser steps on one stage, advancing *step.
