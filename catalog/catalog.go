@@ -4,6 +4,7 @@
 package catalog
 
 import (
+	"fmt"
 	"slices"
 
 	"peftbench/methods"
@@ -86,4 +87,24 @@ func (Registries) Layers(task string, opts map[string]any) ([]sweeps.Layer, erro
 // already in the resolved options.
 func (Registries) CheckMethodLayers(method string, _ int, resolved map[string]any, layers []sweeps.Layer) error {
 	return methods.CheckLayers(method, resolved, layers)
+}
+
+var _ sweeps.TaskChecker = Registries{}
+
+// CheckMethodTask refuses a method that tunes norm layers (LN tuning,
+// methods.NormTuner) on a task whose model has none (the MLP tasks), and
+// checks its resolved options against the task's norm layers
+// (methods.CheckNorms), as the trainer would when it attaches.
+func (Registries) CheckMethodTask(method string, resolved map[string]any, task string, taskOpts map[string]any) error {
+	if !methods.TunesNorms(method) {
+		return nil
+	}
+	norms, err := tasks.Norms(task, taskOpts)
+	if err != nil {
+		return err
+	}
+	if len(norms) == 0 {
+		return fmt.Errorf("%s: task %s has no norm layers (LayerNorm, RMSNorm) to tune", method, task)
+	}
+	return methods.CheckNorms(method, resolved, norms)
 }

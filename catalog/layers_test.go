@@ -99,6 +99,19 @@ func TestLoadAgreesWithMethods(t *testing.T) {
 					if werr == nil {
 						werr = methods.CheckLayers(method, o, ms)
 					}
+					// A method that tunes norm layers (LN tuning) is refused on
+					// a task without them (the MLP tasks), naming the task.
+					var noNorms string
+					if werr == nil && methods.TunesNorms(method) {
+						norms, err := tasks.Norms(task, nil)
+						if err != nil {
+							t.Fatal(err)
+						}
+						werr = methods.CheckNorms(method, o, norms)
+						if len(norms) == 0 {
+							noNorms = method + ": task " + task + " has no norm layers"
+						}
+					}
 					src := "seeds = 3\n[grid]\nmethod = [\"" + method + "\"]\ntask = [\"" + task + "\"]\n"
 					if r > 0 {
 						src += "rank = [" + strconv.Itoa(r) + "]\n"
@@ -107,6 +120,9 @@ func TestLoadAgreesWithMethods(t *testing.T) {
 					_, err := sweeps.Parse("x.toml", []byte(src), catalog.Registries{})
 					if (err == nil) != (werr == nil) {
 						t.Errorf("%s r=%d on %s targets %v: sweep error %v, method error %v", method, r, task, targets, err, werr)
+					}
+					if noNorms != "" && (err == nil || !strings.Contains(err.Error(), noNorms)) {
+						t.Errorf("%s on %s: sweep error %v, want %q", method, task, err, noNorms)
 					}
 				}
 			}

@@ -163,6 +163,9 @@ func conform(t *testing.T, name string, opts map[string]any, m refModel) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if TunesNorms(name) && len(m.model.Norms()) == 0 {
+		t.Skipf("%s tunes norm layers and the reference %s has none", name, m.name)
+	}
 	if err := CheckLayers(name, o, Shapes(m.targets)); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +180,7 @@ func conform(t *testing.T, name string, opts map[string]any, m refModel) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		att, err := AttachResolved(name, m.targets, ro, nn.NewRNG(7, "method"))
+		att, err := attachConform(name, m, ro, nn.NewRNG(7, "method"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -186,7 +189,7 @@ func conform(t *testing.T, name string, opts map[string]any, m refModel) {
 		}
 		detach(att)
 	}
-	att, err := AttachResolved(name, m.targets, o, nn.NewRNG(7, "method"))
+	att, err := attachConform(name, m, o, nn.NewRNG(7, "method"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +213,11 @@ func conform(t *testing.T, name string, opts map[string]any, m refModel) {
 		}
 		got += int64(p.T.Size())
 	}
-	if want := method.TrainableParams(Shapes(m.targets), o); got != want {
+	want := method.TrainableParams(Shapes(m.targets), o)
+	if nt, ok := method.(NormTuner); ok {
+		want = nt.TrainableNormParams(NormShapes(m.model.Norms()), o)
+	}
+	if got != want {
 		t.Errorf("(b) %d trainable elements, formula %q gives %d", got, info.ParamsFormula, want)
 	}
 
@@ -249,6 +256,14 @@ func conform(t *testing.T, name string, opts map[string]any, m refModel) {
 		}
 		l.Adapter = nil
 	}
+	// A tuned norm (LN tuning) merges by swapping its copy in.
+	var savedNorms []nn.Norm
+	for _, n := range m.model.Norms() {
+		savedNorms = append(savedNorms, *n)
+		if n.Tuned != nil {
+			*n = nn.Norm{Name: n.Name, Weight: n.Tuned.Weight, Bias: n.Tuned.Bias}
+		}
+	}
 	merged := eval(m.out)
 	for i, l := range m.targets {
 		l.Weight.Data, l.Adapter = saved[i], adapters[i]
@@ -256,9 +271,21 @@ func conform(t *testing.T, name string, opts map[string]any, m refModel) {
 			l.Bias.Data = savedBias[i]
 		}
 	}
+	for i, n := range m.model.Norms() {
+		*n = savedNorms[i]
+	}
 	if d := relDiff(merged, adapted); d > 1e-5 {
 		t.Errorf("(d) merged weights give outputs %.3g away from the adapter's", d)
 	}
+}
+
+// attachConform attaches method name to the reference model's targeted linear
+// layers, or to its norm layers for a NormTuner.
+func attachConform(name string, m refModel, o Options, rng *nn.RNG) (Attachment, error) {
+	if TunesNorms(name) {
+		return AttachNormsResolved(name, m.model.Norms(), o, rng)
+	}
+	return AttachResolved(name, m.targets, o, rng)
 }
 
 // detach removes an attachment's adapters so the layers can take another.

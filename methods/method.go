@@ -104,6 +104,34 @@ func Shapes(layers []*nn.Linear) []LayerShape {
 	return s
 }
 
+// NormShape is a norm layer (LayerNorm or RMSNorm): its dotted name, width
+// and whether it has a bias (internal/options; the same type as
+// tasks.NormShape).
+type NormShape = options.NormShape
+
+// NormShapes returns the shapes of norms.
+func NormShapes(norms []*nn.Norm) []NormShape {
+	s := make([]NormShape, len(norms))
+	for i, n := range norms {
+		s[i] = NormShape{Name: n.Name, Dim: n.Dim(), Bias: n.Bias != nil}
+	}
+	return s
+}
+
+// NormTuner is implemented by methods that adapt a model's norm layers
+// instead of its linear layers (LN tuning). A trainer attaches such a
+// method with AttachNorms to every norm layer of the model (the method
+// picks among them by its own options), in place of Attach on the targeted
+// linear layers, which it refuses; the Attachment it returns adapts no
+// linear layer (Layers is empty) and sets each adapted norm's Tuned.
+// TrainableNormParams is TrainableParams for norms, and CheckNorms is
+// CheckLayers: a model with no norm layer to adapt is an error.
+type NormTuner interface {
+	AttachNorms(norms []*nn.Norm, o Options, rng *nn.RNG) (Attachment, error)
+	TrainableNormParams(norms []NormShape, o Options) int64
+	CheckNorms(o Options, norms []NormShape) error
+}
+
 // Attachment is a method attached to the targeted layers of one model.
 type Attachment interface {
 	// Params lists the trainable tensors, with per-tensor learning-rate

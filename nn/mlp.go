@@ -58,6 +58,9 @@ func Activate(g *Graph, name string, x *Tensor) *Tensor {
 // Linears returns the layers in order.
 func (m *MLP) Linears() []*Linear { return m.Layers }
 
+// Norms returns nothing: an MLP has no norm layers.
+func (m *MLP) Norms() []*Norm { return nil }
+
 // Params returns nothing: an MLP's tensors all belong to its linears.
 func (m *MLP) Params() []ParamRef { return nil }
 

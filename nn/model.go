@@ -9,6 +9,9 @@ import (
 type Model interface {
 	// Linears returns every linear layer in a stable order.
 	Linears() []*Linear
+	// Norms returns every norm layer (LayerNorm, RMSNorm) in a stable
+	// order; none for an MLP. Their base tensors are also in Params.
+	Norms() []*Norm
 	// Params returns the model's tensors outside its linear layers
 	// (embeddings, norms), for pretraining. Linear weights and biases
 	// belong to the linears and their adapters; fine-tuning, full
@@ -65,7 +68,8 @@ func loadState(dst, src map[string]*Tensor) error {
 // print_trainable_parameters states it ("all params"): every tensor of the
 // base model (StateDict: linears, embeddings, norms), frozen or not, plus
 // each adapter's trainable tensors that are not base tensors (full
-// fine-tuning trains base tensors, so they are not counted twice). Frozen
+// fine-tuning trains base tensors, so they are not counted twice), and the
+// trainable copies of tuned norms (LN tuning, Norm.Tuned). Frozen
 // adapter buffers (VeRA's shared projections, a residual method's initial
 // factors) are not parameters and are not counted.
 func TotalParams(m Model) int {
@@ -77,15 +81,24 @@ func TotalParams(m Model) int {
 			n += t.Size()
 		}
 	}
+	count := func(t *Tensor) {
+		if t != nil && !seen[t] {
+			seen[t] = true
+			n += t.Size()
+		}
+	}
 	for _, l := range m.Linears() {
 		if l.Adapter == nil {
 			continue
 		}
 		for _, p := range l.Adapter.Params() {
-			if !seen[p.T] {
-				seen[p.T] = true
-				n += p.T.Size()
-			}
+			count(p.T)
+		}
+	}
+	for _, nm := range m.Norms() {
+		if nm.Tuned != nil {
+			count(nm.Tuned.Weight)
+			count(nm.Tuned.Bias)
 		}
 	}
 	return n

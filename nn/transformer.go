@@ -42,11 +42,16 @@ type Block struct {
 
 // Norm is a LayerNorm (Bias set) or RMSNorm (Bias nil) of one width.
 type Norm struct {
-	Weight, Bias *Tensor
+	Name         string  // stable dotted name: "blocks.0.ln1", "ln_f"
+	Weight, Bias *Tensor // γ and β (nil for RMSNorm); frozen while fine-tuning
+	// Tuned, when set, is a trainable copy of the norm that Forward uses in
+	// place of Weight and Bias (LN tuning); nil: the base norm. It is the
+	// norms' adapter slot, as Linear.Adapter is the linears'.
+	Tuned *Norm
 }
 
 func newNorm(name string, dim int, rms bool) *Norm {
-	n := &Norm{Weight: New(dim)}
+	n := &Norm{Name: name, Weight: New(dim)}
 	n.Weight.Name = name + ".weight"
 	for i := range n.Weight.Data {
 		n.Weight.Data[i] = 1
@@ -58,8 +63,39 @@ func newNorm(name string, dim int, rms bool) *Norm {
 	return n
 }
 
-// Forward applies the norm to the rows of x.
+// Dim is the norm's width.
+func (n *Norm) Dim() int { return n.Weight.Size() }
+
+// Copy returns a norm of the same name with copies of Weight and Bias
+// (LN tuning's trainable copy; frozen until the caller sets gradients).
+func (n *Norm) Copy() *Norm {
+	c := &Norm{Name: n.Name, Weight: n.Weight.Clone()}
+	c.Weight.Grad = nil
+	if n.Bias != nil {
+		c.Bias = n.Bias.Clone()
+		c.Bias.Grad = nil
+	}
+	return c
+}
+
+// Merge folds Tuned into the base norm (copies its γ and β into Weight and
+// Bias) and clears it: HF PEFT's LN-tuning merge, which swaps the copy in.
+func (n *Norm) Merge() {
+	if n.Tuned == nil {
+		return
+	}
+	copy(n.Weight.Data, n.Tuned.Weight.Data)
+	if n.Bias != nil {
+		copy(n.Bias.Data, n.Tuned.Bias.Data)
+	}
+	n.Tuned = nil
+}
+
+// Forward applies the norm to the rows of x, with Tuned's γ and β when set.
 func (n *Norm) Forward(g *Graph, x *Tensor) *Tensor {
+	if n.Tuned != nil {
+		return n.Tuned.Forward(g, x)
+	}
 	if n.Bias == nil {
 		return g.RMSNorm(x, n.Weight)
 	}
@@ -156,6 +192,15 @@ func (m *Transformer) Linears() []*Linear {
 		ls = append(ls, b.Q, b.K, b.V, b.O, b.Up, b.Dn)
 	}
 	return append(ls, m.Head)
+}
+
+// Norms returns, per block, ln1 and ln2, then ln_f.
+func (m *Transformer) Norms() []*Norm {
+	var ns []*Norm
+	for _, b := range m.Blocks {
+		ns = append(ns, b.Ln1, b.Ln2)
+	}
+	return append(ns, m.LnF)
 }
 
 // Params returns the embeddings and norms (embeddings with weight decay,

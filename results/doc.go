@@ -109,6 +109,15 @@
 //	energy_rank_90  double, null when not analysed: rank needed for 90%
 //	                of ΔW's spectral energy
 //
+// Treatment after training:
+//
+//	mitigate_lambda  double, null for a plain trial: the lambda of HF
+//	                 PEFT's intruder-dimension mitigation the model had
+//	                 before its final evaluation and spectra
+//	                 ([analysis] mitigate_intruders; its threshold_epsilon
+//	                 and top_k are in config); the number of directions
+//	                 it rescaled is intruders_mitigated in extra
+//
 // Every other summary metric a trainer reports:
 //
 //	extra  map<string, double>, keys sorted

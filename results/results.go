@@ -44,6 +44,11 @@ type TrialRow struct {
 	EffectiveRank float64
 	EnergyRank90  float64
 
+	// MitigateLambda is the lambda of the intruder mitigation the trial's
+	// model had before evaluation ([analysis] mitigate_intruders); NaN
+	// (written as null) for a plain trial.
+	MitigateLambda float64
+
 	// Extra holds task-specific metrics (e.g. refusal_retention).
 	Extra map[string]float64
 

@@ -36,6 +36,7 @@ func sampleShard(id string, index int64, withSpectra bool) *Shard {
 	tr.SetMetric("refusal_retention", 0.75)
 	tr.SetMetric("zzz_other", -2)
 	// retain_metric_before/after stay NaN: written as null.
+	tr.MitigateLambda = math.NaN() // a plain trial: null
 	s := &Shard{Trial: tr}
 	for step := int64(3); step >= 1; step-- {
 		s.Steps = append(s.Steps,
@@ -47,6 +48,7 @@ func sampleShard(id string, index int64, withSpectra bool) *Shard {
 		s.Trial.Intruders = []IntruderCount{{0.1, 0}, {0.5, 3}, {0.9, 7}}
 		s.Trial.EffectiveRank = 3.5
 		s.Trial.EnergyRank90 = 2
+		s.Trial.MitigateLambda = 0.75
 		for i := int64(0); i < 3; i++ {
 			s.Spectra = append(s.Spectra, SpectrumRow{TrialID: id, Layer: "fc1", Index: i,
 				SigmaBase: 3 - float64(i), SigmaTuned: 3.1 - float64(i), MaxCos: 0.3 * float64(i+1),

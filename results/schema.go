@@ -39,6 +39,8 @@ type trialRecord struct {
 	EffectiveRank *float64         `parquet:"effective_rank,optional"`
 	EnergyRank90  *float64         `parquet:"energy_rank_90,optional"`
 
+	MitigateLambda *float64 `parquet:"mitigate_lambda,optional"`
+
 	Extra map[string]float64 `parquet:"extra"`
 
 	StartedAt *time.Time `parquet:"started_at,timestamp(microsecond:utc)"`
@@ -135,6 +137,7 @@ func toTrialRecord(r *TrialRow) trialRecord {
 		Forgetting:         nullable(r.Forgetting),
 		EffectiveRank:      nullableRank(r.EffectiveRank),
 		EnergyRank90:       nullableRank(r.EnergyRank90),
+		MitigateLambda:     nullable(r.MitigateLambda),
 		StartedAt:          nullableTime(r.StartedAt),
 		EndedAt:            nullableTime(r.EndedAt),
 		Host:               r.Host,
@@ -182,6 +185,7 @@ func fromTrialRecord(rec *trialRecord) TrialRow {
 		Forgetting:         orNaN(rec.Forgetting),
 		EffectiveRank:      orNaN(rec.EffectiveRank),
 		EnergyRank90:       orNaN(rec.EnergyRank90),
+		MitigateLambda:     orNaN(rec.MitigateLambda),
 		StartedAt:          orZeroTime(rec.StartedAt),
 		EndedAt:            orZeroTime(rec.EndedAt),
 		Host:               rec.Host,

@@ -530,8 +530,17 @@ func (r *run) newRow(t sweeps.Trial) results.TrialRow {
 		RetainMetricBefore: nan, RetainMetricAfter: nan,
 		Forgetting:    nan,
 		EffectiveRank: nan, EnergyRank90: nan,
-		Host: r.host,
+		MitigateLambda: mitigateLambda(t),
+		Host:           r.host,
 	}
+}
+
+// mitigateLambda is the trial's intruder-mitigation lambda, NaN for none.
+func mitigateLambda(t sweeps.Trial) float64 {
+	if t.MitigateIntruders == nil {
+		return math.NaN()
+	}
+	return t.MitigateIntruders.Lambda
 }
 
 // sortedKeys returns m's keys in order, for stable logs.

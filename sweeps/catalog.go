@@ -45,6 +45,17 @@ type Catalog interface {
 	CheckMethodLayers(method string, rank int, resolved map[string]any, layers []Layer) error
 }
 
+// TaskChecker is implemented by a Catalog that also checks a method against
+// the task's whole model, beyond the linear layers the trial targets: a
+// method that tunes norm layers (LN tuning) needs the model to have some.
+// The loader calls CheckMethodTask, with the method's resolved options and
+// the task's, once CheckMethodLayers accepts the trial, and reports its
+// error as it reports CheckMethodLayers'; a Catalog without it skips the
+// check. Errors about one option should be *OptionError.
+type TaskChecker interface {
+	CheckMethodTask(method string, resolved map[string]any, task string, taskOpts map[string]any) error
+}
+
 // Layer is a linear layer of a task's model: its dotted name and the shape
 // (Out×In) of its weight (the one layer shape of internal/options).
 type Layer = options.LayerShape

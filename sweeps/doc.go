@@ -77,6 +77,8 @@
 //	spectra = true                     # singular-value spectra, intruder dimensions
 //	epsilons = [0.3, 0.5, 0.7]         # intruder thresholds, default [0.5]
 //	top_k = 10                         # tuned singular vectors checked, default 10
+//	mitigate_intruders = {lambda = 0.75} # also run each trial with HF PEFT's intruder
+//	                                   # mitigation (see Intruder mitigation)
 //
 // # Resolution
 //
@@ -106,23 +108,57 @@
 // options against the layers it targets — rank ≤ min(out, in) for most
 // methods, 2·rank for LoRA-GA, any rank for VeRA — so that a sweep refuses
 // at load time, at the value that set it, exactly what the trainer would
-// refuse at run time.
+// refuse at run time. A method that tunes norm layers instead of linear
+// ones (LN tuning) ignores the targets and is checked against the task's
+// norm layers (Catalog implementing TaskChecker): it is refused on a task
+// whose model has none, "ln-tuning: task teacher-shift has no norm
+// layers", so it goes in an [[include]] with the transformer tasks rather
+// than in a grid with MLP tasks.
 //
 // # Order and identity
 //
 // Trials are ordered by seed, method, task and rank, then the other axes by
-// key name, each in file order; include trials follow in file order. A
+// key name, each in file order; include trials follow in file order; a
+// trial's intruder-mitigated twins follow it, in lambda order. A
 // partially run sweep therefore covers every configuration with the first
 // seeds first.
 //
 // A trial's ID is the first 16 hex digits of the SHA-256 of the canonical
 // JSON of everything that can change its result: method, rank, task, seed,
 // resolved method and task options, the trainer configuration (targets
-// included) and, for external trainers, the command. It excludes the sweep
-// name, the trial's index, threads, GPUs, the executor, the analysis and
+// included), the intruder mitigation when there is one, and, for external
+// trainers, the command. It excludes the sweep name, the trial's index,
+// threads, GPUs, the executor, the rest of the analysis and
 // an external trainer's env (paths and machine settings: how a trial runs,
-// not what it computes), so renaming or reordering a sweep, or moving it
-// to another machine, keeps its finished trials.
+// not what it computes), so renaming or reordering a sweep, or moving it to
+// another machine, keeps its finished trials.
+//
+// # Intruder mitigation
+//
+// [analysis] mitigate_intruders applies HF PEFT's post-hoc
+// reduce_intruder_dimension to trained models, so that one sweep compares
+// intruders and forgetting with and without it:
+//
+//	mitigate_intruders = {lambda = 0.75}                 # HF PEFT's default
+//	mitigate_intruders = {lambda = [0.5, 0.75], threshold_epsilon = 0.5, top_k = 10}
+//
+// Every trial of the sweep then runs once plain (its ID unchanged) and once
+// per lambda, right after it, with Trial.MitigateIntruders set: after
+// training, each targeted layer's merged weight W has the intruder
+// directions among its top top_k left singular vectors (max |cos| to the
+// base's below threshold_epsilon, default 0.5) scaled by lambda,
+// W' = W + (λ−1)·Σ σⱼuⱼvⱼᵀ, and the trial's final metrics (target metric,
+// forgetting), weights and spectra are those of the mitigated model. lambda
+// is in [0, 1]: 1 changes nothing (bit for bit), 0 removes the intruders.
+// The mitigation is part of the trial's identity, so a mitigated trial
+// hashes differently from its plain twin; trials.parquet records its lambda
+// in mitigate_lambda (null for plain trials) and the number of directions
+// rescaled in extra's intruders_mitigated. Comparing intruder counts needs
+// spectra = true. Only the builtin trainer applies it: a sweep with an
+// external trainer ([trainer] kind = "command") and mitigate_intruders is
+// refused. HF PEFT also re-factors the mitigated ΔW into a rank-r LoRA
+// adapter; the trials here keep the mitigated merged weight as it is (see
+// train.MitigateIntruders).
 //
 // # Timeouts
 //

@@ -66,6 +66,23 @@ func (d *decoder) expand(sp *spec, p *Plan) []Trial {
 		t.Sweep = p.Name
 		t.Index = len(trials)
 		trials = append(trials, t)
+		// [analysis] mitigate_intruders: the same trial once more per
+		// mitigation, right after the plain one.
+		for _, m := range p.Analysis.MitigateIntruders {
+			mt := t
+			mt.MitigateIntruders = &m
+			id, err := trialID(mt, sp.trainer)
+			if err != nil {
+				d.es.atKey("analysis.mitigate_intruders", "%v", err)
+				continue
+			}
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			mt.ID, mt.Index = id, len(trials)
+			trials = append(trials, mt)
+		}
 	}
 	r.checkUsed()
 	for _, inc := range sp.includes {
@@ -447,6 +464,9 @@ func (r *resolver) checkLayers(c combo, method string, rank int, task string, mo
 	}
 	hit, _ := Targeted(targets, cl.layers)
 	err := r.d.cat.CheckMethodLayers(method, rank, maps.Clone(mopts), hit)
+	if tc, ok := r.d.cat.(TaskChecker); ok && err == nil {
+		err = tc.CheckMethodTask(method, maps.Clone(mopts), task, topts)
+	}
 	if err == nil {
 		return true
 	}
@@ -529,6 +549,9 @@ type identity struct {
 	TaskOptions   map[string]any `json:"task_options"`
 	Train         TrainConfig    `json:"train"`
 	Trainer       []string       `json:"trainer,omitempty"`
+	// Mitigate is omitted when nil, so plain trials keep the IDs they had
+	// before mitigation existed.
+	Mitigate *IntruderMitigation `json:"mitigate_intruders,omitempty"`
 }
 
 // idVersion changes when the meaning of a hashed field changes, so old
@@ -548,6 +571,7 @@ func trialID(t Trial, tr TrainerSpec) (string, error) {
 		MethodOptions: t.MethodOptions,
 		TaskOptions:   t.TaskOptions,
 		Train:         t.Train,
+		Mitigate:      t.MitigateIntruders,
 	}
 	if tr.Kind == "command" {
 		id.Trainer = tr.Command

@@ -183,7 +183,7 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 	p.Executor = d.executor(raw)
 	p.Trainer = d.trainer(raw)
 	sp.trainer = p.Trainer
-	p.Analysis = d.analysis(raw)
+	p.Analysis = d.analysis(raw, p.Trainer)
 	return sp
 }
 
@@ -822,13 +822,16 @@ func (d *decoder) trainer(raw map[string]any) TrainerSpec {
 	return tr
 }
 
-func (d *decoder) analysis(raw map[string]any) Analysis {
+func (d *decoder) analysis(raw map[string]any, tr TrainerSpec) Analysis {
 	a := Analysis{Epsilons: []float64{0.5}, TopK: 10}
 	t, ok := d.table(raw, "analysis")
 	if !ok {
 		return a
 	}
-	d.unknownKeys(t, "analysis", []string{"spectra", "epsilons", "top_k"})
+	d.unknownKeys(t, "analysis", []string{"spectra", "epsilons", "top_k", "mitigate_intruders"})
+	if v, ok := t["mitigate_intruders"]; ok {
+		a.MitigateIntruders = d.mitigation(v, tr)
+	}
 	if v, ok := t["spectra"]; ok {
 		if b, ok := v.(bool); ok {
 			a.Spectra = b
@@ -860,4 +863,56 @@ func (d *decoder) analysis(raw map[string]any) Analysis {
 		a.TopK, _ = d.int("analysis.top_k", v, 1)
 	}
 	return a
+}
+
+// mitigation reads [analysis] mitigate_intruders = {lambda = 0.75} (HF
+// PEFT's reduce_intruder_dimension arguments: lambda, a number or a list of
+// numbers in [0, 1], threshold_epsilon in (0, 1], default 0.5, top_k ≥ 1,
+// default 10): one IntruderMitigation per lambda.
+func (d *decoder) mitigation(v any, tr TrainerSpec) []IntruderMitigation {
+	const path = "analysis.mitigate_intruders"
+	t, ok := v.(map[string]any)
+	if !ok {
+		d.es.atVal(path, "want a table such as {lambda = 0.75}, got %s", typeName(v))
+		return nil
+	}
+	d.unknownKeys(t, path, []string{"lambda", "threshold_epsilon", "top_k"})
+	if tr.Kind == "command" {
+		d.es.atKey(path, "needs the builtin trainer: it changes the model between training and evaluation, which an external trainer does not do")
+	}
+	eps, k := 0.5, 10
+	if v, ok := t["threshold_epsilon"]; ok {
+		x, msg := asFloat(v)
+		if msg == "" && !(x > 0 && x <= 1) {
+			msg = fmt.Sprintf("must be in (0, 1], got %v", x)
+		}
+		if msg != "" {
+			d.es.atVal(join(path, "threshold_epsilon"), "%s", msg)
+		}
+		eps = x
+	}
+	if v, ok := t["top_k"]; ok {
+		k, _ = d.int(join(path, "top_k"), v, 1)
+	}
+	lv, ok := t["lambda"]
+	if !ok {
+		d.es.atKey(path, "missing lambda (the share of each intruder direction kept, in [0, 1]; HF PEFT's default 0.75)")
+		return nil
+	}
+	var ms []IntruderMitigation
+	for _, s := range list(join(path, "lambda"), lv) {
+		x, msg := asFloat(s.val)
+		if msg == "" && !(x >= 0 && x <= 1) {
+			msg = fmt.Sprintf("must be in [0, 1], got %v", x)
+		}
+		if msg != "" {
+			d.es.atVal(s.path, "%s", msg)
+			continue
+		}
+		ms = append(ms, IntruderMitigation{Lambda: x, Epsilon: eps, TopK: k})
+	}
+	if len(ms) == 0 {
+		d.es.atVal(join(path, "lambda"), "empty list")
+	}
+	return ms
 }

@@ -26,6 +26,23 @@ type Trial struct {
 	TaskOptions map[string]any `json:"task_options"`
 	// Train holds the optimiser-loop hyperparameters.
 	Train TrainConfig `json:"train"`
+	// MitigateIntruders, when set, is HF PEFT's intruder-dimension
+	// mitigation applied to the trained model before it is evaluated
+	// ([analysis] mitigate_intruders); nil for a plain trial. It is part of
+	// the trial's identity (and absent from the hash when nil).
+	MitigateIntruders *IntruderMitigation `json:"mitigate_intruders,omitempty"`
+}
+
+// IntruderMitigation is HF PEFT's reduce_intruder_dimension with its
+// arguments: after training, each targeted layer's merged weight W has its
+// intruder directions (among the top TopK left singular vectors, max |cos|
+// to the base's below Epsilon) scaled by Lambda, W' = W + (λ−1)·Σ σⱼuⱼvⱼᵀ
+// (analysis.MitigateIntruders), and the trial's metrics and spectra are
+// those of the mitigated model.
+type IntruderMitigation struct {
+	Lambda  float64 `json:"lambda"`            // mitigation_lambda, in [0, 1]; 1 changes nothing
+	Epsilon float64 `json:"threshold_epsilon"` // threshold_epsilon; default 0.5
+	TopK    int     `json:"top_k"`             // default 10
 }
 
 // TrainConfig holds the trainer hyperparameters of one trial.
@@ -91,6 +108,10 @@ type Analysis struct {
 	Spectra  bool      `json:"spectra"`  // compute spectra and intruder dimensions
 	Epsilons []float64 `json:"epsilons"` // intruder thresholds; default [0.5]
 	TopK     int       `json:"top_k"`    // tuned singular vectors checked; default 10
+	// MitigateIntruders lists the intruder mitigations of
+	// [analysis] mitigate_intruders, one per lambda: each trial of the
+	// sweep is run once plain and once with each of them.
+	MitigateIntruders []IntruderMitigation `json:"mitigate_intruders,omitempty"`
 }
 
 // Plan is a loaded sweep expanded into trials, ready to run.

@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"peftbench/nn"
@@ -38,6 +39,13 @@ func TestConformance(t *testing.T) {
 			o, _ := ResolveOptions(name, nil)
 			if got, want := shapes(base), task.Layers(o); !equalShapes(got, want) {
 				t.Errorf("Layers = %v, model has %v", want, got)
+			}
+			var norms []NormShape
+			for _, n := range base.Norms() {
+				norms = append(norms, NormShape{Name: n.Name, Dim: n.Dim(), Bias: n.Bias != nil})
+			}
+			if want, _ := Norms(name, nil); !slices.Equal(norms, want) {
+				t.Errorf("Norms = %v, model has %v", want, norms)
 			}
 			same := base.Clone()
 			if kl, ce := Forgetting(g, same, base, in.Retain()); kl != 0 || ce <= 0 {

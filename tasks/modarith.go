@@ -55,6 +55,7 @@ func (modArith) Validate(o Options) error {
 }
 
 func (modArith) Layers(o Options) []LayerShape { return transformerLayers(modarithConfig(o)) }
+func (modArith) Norms(o Options) []NormShape   { return transformerNorms(modarithConfig(o)) }
 
 type pair struct{ a, b, y int }
 

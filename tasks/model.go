@@ -77,6 +77,18 @@ func transformerLayers(cfg nn.TransformerConfig) []LayerShape {
 	return append(ls, LayerShape{Name: "head", Out: cfg.Vocab, In: d, Bias: false})
 }
 
+// transformerNorms lists nn.Transformer's norms for cfg, in its Norms
+// order: per block ln1 and ln2, then ln_f.
+func transformerNorms(cfg nn.TransformerConfig) []NormShape {
+	rms := cfg.Norm == "rms"
+	var ns []NormShape
+	for i := range cfg.Blocks {
+		p := fmt.Sprintf("blocks.%d.", i)
+		ns = append(ns, NormShape{Name: p + "ln1", Dim: cfg.Dim, Bias: !rms}, NormShape{Name: p + "ln2", Dim: cfg.Dim, Bias: !rms})
+	}
+	return append(ns, NormShape{Name: "ln_f", Dim: cfg.Dim, Bias: !rms})
+}
+
 func mustLoad(dst, src Model) {
 	sd := map[string]*nn.Tensor{}
 	for k, t := range src.StateDict() {

@@ -59,3 +59,21 @@ func Layers(name string, opts map[string]any) ([]LayerShape, error) {
 	}
 	return t.Layers(o), nil
 }
+
+// Norms returns the norm layers (LayerNorm, RMSNorm) of the named task's
+// model for opts, without pretraining: what LN tuning would adapt. An MLP
+// task has none (an empty list, no error).
+func Norms(name string, opts map[string]any) ([]NormShape, error) {
+	t, err := Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	o, err := ResolveOptions(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	if nl, ok := t.(normLister); ok {
+		return nl.Norms(o), nil
+	}
+	return nil, nil
+}

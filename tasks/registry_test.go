@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -61,5 +62,19 @@ func TestLayersWithoutPretraining(t *testing.T) {
 	}
 	if len(ls) != 13 || ls[4] != (LayerShape{Name: "blocks.0.mlp.up", Out: 128, In: 32, Bias: true}) || ls[12] != (LayerShape{Name: "head", Out: 26, In: 32, Bias: false}) {
 		t.Errorf("Layers(modarith) = %v", ls)
+	}
+}
+
+func TestNormsWithoutPretraining(t *testing.T) {
+	ns, err := Norms("modarith", map[string]any{"dim": 32, "blocks": 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []NormShape{{Name: "blocks.0.ln1", Dim: 32, Bias: true}, {Name: "blocks.0.ln2", Dim: 32, Bias: true}, {Name: "blocks.1.ln1", Dim: 32, Bias: true}, {Name: "blocks.1.ln2", Dim: 32, Bias: true}, {Name: "ln_f", Dim: 32, Bias: true}}
+	if !slices.Equal(ns, want) {
+		t.Errorf("Norms(modarith) = %v, want %v", ns, want)
+	}
+	if ns, err := Norms("teacher-shift", nil); err != nil || len(ns) != 0 {
+		t.Errorf("Norms(teacher-shift) = %v, %v; want none", ns, err)
 	}
 }

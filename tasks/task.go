@@ -49,6 +49,17 @@ type Option = options.Option
 // (internal/options; the same type as methods.LayerShape).
 type LayerShape = options.LayerShape
 
+// NormShape is a norm layer of a task's model: its dotted name, its width
+// and whether it has a bias (internal/options; the same type as
+// methods.NormShape).
+type NormShape = options.NormShape
+
+// normLister is implemented by tasks whose models have norm layers (the
+// transformer tasks): Norms is Layers for them. A task without it has none.
+type normLister interface {
+	Norms(o Options) []NormShape
+}
+
 // Instance is a task with resolved options: its base model, its fine-tuning
 // distribution and its evaluation sets. Evaluation sets are fixed for given
 // options; they do not depend on the trial seed.

@@ -50,6 +50,7 @@ func textcodeConfig(o Options) nn.TransformerConfig {
 }
 
 func (textCode) Layers(o Options) []LayerShape { return transformerLayers(textcodeConfig(o)) }
+func (textCode) Norms(o Options) []NormShape   { return transformerNorms(textcodeConfig(o)) }
 
 type textcodeInst struct {
 	o           Options

@@ -33,6 +33,8 @@ import (
 	"sort"
 	"time"
 
+	"gonum.org/v1/gonum/mat"
+
 	"peftbench/methods"
 	"peftbench/nn"
 	"peftbench/safetensors"
@@ -65,6 +67,11 @@ type Config struct {
 	Warmup      int
 	GradClip    float64 // global-norm clip; 0 = none
 	EvalEvery   int     // steps between target evaluations; 0 = only at the end
+
+	// MitigateIntruders, when set, applies HF PEFT's intruder-dimension
+	// mitigation to every targeted layer's merged weight after training
+	// and before the final evaluation (see mitigate).
+	MitigateIntruders *sweeps.IntruderMitigation
 }
 
 // TrialConfig is the Config of a sweep's trial: its method, task, seed and
@@ -108,6 +115,8 @@ func TrialConfig(t sweeps.Trial) (Config, error) {
 		Warmup:        tc.Warmup,
 		GradClip:      tc.GradClip,
 		EvalEvery:     tc.EvalEvery,
+
+		MitigateIntruders: t.MitigateIntruders,
 	}, nil
 }
 
@@ -145,7 +154,9 @@ func (c Config) StepLR(i int) float64 {
 type Setup struct {
 	// Model is a clone of the base model: the one that trains.
 	Model tasks.Model
-	// Layers are the targeted linear layers of Model, in its order.
+	// Layers are the targeted linear layers of Model, in its order; none
+	// for a method that tunes norm layers instead (methods.NormTuner: LN
+	// tuning), which attaches to Model.Norms() and ignores the targets.
 	Layers []*nn.Linear
 	// Attachment is the method attached to Layers, its initial tensors
 	// drawn from StreamInit and its before-training hook run; nil when
@@ -165,9 +176,12 @@ type Setup struct {
 // external trainer needs to follow the builtin one from it.
 func Prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool) (*Setup, error) {
 	model := base.Clone()
-	layers, err := pick(model.Linears(), cfg.Layers)
-	if err != nil {
-		return nil, err
+	var layers []*nn.Linear
+	var err error
+	if !methods.TunesNorms(cfg.Method) {
+		if layers, err = pick(model.Linears(), cfg.Layers); err != nil {
+			return nil, err
+		}
 	}
 	s := &Setup{Model: model, Layers: layers, Data: cfg.RNG(StreamData), Dropout: cfg.RNG(StreamDropout)}
 	if method {
@@ -182,10 +196,19 @@ func Prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool) (*S
 }
 
 // attach attaches cfg.Method with its resolved options o to layers of
-// model, its initial tensors drawn from rng, and runs its before-training
-// hook.
+// model (to all of model's norm layers for a methods.NormTuner), its
+// initial tensors drawn from rng, and runs its before-training hook.
 func attach(cfg Config, o methods.Options, inst tasks.Instance, model tasks.Model, layers []*nn.Linear, rng *nn.RNG) (methods.Attachment, error) {
-	att, err := methods.AttachResolved(cfg.Method, layers, o, rng)
+	var att methods.Attachment
+	var err error
+	if methods.TunesNorms(cfg.Method) {
+		att, err = methods.AttachNormsResolved(cfg.Method, model.Norms(), o, rng)
+		if err != nil {
+			err = fmt.Errorf("task %s: %w", cfg.Task, err)
+		}
+	} else {
+		att, err = methods.AttachResolved(cfg.Method, layers, o, rng)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -268,8 +291,12 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		eval:    &nn.Graph{NoGrad: true},
 	}
 	r.use(setup.Attachment)
-	shapes := methods.Shapes(layers)
-	formula, err := methods.TrainableParamsResolved(cfg.Method, shapes, setup.Options)
+	var formula int64
+	if methods.TunesNorms(cfg.Method) {
+		formula, err = methods.TrainableNormParamsResolved(cfg.Method, methods.NormShapes(model.Norms()), setup.Options)
+	} else {
+		formula, err = methods.TrainableParamsResolved(cfg.Method, methods.Shapes(layers), setup.Options)
+	}
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -311,6 +338,11 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 	rep.Summary("steps", float64(step))
 
 	r.att.SetTraining(nil)
+	if cfg.MitigateIntruders != nil {
+		if err := r.mitigate(ctx, *cfg.MitigateIntruders); err != nil {
+			return err
+		}
+	}
 	sum := tasks.Summary(r.eval, model, base, inst)
 	if len(stages) > 1 {
 		// The target of a continual task is its last stage.
@@ -439,8 +471,12 @@ func (r *run) use(att methods.Attachment) {
 }
 
 // mergeAdapter folds each layer's adapter into its base weight and removes
-// it, so the next stage starts a fresh adapter on the merged weights.
+// it, and swaps each tuned norm's copy in (nn.Norm.Merge), so the next
+// stage starts a fresh adapter on the merged weights.
 func (r *run) mergeAdapter() {
+	for _, n := range r.model.Norms() {
+		n.Merge()
+	}
 	for _, l := range r.layers {
 		if l.Adapter == nil {
 			continue
@@ -456,6 +492,58 @@ func (r *run) mergeAdapter() {
 			l.Bias.SetRequiresGrad(false)
 		}
 	}
+}
+
+// mitigate applies HF PEFT's reduce_intruder_dimension to the trained
+// model (analysis.MitigateIntruders): each targeted layer's merged weight
+// W0 + ΔW becomes W + (λ−1)·Σ σⱼuⱼvⱼᵀ over its intruder directions, and is
+// merged into the layer (its adapter removed; a layer without intruders,
+// or any layer at λ = 1, keeps its adapter untouched), so the final evaluation,
+// the forgetting and the weights artifact (spectra, intruders) are those
+// of the mitigated model; the step metrics before it are the plain
+// model's. It reports the number of directions rescaled, summed over
+// layers, as intruders_mitigated.
+func (r *run) mitigate(ctx context.Context, m sweeps.IntruderMitigation) error {
+	baseLayers := map[string]*nn.Linear{}
+	for _, l := range r.base.Linears() {
+		baseLayers[l.Name] = l
+	}
+	opt := MitigationOptions{Lambda: m.Lambda, Eps: m.Epsilon, K: m.TopK}
+	total := 0
+	for _, l := range r.layers {
+		w0 := widen(l.Out, l.In, baseLayers[l.Name].Weight.Data)
+		res, err := MitigateIntruders(ctx, w0, widen(l.Out, l.In, l.Merged()), opt)
+		if err != nil {
+			return fmt.Errorf("train: mitigate intruders: layer %s: %w", l.Name, err)
+		}
+		total += len(res.Intruders)
+		if len(res.Intruders) == 0 || m.Lambda == 1 {
+			// Nothing to change: the layer keeps its adapter (HF PEFT
+			// copies an intruder-free adapter unchanged), so λ = 1 gives the
+			// plain trial's metrics bit for bit.
+			continue
+		}
+		for i, v := range res.W.RawMatrix().Data {
+			l.Weight.Data[i] = float32(v)
+		}
+		l.Adapter = nil
+		l.Weight.SetRequiresGrad(false)
+		if l.Bias != nil {
+			l.Bias.SetRequiresGrad(false)
+		}
+	}
+	r.rep.Log(fmt.Sprintf("intruder mitigation (lambda %g, threshold_epsilon %g, top_k %d): %d directions rescaled", m.Lambda, m.Epsilon, m.TopK, total))
+	r.rep.Summary("intruders_mitigated", float64(total))
+	return nil
+}
+
+// widen is a row-major float32 matrix as a float64 gonum matrix.
+func widen(rows, cols int, v []float32) *mat.Dense {
+	d := make([]float64, len(v))
+	for i, x := range v {
+		d[i] = float64(x)
+	}
+	return mat.NewDense(rows, cols, d)
 }
 
 // train runs cfg.Steps optimiser steps on one stage, advancing *step.
@@ -537,7 +625,9 @@ func (r *run) evaluate(step int, stage tasks.Stage) {
 	r.rep.Step(step, "retain", "accuracy", acc)
 }
 
-// saveWeights writes the base and tuned weights of every targeted layer.
+// saveWeights writes the base and tuned weights of every targeted layer
+// (none for a method that tunes norms only: the file then holds no tensor
+// and the trial's spectra are empty).
 func (r *run) saveWeights(dir string) error {
 	baseLayers := map[string]*nn.Linear{}
 	for _, l := range r.base.Linears() {

@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
+	"peftbench/analysis"
 	"peftbench/methods"
+	"peftbench/safetensors"
 	"peftbench/tasks"
 	"peftbench/train"
 	"peftbench/trainer"
@@ -87,6 +90,18 @@ func teacherShift(method string, opts map[string]any) train.Config {
 		Seed: 1, Steps: 40, Batch: 32, LR: 3e-3, Optimizer: "adamw",
 		Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Schedule: "cosine", Warmup: 4, GradClip: 1, EvalEvery: 20,
 	}
+}
+
+// modArith is a small, fast trial config on a transformer task, for
+// methods that need one (LN tuning tunes norm layers).
+func modArith(method string, opts map[string]any) train.Config {
+	cfg := teacherShift(method, opts)
+	taskOpts, err := tasks.ResolveOptions("modarith", map[string]any{"p": 7, "dim": 16, "pretrain_steps": 200})
+	if err != nil {
+		panic(err)
+	}
+	cfg.Task, cfg.TaskOptions, cfg.LR = "modarith", taskOpts, 1e-2
+	return cfg
 }
 
 func run(t *testing.T, cfg train.Config) (*recorder, string, error) {
@@ -202,6 +217,9 @@ func TestEveryMethod(t *testing.T) {
 			}
 			cfg := teacherShift(name, opts)
 			cfg.Layers = []string{"fc1", "fc2"}
+			if methods.TunesNorms(name) {
+				cfg = modArith(name, opts) // teacher-shift's MLP has no norm layers
+			}
 			if lr := info.Info().LR; lr > 0 {
 				cfg.LR = lr // the method's recommended rate (C3A 1e-1, DeLoRA 1e-2)
 			}
@@ -284,5 +302,39 @@ func TestStaged(t *testing.T) {
 		if n < 3 {
 			t.Errorf("merge=%v: %d per-stage accuracies in the summary, want 3: %v", merge, n, rec.summary)
 		}
+	}
+}
+
+// TestLNTuning runs a method that tunes norm layers (LN tuning) through the
+// trainer: on a transformer task it trains the norms' copies only (the
+// formula's count: the three 16-wide LayerNorms' γ and β) and writes a weights file with no layer (it adapts no linear
+// layer), which the spectra analysis reads as empty; on an MLP task it is
+// refused naming the task.
+func TestLNTuning(t *testing.T) {
+	cfg := modArith("ln-tuning", nil)
+	cfg.Steps = 10
+	rec, dir, err := run(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := rec.summary["trainable_params"], float64(3*2*16); got != want {
+		t.Errorf("trainable_params = %v, want %v", got, want)
+	}
+	f, err := safetensors.Open(filepath.Join(dir, train.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.Names()); n != 0 {
+		t.Errorf("weights file holds %d tensors, want none", n)
+	}
+	f.Close()
+	layers, err := analysis.ReadLayers(filepath.Join(dir, train.WeightsFile))
+	if err != nil || len(layers) != 0 {
+		t.Errorf("ReadLayers: %d layers, %v", len(layers), err)
+	}
+
+	bad := teacherShift("ln-tuning", nil)
+	if _, _, err := run(t, bad); err == nil || !strings.Contains(err.Error(), "no norm layers") {
+		t.Errorf("ln-tuning on teacher-shift: %v, want a no-norm-layers error", err)
 	}
 }

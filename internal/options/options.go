@@ -283,3 +283,13 @@ type LayerShape struct {
 	Out, In int
 	Bias    bool // the layer has a bias (full fine-tuning trains it)
 }
+
+// NormShape is a norm layer (LayerNorm or RMSNorm) that options are checked
+// against: its dotted name, its width and whether it has a bias (β, which a
+// LayerNorm has and an RMSNorm has not). methods.NormShape and
+// tasks.NormShape are this type.
+type NormShape struct {
+	Name string
+	Dim  int
+	Bias bool
+}

@@ -476,6 +476,11 @@ def shira_mask_type(v, o, steps):
     return v
 
 
+def ln_target_modules(v, o, steps):
+    """LN tuning's norm pattern: "" is HF's per-architecture default (None)."""
+    return None if v == "" else str(v)
+
+
 LORA_OPTIONS = {
     "rank": Field("r", as_int),
     "alpha": Field("lora_alpha", as_float),
@@ -619,6 +624,14 @@ PEFT_METHODS = {
         "dropout": Field("gralora_dropout", as_float),
         "init_weights": Field("init_weights", as_bool),
     }},
+    # LN tuning targets norm layers: our target_modules is LNTuningConfig's
+    # (a regex fullmatched against module names; "" = HF's per-architecture
+    # default, None), and replaces the targeted linear layers. The MLPs this
+    # trainer builds have no norms, so the builtin sweep loader refuses
+    # ln-tuning on their tasks before a trial gets here.
+    "ln-tuning": {"config": "LNTuningConfig", "fixed": {}, "options": {
+        "target_modules": Field("target_modules", ln_target_modules),
+    }},
     # Full fine-tuning has no PEFT config: the trainer trains the targeted
     # layers' weights and biases.
     "full": {"config": None, "fixed": {}, "options": {}},
@@ -749,7 +762,9 @@ class PEFT:
             cls, kwargs, own = peft_config_args(method, o, total_steps)
             if method == "c3a":
                 c3a_block_size(kwargs, man, targets)
-            config = None if cls is None else getattr(peft, cls)(target_modules=targets, **kwargs)
+            # A method's own target_modules (LN tuning's norms) replaces the
+            # targeted linear layers.
+            config = None if cls is None else getattr(peft, cls)(**dict({"target_modules": targets}, **kwargs))
             if method == "loraplus":
                 self.lr_ratio = float(own["lr_ratio"])
             if method == "lora-fa":
