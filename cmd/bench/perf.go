@@ -109,15 +109,21 @@ func methodSetups(stderr io.Writer) []perfSetup {
 				if err != nil {
 					return nil, err
 				}
-				var targets []*nn.Linear
-				for _, l := range r.Model.Linears() {
-					if methods.CheckLayers(name, o, methods.Shapes([]*nn.Linear{l})) == nil {
-						targets = append(targets, l)
+				var att methods.Attachment
+				if methods.TunesNorms(name) { // LN tuning: the model's norm layers
+					if att, err = methods.AttachNormsResolved(name, r.Model.Norms(), o, nn.NewRNG(1, "method")); err != nil {
+						return nil, err
 					}
-				}
-				att, err := methods.AttachResolved(name, targets, o, nn.NewRNG(1, "method"))
-				if err != nil {
-					return nil, err
+				} else {
+					var targets []*nn.Linear
+					for _, l := range r.Model.Linears() {
+						if methods.CheckLayers(name, o, methods.Shapes([]*nn.Linear{l})) == nil {
+							targets = append(targets, l)
+						}
+					}
+					if att, err = methods.AttachResolved(name, targets, o, nn.NewRNG(1, "method")); err != nil {
+						return nil, err
+					}
 				}
 				if b, ok := att.(methods.BeforeTrainer); ok {
 					loss := r.LossFunc()
