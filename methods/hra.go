@@ -33,11 +33,11 @@ import (
 // GS, I − 2QQᵀ) and computes y = x·W0ᵀ + b − (x·U·Tᵀ)·(W0·U)ᵀ as one
 // low-rank linear op: the same function at LoRA's cost plus Out·In·r for
 // W0·U, instead of HF's r·In² + Out·In² (measured by bench perf, 2 threads:
-// 1.9× LoRA's step on the MLP, 1.1× on the transformer). Merged applies the
-// reflections to the rows of W0 one at a time in forward order, W0·H, an
-// independent computation that the merge checks compare with Forward. The
-// paper's orthogonality regulariser on U is not part of HF PEFT and not
-// added.
+// 1.4–1.9× LoRA's step on the MLP, 0.9–1.1× on the transformer). Merged
+// applies the reflections to the rows of W0 one at a time in forward
+// order, W0·H, an independent computation that the merge checks compare
+// with Forward. The paper's orthogonality regulariser on U is not part of
+// HF PEFT and not added.
 type HRA struct {
 	U    *nn.Tensor // hra_u: In×r
 	Rank int
