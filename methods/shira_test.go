@@ -120,3 +120,45 @@ func init() {
 	addTorchCase(torchSpec{name: "shira-magnitude", method: "shira", opts: map[string]any{"rank": 2, "mask_type": "magnitude", "init_weights": false},
 		lr: 1e-2, clip: 0.05, export: shiraExport})
 }
+
+// TestSHiRARoutesAgree: the dense route (W0 + S applied as one linear op)
+// and the sparse one (x·W0ᵀ + x·Sᵀ as a custom op) give the same outputs
+// and the same gradients of x, the values and the bias, on a layer shape
+// each is chosen for and on one where both are forced.
+func TestSHiRARoutesAgree(t *testing.T) {
+	for _, sz := range [][2]int{{48, 40}, {600, 400}} { // dense at r = 2; sparse at r = 2
+		out, in := sz[0], sz[1]
+		rng := nn.NewRNG(3, "routes")
+		l := nn.NewLinear("l", in, out, true, rng)
+		if _, err := Attach("shira", []*nn.Linear{l}, map[string]any{"rank": 2, "init_weights": false}, rng); err != nil {
+			t.Fatal(err)
+		}
+		s := l.Adapter.(*SHiRA)
+		if want := 64*2*(out+in) >= out*in; s.Dense != want {
+			t.Errorf("%d×%d: Dense = %v, want %v", out, in, s.Dense, want)
+		}
+		x := nn.Param("x", 7, in)
+		rng.FillNormal(x, 0, 1)
+		run := func(dense bool) (y, gx, gv, gb []float32) {
+			s.Dense = dense
+			nn.ZeroGrads([]nn.ParamRef{{T: x}, {T: s.Values}, {T: l.Bias}})
+			g := nn.NewGraph()
+			out := l.Forward(g, x)
+			w := g.Const(slices.Clone(out.Data), out.Shape...)
+			g.Backward(g.Sum(g.Mul(out, w)))
+			return slices.Clone(out.Data), slices.Clone(x.Grad), slices.Clone(s.Values.Grad), slices.Clone(l.Bias.Grad)
+		}
+		dense := s.Dense
+		y0, gx0, gv0, gb0 := run(false)
+		y1, gx1, gv1, gb1 := run(true)
+		s.Dense = dense
+		for _, c := range []struct {
+			name string
+			a, b []float32
+		}{{"output", y0, y1}, {"∂x", gx0, gx1}, {"∂values", gv0, gv1}, {"∂bias", gb0, gb1}} {
+			if d := relDiff(c.a, c.b); d > 1e-5 {
+				t.Errorf("%d×%d: %s differs by %.3g between the routes", out, in, c.name, d)
+			}
+		}
+	}
+}
