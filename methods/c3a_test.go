@@ -144,3 +144,39 @@ func init() {
 			return map[string][]float32{"kernel": slices.Clone(l.Adapter.(*C3A).Kernel.Data)}
 		}})
 }
+
+// TestC3APathsAgree: the FFT path (HF's algorithm) and the dense path
+// (x·(W0 + ΔW)ᵀ with ΔW built from K) give the same output and gradients
+// for x and K, on odd and even block sizes.
+func TestC3APathsAgree(t *testing.T) {
+	for _, c := range []struct{ out, in, b int }{{8, 12, 4}, {6, 9, 3}, {12, 8, 1}, {48, 24, 8}, {32, 64, 16}} {
+		rng := nn.NewRNG(uint64(c.b), "c3a-paths")
+		l := nn.NewLinear("fc", c.in, c.out, true, rng)
+		a := newC3A(l, c.b)
+		rng.FillNormal(a.Kernel, 0, 1)
+		l.Adapter = a
+		const n = 7
+		x := nn.Param("x", n, c.in)
+		rng.FillNormal(x, 0, 1)
+		G := nn.New(n, c.out)
+		rng.FillNormal(G, 0, 1)
+		var ys, xg, kg [2][]float32
+		for p, path := range []int{1, 2} {
+			a.path = path
+			x.ZeroGrad()
+			a.Kernel.ZeroGrad()
+			g := nn.NewGraph()
+			y := l.Forward(g, x)
+			g.Backward(g.Sum(g.Mul(y, G)))
+			ys[p], xg[p], kg[p] = slices.Clone(y.Data), slices.Clone(x.Grad), slices.Clone(a.Kernel.Grad)
+		}
+		for _, chk := range []struct {
+			what string
+			v    [2][]float32
+		}{{"y", ys}, {"∂x", xg}, {"∂K", kg}} {
+			if d := relDiff(chk.v[0], chk.v[1]); d > 1e-5 {
+				t.Errorf("%d×%d b=%d: %s differs between the FFT and dense paths by %.3g", c.out, c.in, c.b, chk.what, d)
+			}
+		}
+	}
+}

@@ -2,6 +2,7 @@ package methods
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"peftbench/nn"
@@ -38,14 +39,17 @@ import (
 // weight-gradient GEMM N×Out×In that a LoRA step avoids, whatever the
 // batch; so a batch of N rows with N·(Out+In) ≤ Out·In takes the row path
 // instead (see Forward), which transforms each row of x and of the output
-// gradient, O(N·(In log In + Out log Out + n_f)). At the defaults
-// (n_f = 1000) a training step of the reference MLP (batch 16) takes
-// about 5× LoRA's CPU time and of the reference transformer (32 tokens,
-// every linear) about 6–9× (measured single-threaded, GOMAXPROCS=1; the
-// dense path alone was ~90× on the MLP): the scatter and gather of the
-// n_f = 1000 complex products per row and layer, in float64 scalar code,
-// and gonum's FFTs (scalar float64, ~2 GFLOP/s) weigh against LoRA's
-// r·(Out+In) = 2048 multiply-adds per row in an AVX-512 float32 GEMM.
+// gradient, O(N·(In log In + Out log Out + n_f)); its backward reuses the
+// forward's transforms of x when x is unchanged. On `bench perf` (2
+// threads, every linear targeted, n_f = 1000) a step takes about 5× LoRA's
+// on the MLP (batch 128, ~4.1 ms against 0.8 ms) and 1.2–1.7× on the
+// transformer (1024 tokens: the dense path). The math requires the MLP's
+// excess, not waste: the 784-wide layer's row path needs a length-784
+// real FFT of every input row (784 = 2⁴·7², ~22 µs each in gonum's scalar
+// float64 fftpack, ~2.8 ms a step for 128 rows, more than LoRA's whole
+// step) and the 256-wide layers four length-256 transforms per row, while
+// LoRA's r·(Out+In) multiply-adds per row run in an AVX-512 float32 GEMM;
+// the dense path would need a 256×784 2-D FFT each way, dearer still.
 type FourierFT struct {
 	weightAdapter
 	// Spectrum holds the trainable coefficients c (HF's fourierft_spectrum).
@@ -75,6 +79,11 @@ type FourierFT struct {
 	colT []*cmplxColumns // one per worker
 	rs   []*fourierRowScratch
 	dcr  []float64 // per-row gradient contributions, rows×n_f
+	// xfs holds the row path's forward transforms of x's rows (rows ×
+	// (In/2+1)) and xs a copy of that x, so that backward, given the same
+	// x bit for bit, reuses them instead of transforming x again.
+	xfs []complex128
+	xs  []float32
 }
 
 // newFourierFT returns the adapter for l with n_f coefficients at HF's
@@ -325,13 +334,19 @@ func (f *FourierFT) forwardRows(y []float32, in []*nn.Tensor) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := f.scale()
+	hn := halfLen(f.in)
+	if len(f.xfs) < n*hn {
+		f.xfs = make([]complex128, n*hn)
+	}
+	f.xs = append(f.xs[:0], x.Data...)
 	parallel(n, f.rowWorkers(n), func(w, lo, hi int) {
 		sc := f.rs[w]
 		for r := lo; r < hi; r++ {
-			sc.fIn.forward(sc.xf, x.Data[r*f.in:(r+1)*f.in])
+			xf := f.xfs[r*hn : (r+1)*hn]
+			sc.fIn.forward(xf, x.Data[r*f.in:(r+1)*f.in])
 			clear(sc.s)
 			for k, p := range f.Rows {
-				sc.s[p] += complex(float64(c[k]), 0) * fullAt(sc.xf, f.Cols[k], f.in)
+				sc.s[p] += complex(float64(c[k]), 0) * fullAt(xf, f.Cols[k], f.in)
 			}
 			hermitianHalf(sc.sh, sc.s)
 			yr := y[r*f.out : (r+1)*f.out]
@@ -360,15 +375,22 @@ func (f *FourierFT) backwardRows(dy []float32, in []*nn.Tensor) {
 		f.dcr = make([]float64, n*nf)
 	}
 	s := f.scale()
+	hn := halfLen(f.in)
+	cached := len(f.xfs) >= n*hn && slices.Equal(f.xs, x.Data)
 	parallel(n, f.rowWorkers(n), func(w, lo, hi int) {
 		sc := f.rs[w]
 		for r := lo; r < hi; r++ {
 			sc.fOut.forward(sc.df, dy[r*f.out:(r+1)*f.out])
 			if c.Grad != nil {
-				sc.fIn.forward(sc.xf, x.Data[r*f.in:(r+1)*f.in])
+				xf := sc.xf
+				if cached {
+					xf = f.xfs[r*hn : (r+1)*hn]
+				} else {
+					sc.fIn.forward(xf, x.Data[r*f.in:(r+1)*f.in])
+				}
 				dr := f.dcr[r*nf : (r+1)*nf]
 				for k, p := range f.Rows {
-					dr[k] = real(fullAt(sc.xf, f.Cols[k], f.in) * fullAt(sc.df, p, f.out))
+					dr[k] = real(fullAt(xf, f.Cols[k], f.in) * fullAt(sc.df, p, f.out))
 				}
 			}
 			if x.Grad != nil {
