@@ -64,49 +64,56 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 	bufp := dgemmBuf(dgemmKC*strips*dgemmNR + workers*dgemmMC*dgemmKC)
 	defer dgemmBufs.Put(bufp)
 	bp := (*bufp)[:dgemmKC*strips*dgemmNR]
-	aps := make([][]float64, workers)
-	for w := range aps {
-		off := len(bp) + w*dgemmMC*dgemmKC
-		aps[w] = (*bufp)[off : off+dgemmMC*dgemmKC]
-	}
 	for p0 := 0; p0 < k; p0 += dgemmKC {
 		kc := min(dgemmKC, k-p0)
 		packDB(transB, b, ldb, p0, kc, n, bp)
+		if workers == 1 {
+			// One block of C (every product up to 96×256): no goroutine,
+			// the same tiles in the same order.
+			dgemmWorker(0, 1, items, colBlocks, transA, m, n, p0, kc, alpha, a, lda, bp, (*bufp)[len(bp):], c, ldc)
+			continue
+		}
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var tile [dgemmMR * dgemmNR]float64
-				ap := aps[w]
-				for it := w; it < items; it += workers {
-					i0, j0 := (it/colBlocks)*dgemmMC, (it%colBlocks)*dgemmNC
-					mc, nc := min(dgemmMC, m-i0), min(dgemmNC, n-j0)
-					packDA(transA, a, lda, i0, mc, p0, kc, alpha, ap)
-					for t := 0; t*dgemmMR < mc; t++ {
-						rows := min(dgemmMR, mc-t*dgemmMR)
-						pa := &ap[t*kc*dgemmMR]
-						for s := j0 / dgemmNR; s*dgemmNR < j0+nc; s++ {
-							cols := min(dgemmNR, n-s*dgemmNR)
-							pb := &bp[s*kc*dgemmNR]
-							ci := (i0+t*dgemmMR)*ldc + s*dgemmNR
-							if rows == dgemmMR && cols == dgemmNR {
-								dgemmKernel(kc, pa, pb, &c[ci], ldc)
-								continue
-							}
-							tile = [dgemmMR * dgemmNR]float64{}
-							dgemmKernel(kc, pa, pb, &tile[0], dgemmNR)
-							for r := range rows {
-								for j := range cols {
-									c[ci+r*ldc+j] += tile[r*dgemmNR+j]
-								}
-							}
-						}
-					}
-				}
+				off := len(bp) + w*dgemmMC*dgemmKC
+				dgemmWorker(w, workers, items, colBlocks, transA, m, n, p0, kc, alpha, a, lda, bp, (*bufp)[off:off+dgemmMC*dgemmKC], c, ldc)
 			}()
 		}
 		wg.Wait()
+	}
+}
+
+// dgemmWorker computes worker w's work items (blocks of C) for the depth
+// block p0…p0+kc, packing A into ap; bp holds the packed B.
+func dgemmWorker(w, workers, items, colBlocks int, transA bool, m, n, p0, kc int, alpha float64, a []float64, lda int, bp, ap []float64, c []float64, ldc int) {
+	var tile [dgemmMR * dgemmNR]float64
+	for it := w; it < items; it += workers {
+		i0, j0 := (it/colBlocks)*dgemmMC, (it%colBlocks)*dgemmNC
+		mc, nc := min(dgemmMC, m-i0), min(dgemmNC, n-j0)
+		packDA(transA, a, lda, i0, mc, p0, kc, alpha, ap)
+		for t := 0; t*dgemmMR < mc; t++ {
+			rows := min(dgemmMR, mc-t*dgemmMR)
+			pa := &ap[t*kc*dgemmMR]
+			for s := j0 / dgemmNR; s*dgemmNR < j0+nc; s++ {
+				cols := min(dgemmNR, n-s*dgemmNR)
+				pb := &bp[s*kc*dgemmNR]
+				ci := (i0+t*dgemmMR)*ldc + s*dgemmNR
+				if rows == dgemmMR && cols == dgemmNR {
+					dgemmKernel(kc, pa, pb, &c[ci], ldc)
+					continue
+				}
+				tile = [dgemmMR * dgemmNR]float64{}
+				dgemmKernel(kc, pa, pb, &tile[0], dgemmNR)
+				for r := range rows {
+					for j := range cols {
+						c[ci+r*ldc+j] += tile[r*dgemmNR+j]
+					}
+				}
+			}
+		}
 	}
 }
 
