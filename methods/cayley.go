@@ -38,40 +38,77 @@ const (
 // of HF PEFT's _cayley_batch with num_cayley_neumann_terms = neumann (see
 // neumannCoeffs). Both backward passes are exact (no finite differences):
 // exact: dL/dQ = −(I + R)ᵀ·G·(I + Q)⁻ᵀ; series: reverse mode through the
-// powers Q^k = Q^{k−1}·Q as HF forms them. Arithmetic is float64 inside,
-// float32 at the boundary.
+// powers Q^k = Q^{k−1}·Q as HF forms them. The default five terms,
+// I + 2Q + 2Q² + 2Q³ + Q⁴, are evaluated as I + 2Q + S·(2I + 2Q + S) with
+// S = Q², two b×b products instead of three, and differentiated in three
+// instead of six (see factoredBack): the same polynomial, rounded
+// differently only in float64. Arithmetic is float64 inside, float32 at
+// the boundary.
 type cayleyOp struct {
 	b, blocks int
 	kind      skewKind
 	neumann   int
 	fn        *nn.Func
+	// q, r and inv (exact), s (factored) or pow[1…K] (series) are the
+	// current block's matrices, b×b each: views into that block's part of
+	// cache when forward keeps them for backward, else into own.
+	q, r, inv, s []float64
+	pow          [][]float64 // Q^0 (unused), Q^1 … Q^K for the series
+	own          []float64
 	// scratch, b×b each (float64), reused by every call: ops of one graph
 	// run one at a time.
-	q, a, inv, r, g, t, u []float64
-	pow                   [][]float64 // Q^0 (unused), Q^1 … Q^K for the series
-	perm                  []int
-	// cache holds, per block, what forward computed (Q, R and (I + Q)⁻¹
-	// or the powers) for the backward pass, valid while the parameters
+	a, g, t, u, v []float64
+	perm          []int
+	// cache holds, per block, what forward computed (Q, R and (I + Q)⁻¹,
+	// S or the powers) for the backward pass, valid while the parameters
 	// still equal snap (a second forward or an update in between makes
 	// backward recompute).
-	cache [][]float64
+	cache []float64
 	snap  []float32
 }
 
 func newCayleyOp(name string, b, blocks int, kind skewKind, neumann int) *cayleyOp {
 	c := &cayleyOp{b: b, blocks: blocks, kind: kind, neumann: neumann}
 	bb := b * b
-	for _, p := range []*[]float64{&c.q, &c.a, &c.inv, &c.r, &c.g, &c.t, &c.u} {
+	for _, p := range []*[]float64{&c.a, &c.g, &c.t, &c.u, &c.v} {
 		*p = make([]float64, bb)
 	}
-	if neumann > 0 {
-		for range len(neumannCoeffs(neumann)) {
-			c.pow = append(c.pow, make([]float64, bb))
-		}
+	if neumann > 0 && !c.factored() {
+		c.pow = make([][]float64, len(neumannCoeffs(neumann)))
 	}
+	c.own = make([]float64, c.states()*bb)
 	c.perm = make([]int, b)
 	c.fn = &nn.Func{Name: name, Forward: c.forward, Backward: c.backward}
 	return c
+}
+
+// factored reports whether the series is the default five-term one,
+// evaluated as I + 2Q + S·(2I + 2Q + S).
+func (c *cayleyOp) factored() bool { return c.neumann == 5 }
+
+// states is the number of b×b matrices a block keeps for backward.
+func (c *cayleyOp) states() int {
+	if c.neumann == 0 || c.factored() {
+		return 3 // q, r and inv or s
+	}
+	return 1 + len(neumannCoeffs(c.neumann)) // q, r, pow[1…K]
+}
+
+// bind points the block matrices at buf (states()·b² numbers).
+func (c *cayleyOp) bind(buf []float64) {
+	bb := c.b * c.b
+	at := func(i int) []float64 { return buf[i*bb : (i+1)*bb : (i+1)*bb] }
+	c.q, c.r = at(0), at(1)
+	switch {
+	case c.neumann == 0:
+		c.inv = at(2)
+	case c.factored():
+		c.s = at(2)
+	default:
+		for k := 1; k < len(c.pow); k++ {
+			c.pow[k] = at(k + 1)
+		}
+	}
 }
 
 // inputLen is the number of trainable numbers per block.
@@ -158,25 +195,22 @@ func (c *cayleyOp) unskew(grad []float32) {
 
 func (c *cayleyOp) forward(y []float32, in []*nn.Tensor) {
 	b, n := c.b, c.inputLen()
-	bb := b * b
+	bb, sz := b*b, c.states()*b*b
 	keep := in[0].Grad != nil
 	if keep && c.cache == nil {
-		c.cache = make([][]float64, c.blocks)
-		for j := range c.cache {
-			c.cache[j] = make([]float64, len(c.state())*bb)
-		}
+		c.cache = make([]float64, c.blocks*sz)
 	}
 	c.snap = c.snap[:0]
 	for j := range c.blocks {
+		if keep {
+			c.bind(c.cache[j*sz : (j+1)*sz])
+		} else {
+			c.bind(c.own)
+		}
 		c.skew(in[0].Data[j*n : (j+1)*n])
 		c.rotation()
 		for i, v := range c.r {
 			y[j*bb+i] = float32(v)
-		}
-		if keep {
-			for k, s := range c.state() {
-				copy(c.cache[j][k*bb:], s)
-			}
 		}
 	}
 	if keep {
@@ -184,16 +218,8 @@ func (c *cayleyOp) forward(y []float32, in []*nn.Tensor) {
 	}
 }
 
-// state lists the scratch matrices a block's backward needs.
-func (c *cayleyOp) state() [][]float64 {
-	if c.neumann == 0 {
-		return [][]float64{c.q, c.r, c.inv}
-	}
-	return append([][]float64{c.q, c.r}, c.pow[1:]...)
-}
-
-// rotation sets c.r = Cayley(c.q) (and c.inv = (I + Q)⁻¹ when exact, c.pow
-// the powers of Q for the series).
+// rotation sets c.r = Cayley(c.q) (and c.inv = (I + Q)⁻¹ when exact, c.s
+// = Q² for the factored series, c.pow the powers of Q for the others).
 func (c *cayleyOp) rotation() {
 	b := c.b
 	if c.neumann == 0 {
@@ -216,6 +242,24 @@ func (c *cayleyOp) rotation() {
 			c.a[i*b+i]++
 		}
 		matMul64(c.r, c.a, c.inv, b, false, false)
+		return
+	}
+	if c.factored() {
+		// S = Q², T = 2I + 2Q + S (in a), R = I + 2Q + S·T.
+		matMul64(c.s, c.q, c.q, b, false, false)
+		for i, q := range c.q {
+			c.a[i] = 2*q + c.s[i]
+		}
+		for i := range b {
+			c.a[i*b+i] += 2
+		}
+		matMul64(c.r, c.s, c.a, b, false, false)
+		for i, q := range c.q {
+			c.r[i] += 2 * q
+		}
+		for i := range b {
+			c.r[i*b+i]++
+		}
 		return
 	}
 	cs := neumannCoeffs(c.neumann)
@@ -241,21 +285,23 @@ func (c *cayleyOp) backward(dy []float32, in []*nn.Tensor) {
 		return
 	}
 	b, n := c.b, c.inputLen()
-	bb := b * b
+	bb, sz := b*b, c.states()*b*b
 	cached := c.cache != nil && slices.Equal(c.snap, p.Data)
 	for j := range c.blocks {
 		if cached {
-			for k, s := range c.state() {
-				copy(s, c.cache[j][k*bb:(k+1)*bb])
-			}
+			c.bind(c.cache[j*sz : (j+1)*sz])
 		} else {
+			c.bind(c.own)
 			c.skew(p.Data[j*n : (j+1)*n])
 			c.rotation()
 		}
 		for i := range c.g {
 			c.g[i] = float64(dy[j*bb+i])
 		}
-		if c.neumann == 0 {
+		switch {
+		case c.factored():
+			c.factoredBack()
+		case c.neumann == 0:
 			// dR = −(I + R)·dQ·(I + Q)⁻¹ ⇒ dL/dQ = −(I + R)ᵀ·G·(I + Q)⁻ᵀ.
 			for i := range c.a {
 				c.a[i] = c.r[i]
@@ -268,7 +314,7 @@ func (c *cayleyOp) backward(dy []float32, in []*nn.Tensor) {
 			for i := range c.t {
 				c.t[i] = -c.t[i]
 			}
-		} else {
+		default:
 			// R = Σ c_k P_k, P_1 = Q, P_k = P_{k−1}·Q. Walking k down,
 			// gk = c_k·G + g_{k+1}·Qᵀ is dL/dP_k; P_k = P_{k−1}·Q sends
 			// P_{k−1}ᵀ·gk to dQ, and P_1 = Q sends g1.
@@ -292,6 +338,37 @@ func (c *cayleyOp) backward(dy []float32, in []*nn.Tensor) {
 			}
 		}
 		c.unskew(p.Grad[j*n : (j+1)*n])
+	}
+}
+
+// factoredBack sets c.t to a matrix whose skew-symmetric part is that of
+// dL/dQ for R = I + 2Q + S·T, T = 2I + 2Q + S, S = Q², given G = dL/dR
+// in c.g: dT = Sᵀ·G = S·G (S is symmetric), dS = G·Tᵀ + dT, and
+// dQ = 2G + 2dT + dS·Qᵀ + Qᵀ·dS. unskew reads only the skew part, and for
+// skew Q the skew part of the last two terms, −(dS·Q + Q·dS), depends on
+// dS only through D = (dS + dSᵀ)/2 (Q·E + E·Q is symmetric for skew E),
+// where it is −(D·Q − (D·Q)ᵀ): one product instead of two.
+func (c *cayleyOp) factoredBack() {
+	b := c.b
+	for i, q := range c.q { // a = T
+		c.a[i] = 2*q + c.s[i]
+	}
+	for i := range b {
+		c.a[i*b+i] += 2
+	}
+	matMul64(c.u, c.s, c.g, b, false, false) // dT = S·G
+	matMul64(c.t, c.g, c.a, b, false, true)  // G·Tᵀ
+	for i := range b {                       // a = D = sym(G·Tᵀ + dT)
+		for k := range b {
+			c.a[i*b+k] = 0.5 * (c.t[i*b+k] + c.u[i*b+k] + c.t[k*b+i] + c.u[k*b+i])
+		}
+	}
+	matMul64(c.v, c.a, c.q, b, false, false) // D·Q
+	for i := range b {
+		for k := range b {
+			x := i*b + k
+			c.t[x] = 2*c.g[x] + 2*c.u[x] - (c.v[x] - c.v[k*b+i])
+		}
 	}
 }
 
