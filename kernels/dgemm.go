@@ -139,12 +139,12 @@ func packDB(trans bool, b []float64, ldb, p0, kc, n int, bp []float64) {
 		cols := min(dgemmNR, n-j0)
 		for p := range kc {
 			row := dst[p*dgemmNR : (p+1)*dgemmNR]
-			for j := range cols {
-				if trans {
+			if trans {
+				for j := range cols {
 					row[j] = b[(j0+j)*ldb+p0+p]
-				} else {
-					row[j] = b[(p0+p)*ldb+j0+j]
 				}
+			} else {
+				copy(row[:cols], b[(p0+p)*ldb+j0:])
 			}
 			clear(row[cols:])
 		}
@@ -159,14 +159,30 @@ func packDA(trans bool, a []float64, lda, i0, mc, p0, kc int, alpha float64, ap 
 		dst := ap[t*kc*dgemmMR : (t+1)*kc*dgemmMR]
 		r0 := i0 + t*dgemmMR
 		rows := min(dgemmMR, i0+mc-r0)
+		if trans {
+			for p := range kc {
+				col := dst[p*dgemmMR : (p+1)*dgemmMR]
+				for r, v := range a[(p0+p)*lda+r0:][:rows] {
+					col[r] = alpha * v
+				}
+				clear(col[rows:])
+			}
+			continue
+		}
+		if rows == dgemmMR { // six rows read in step along k
+			a0, a1, a2 := a[r0*lda+p0:][:kc], a[(r0+1)*lda+p0:][:kc], a[(r0+2)*lda+p0:][:kc]
+			a3, a4, a5 := a[(r0+3)*lda+p0:][:kc], a[(r0+4)*lda+p0:][:kc], a[(r0+5)*lda+p0:][:kc]
+			for p := range kc {
+				col := dst[p*dgemmMR : (p+1)*dgemmMR : (p+1)*dgemmMR]
+				col[0], col[1], col[2] = alpha*a0[p], alpha*a1[p], alpha*a2[p]
+				col[3], col[4], col[5] = alpha*a3[p], alpha*a4[p], alpha*a5[p]
+			}
+			continue
+		}
 		for p := range kc {
 			col := dst[p*dgemmMR : (p+1)*dgemmMR]
 			for r := range rows {
-				if trans {
-					col[r] = alpha * a[(p0+p)*lda+r0+r]
-				} else {
-					col[r] = alpha * a[(r0+r)*lda+p0+p]
-				}
+				col[r] = alpha * a[(r0+r)*lda+p0+p]
 			}
 			clear(col[rows:])
 		}
