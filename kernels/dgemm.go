@@ -61,7 +61,10 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 	workers := min(runtime.GOMAXPROCS(0), items)
 	// One buffer: packed B, then a packed A block per worker. Packing
 	// writes every element a kernel reads, so it is not cleared.
-	bufp := dgemmBuf(dgemmKC*strips*dgemmNR + workers*dgemmMC*dgemmKC)
+	// A worker's part: its packed A block, then its edge tile (a tile on
+	// the stack would escape through the kernel's func value).
+	const part = dgemmMC*dgemmKC + dgemmMR*dgemmNR
+	bufp := dgemmBuf(dgemmKC*strips*dgemmNR + workers*part)
 	defer dgemmBufs.Put(bufp)
 	bp := (*bufp)[:dgemmKC*strips*dgemmNR]
 	for p0 := 0; p0 < k; p0 += dgemmKC {
@@ -70,7 +73,7 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 		if workers == 1 {
 			// One block of C (every product up to 96×256): no goroutine,
 			// the same tiles in the same order.
-			dgemmWorker(0, 1, items, colBlocks, transA, m, n, p0, kc, alpha, a, lda, bp, (*bufp)[len(bp):], c, ldc)
+			dgemmWorker(0, 1, items, colBlocks, transA, m, n, p0, kc, alpha, a, lda, bp, (*bufp)[len(bp):][:part], c, ldc)
 			continue
 		}
 		var wg sync.WaitGroup
@@ -78,8 +81,8 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				off := len(bp) + w*dgemmMC*dgemmKC
-				dgemmWorker(w, workers, items, colBlocks, transA, m, n, p0, kc, alpha, a, lda, bp, (*bufp)[off:off+dgemmMC*dgemmKC], c, ldc)
+				off := len(bp) + w*part
+				dgemmWorker(w, workers, items, colBlocks, transA, m, n, p0, kc, alpha, a, lda, bp, (*bufp)[off:off+part], c, ldc)
 			}()
 		}
 		wg.Wait()
@@ -87,9 +90,10 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 }
 
 // dgemmWorker computes worker w's work items (blocks of C) for the depth
-// block p0…p0+kc, packing A into ap; bp holds the packed B.
-func dgemmWorker(w, workers, items, colBlocks int, transA bool, m, n, p0, kc int, alpha float64, a []float64, lda int, bp, ap []float64, c []float64, ldc int) {
-	var tile [dgemmMR * dgemmNR]float64
+// block p0…p0+kc, packing A into the start of buf (the rest is the edge
+// tile); bp holds the packed B.
+func dgemmWorker(w, workers, items, colBlocks int, transA bool, m, n, p0, kc int, alpha float64, a []float64, lda int, bp, buf []float64, c []float64, ldc int) {
+	ap, tile := buf[:dgemmMC*dgemmKC], buf[dgemmMC*dgemmKC:][:dgemmMR*dgemmNR]
 	for it := w; it < items; it += workers {
 		i0, j0 := (it/colBlocks)*dgemmMC, (it%colBlocks)*dgemmNC
 		mc, nc := min(dgemmMC, m-i0), min(dgemmNC, n-j0)
@@ -105,7 +109,7 @@ func dgemmWorker(w, workers, items, colBlocks int, transA bool, m, n, p0, kc int
 					dgemmKernel(kc, pa, pb, &c[ci], ldc)
 					continue
 				}
-				tile = [dgemmMR * dgemmNR]float64{}
+				clear(tile)
 				dgemmKernel(kc, pa, pb, &tile[0], dgemmNR)
 				for r := range rows {
 					for j := range cols {
