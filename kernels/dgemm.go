@@ -141,16 +141,25 @@ func packDB(trans bool, b []float64, ldb, p0, kc, n int, bp []float64) {
 		dst := bp[s*kc*dgemmNR : (s+1)*kc*dgemmNR]
 		j0 := s * dgemmNR
 		cols := min(dgemmNR, n-j0)
-		for p := range kc {
-			row := dst[p*dgemmNR : (p+1)*dgemmNR]
-			if trans {
+		switch {
+		case !trans && cols == dgemmNR: // whole rows of 8, copied as arrays
+			for p := range kc {
+				*(*[dgemmNR]float64)(dst[p*dgemmNR:]) = *(*[dgemmNR]float64)(b[(p0+p)*ldb+j0:])
+			}
+		case !trans:
+			for p := range kc {
+				row := dst[p*dgemmNR : (p+1)*dgemmNR]
+				copy(row[:cols], b[(p0+p)*ldb+j0:])
+				clear(row[cols:])
+			}
+		default:
+			for p := range kc {
+				row := dst[p*dgemmNR : (p+1)*dgemmNR]
 				for j := range cols {
 					row[j] = b[(j0+j)*ldb+p0+p]
 				}
-			} else {
-				copy(row[:cols], b[(p0+p)*ldb+j0:])
+				clear(row[cols:])
 			}
-			clear(row[cols:])
 		}
 	}
 }
