@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -65,21 +66,57 @@ type cayleyOp struct {
 	// backward recompute).
 	cache []float64
 	snap  []float32
+	// ws are the views and scratch of each goroutine that computes
+	// blocks (ws[0] is c itself); see parallelBlocks.
+	ws []*cayleyOp
 }
 
 func newCayleyOp(name string, b, blocks int, kind skewKind, neumann int) *cayleyOp {
 	c := &cayleyOp{b: b, blocks: blocks, kind: kind, neumann: neumann}
-	bb := b * b
+	c.scratch()
+	c.ws = []*cayleyOp{c}
+	c.fn = &nn.Func{Name: name, Forward: c.forward, Backward: c.backward}
+	return c
+}
+
+// scratch allocates c's block views and scratch matrices.
+func (c *cayleyOp) scratch() {
+	bb := c.b * c.b
 	for _, p := range []*[]float64{&c.a, &c.g, &c.t, &c.u, &c.v} {
 		*p = make([]float64, bb)
 	}
-	if neumann > 0 && !c.factored() {
-		c.pow = make([][]float64, len(neumannCoeffs(neumann)))
+	if c.neumann > 0 && !c.factored() {
+		c.pow = make([][]float64, len(neumannCoeffs(c.neumann)))
 	}
 	c.own = make([]float64, c.states()*bb)
-	c.perm = make([]int, b)
-	c.fn = &nn.Func{Name: name, Forward: c.forward, Backward: c.backward}
-	return c
+	c.perm = make([]int, c.b)
+}
+
+// cayleyParallelMin is the work blocks·b³ from which parallelBlocks
+// splits the blocks between goroutines (a few b×b products each).
+const cayleyParallelMin = 1 << 16
+
+// parallelBlocks calls fn(w, j) for every block j, w the views and scratch
+// of the goroutine computing it: one goroutine for little work, else
+// GOMAXPROCS (at most one per block) on disjoint ranges of blocks. A
+// block's result is computed the same way by whichever goroutine, and
+// writes only that block's part of the outputs, so the split never
+// changes a result.
+func (c *cayleyOp) parallelBlocks(fn func(w *cayleyOp, j int)) {
+	workers := 1
+	if c.blocks*c.b*c.b*c.b >= cayleyParallelMin {
+		workers = min(runtime.GOMAXPROCS(0), c.blocks)
+	}
+	for len(c.ws) < workers {
+		w := &cayleyOp{b: c.b, blocks: c.blocks, kind: c.kind, neumann: c.neumann, fn: c.fn}
+		w.scratch()
+		c.ws = append(c.ws, w)
+	}
+	parallel(c.blocks, workers, func(w, lo, hi int) {
+		for j := lo; j < hi; j++ {
+			fn(c.ws[w], j)
+		}
+	})
 }
 
 // factored reports whether the series is the default five-term one,
@@ -201,18 +238,18 @@ func (c *cayleyOp) forward(y []float32, in []*nn.Tensor) {
 		c.cache = make([]float64, c.blocks*sz)
 	}
 	c.snap = c.snap[:0]
-	for j := range c.blocks {
+	c.parallelBlocks(func(w *cayleyOp, j int) {
 		if keep {
-			c.bind(c.cache[j*sz : (j+1)*sz])
+			w.bind(c.cache[j*sz : (j+1)*sz])
 		} else {
-			c.bind(c.own)
+			w.bind(w.own)
 		}
-		c.skew(in[0].Data[j*n : (j+1)*n])
-		c.rotation()
-		for i, v := range c.r {
+		w.skew(in[0].Data[j*n : (j+1)*n])
+		w.rotation()
+		for i, v := range w.r {
 			y[j*bb+i] = float32(v)
 		}
-	}
+	})
 	if keep {
 		c.snap = append(c.snap, in[0].Data...)
 	}
@@ -284,60 +321,66 @@ func (c *cayleyOp) backward(dy []float32, in []*nn.Tensor) {
 	if p.Grad == nil {
 		return
 	}
-	b, n := c.b, c.inputLen()
-	bb, sz := b*b, c.states()*b*b
+	n, bb, sz := c.inputLen(), c.b*c.b, c.states()*c.b*c.b
 	cached := c.cache != nil && slices.Equal(c.snap, p.Data)
-	for j := range c.blocks {
+	c.parallelBlocks(func(w *cayleyOp, j int) {
 		if cached {
-			c.bind(c.cache[j*sz : (j+1)*sz])
+			w.bind(c.cache[j*sz : (j+1)*sz])
 		} else {
-			c.bind(c.own)
-			c.skew(p.Data[j*n : (j+1)*n])
-			c.rotation()
+			w.bind(w.own)
+			w.skew(p.Data[j*n : (j+1)*n])
+			w.rotation()
 		}
-		for i := range c.g {
-			c.g[i] = float64(dy[j*bb+i])
+		w.blockBack(dy[j*bb : (j+1)*bb])
+		w.unskew(p.Grad[j*n : (j+1)*n])
+	})
+}
+
+// blockBack sets c.t to dL/dQ (up to its symmetric part, which unskew
+// ignores) of the bound block, given dL/dR in dy.
+func (c *cayleyOp) blockBack(dy []float32) {
+	b := c.b
+	for i := range c.g {
+		c.g[i] = float64(dy[i])
+	}
+	switch {
+	case c.factored():
+		c.factoredBack()
+	case c.neumann == 0:
+		// dR = −(I + R)·dQ·(I + Q)⁻¹ ⇒ dL/dQ = −(I + R)ᵀ·G·(I + Q)⁻ᵀ.
+		for i := range c.a {
+			c.a[i] = c.r[i]
 		}
-		switch {
-		case c.factored():
-			c.factoredBack()
-		case c.neumann == 0:
-			// dR = −(I + R)·dQ·(I + Q)⁻¹ ⇒ dL/dQ = −(I + R)ᵀ·G·(I + Q)⁻ᵀ.
-			for i := range c.a {
-				c.a[i] = c.r[i]
+		for i := range b {
+			c.a[i*b+i]++
+		}
+		matMul64(c.u, c.a, c.g, b, true, false)   // (I + R)ᵀ·G
+		matMul64(c.t, c.u, c.inv, b, false, true) // ·(I + Q)⁻ᵀ
+		for i := range c.t {
+			c.t[i] = -c.t[i]
+		}
+	default:
+		// R = Σ c_k P_k, P_1 = Q, P_k = P_{k−1}·Q. Walking k down,
+		// gk = c_k·G + g_{k+1}·Qᵀ is dL/dP_k; P_k = P_{k−1}·Q sends
+		// P_{k−1}ᵀ·gk to dQ, and P_1 = Q sends g1.
+		cs := neumannCoeffs(c.neumann)
+		clear(c.t)
+		carry := c.a
+		clear(carry)
+		for k := len(cs) - 1; k >= 1; k-- {
+			gk := c.u
+			for i := range gk {
+				gk[i] = cs[k]*c.g[i] + carry[i]
 			}
-			for i := range b {
-				c.a[i*b+i]++
-			}
-			matMul64(c.u, c.a, c.g, b, true, false)   // (I + R)ᵀ·G
-			matMul64(c.t, c.u, c.inv, b, false, true) // ·(I + Q)⁻ᵀ
-			for i := range c.t {
-				c.t[i] = -c.t[i]
-			}
-		default:
-			// R = Σ c_k P_k, P_1 = Q, P_k = P_{k−1}·Q. Walking k down,
-			// gk = c_k·G + g_{k+1}·Qᵀ is dL/dP_k; P_k = P_{k−1}·Q sends
-			// P_{k−1}ᵀ·gk to dQ, and P_1 = Q sends g1.
-			cs := neumannCoeffs(c.neumann)
-			clear(c.t)
-			carry := c.a
-			clear(carry)
-			for k := len(cs) - 1; k >= 1; k-- {
-				gk := c.u
-				for i := range gk {
-					gk[i] = cs[k]*c.g[i] + carry[i]
+			if k == 1 {
+				for i := range c.t {
+					c.t[i] += gk[i]
 				}
-				if k == 1 {
-					for i := range c.t {
-						c.t[i] += gk[i]
-					}
-					break
-				}
-				matMul64Add(c.t, c.pow[k-1], gk, b, true, false)
-				matMul64(carry, gk, c.q, b, false, true)
+				break
 			}
+			matMul64Add(c.t, c.pow[k-1], gk, b, true, false)
+			matMul64(carry, gk, c.q, b, false, true)
 		}
-		c.unskew(p.Grad[j*n : (j+1)*n])
 	}
 }
 
