@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -270,5 +271,31 @@ func TestOFTBlockSizeAdjust(t *testing.T) {
 	o, _ := ResolveOptions("oft", 4, nil)
 	if err := CheckLayers("oft", o, []LayerShape{{Name: "odd", Out: 3, In: 7}}); err == nil {
 		t.Error("block size adjusted to 1 accepted")
+	}
+}
+
+// TestCayleyOpThreads: the rotations and their gradient are bit-identical
+// whether the blocks are computed on one goroutine or several.
+func TestCayleyOpThreads(t *testing.T) {
+	for _, terms := range []int{0, 4, 5} {
+		const b, blocks = 24, 6 // blocks·b³ above cayleyParallelMin
+		run := func(procs int) ([]float32, []float32) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			op := newCayleyOp("test", b, blocks, skewUpper, terms)
+			rng := nn.NewRNG(3, "threads")
+			p := nn.Param("p", blocks, op.inputLen())
+			rng.FillNormal(p, 0, 0.1)
+			w := nn.New(blocks, b, b)
+			rng.FillNormal(w, 0, 1)
+			g := nn.NewGraph()
+			r := op.apply(g, p)
+			g.Backward(g.Sum(g.Mul(r, g.Const(w.Data, w.Shape...))))
+			return slices.Clone(r.Data), slices.Clone(p.Grad)
+		}
+		r1, g1 := run(1)
+		r2, g2 := run(4)
+		if !slices.Equal(r1, r2) || !slices.Equal(g1, g2) {
+			t.Errorf("terms %d: results differ between 1 and 4 goroutines", terms)
+		}
 	}
 }
