@@ -390,7 +390,8 @@ func (c *cayleyOp) blockBack(dy []float32) {
 // dQ = 2G + 2dT + dS·Qᵀ + Qᵀ·dS. unskew reads only the skew part, and for
 // skew Q the skew part of the last two terms, −(dS·Q + Q·dS), depends on
 // dS only through D = (dS + dSᵀ)/2 (Q·E + E·Q is symmetric for skew E),
-// where it is −(D·Q − (D·Q)ᵀ): one product instead of two.
+// where it is −(D·Q − (D·Q)ᵀ) = −2·D·Q up to a symmetric part: one
+// product instead of two.
 func (c *cayleyOp) factoredBack() {
 	b := c.b
 	for i, q := range c.q { // a = T
@@ -402,16 +403,14 @@ func (c *cayleyOp) factoredBack() {
 	matMul64(c.u, c.s, c.g, b, false, false) // dT = S·G
 	matMul64(c.t, c.g, c.a, b, false, true)  // G·Tᵀ
 	for i := range b {                       // a = D = sym(G·Tᵀ + dT)
-		for k := range b {
-			c.a[i*b+k] = 0.5 * (c.t[i*b+k] + c.u[i*b+k] + c.t[k*b+i] + c.u[k*b+i])
+		for k := i; k < b; k++ {
+			d := 0.5 * (c.t[i*b+k] + c.u[i*b+k] + c.t[k*b+i] + c.u[k*b+i])
+			c.a[i*b+k], c.a[k*b+i] = d, d
 		}
 	}
 	matMul64(c.v, c.a, c.q, b, false, false) // D·Q
-	for i := range b {
-		for k := range b {
-			x := i*b + k
-			c.t[x] = 2*c.g[x] + 2*c.u[x] - (c.v[x] - c.v[k*b+i])
-		}
+	for i, g := range c.g {
+		c.t[i] = 2*(g+c.u[i]) - 2*c.v[i]
 	}
 }
 
