@@ -394,14 +394,14 @@ func (c *cayleyOp) blockBack(dy []float32) {
 // product instead of two.
 func (c *cayleyOp) factoredBack() {
 	b := c.b
-	for i, q := range c.q { // a = T
-		c.a[i] = 2*q + c.s[i]
+	for i, q := range c.q { // a = Tᵀ = 2I − 2Q + S (Q skew, S symmetric)
+		c.a[i] = c.s[i] - 2*q
 	}
 	for i := range b {
 		c.a[i*b+i] += 2
 	}
 	matMul64(c.u, c.s, c.g, b, false, false) // dT = S·G
-	matMul64(c.t, c.g, c.a, b, false, true)  // G·Tᵀ
+	matMul64(c.t, c.g, c.a, b, false, false) // G·Tᵀ, B untransposed: cheaper packing
 	for i := range b {                       // a = D = sym(G·Tᵀ + dT)
 		for k := i; k < b; k++ {
 			d := 0.5 * (c.t[i*b+k] + c.u[i*b+k] + c.t[k*b+i] + c.u[k*b+i])
