@@ -524,51 +524,68 @@ func invert(inv, a, lu []float64, perm []int, n int) bool {
 // operands by zero. The zeros change no sum (x·0 adds an exact zero), so
 // every output is the b-term sum a per-block product computes, and the
 // gradient of R_j is the diagonal block of the group's Xᵀ·dY.
-var blockRotate = &nn.Func{
-	Name: "block-rotate",
-	Forward: func(y []float32, in []*nn.Tensor) {
-		x, r := in[0], in[1]
-		cols, b, shared := rotateDims(x, r)
-		rows := x.Rows()
-		forGroups(cols, b, r, shared, func(c0, w int, d []float32, ld int) {
-			kernels.Sgemm(false, false, rows, w, w, 1, x.Data[c0:], cols, d, ld, 0, y[c0:], cols)
-		})
-	},
-	Backward: func(dy []float32, in []*nn.Tensor) {
-		x, r := in[0], in[1]
-		cols, b, shared := rotateDims(x, r)
-		rows, bb := x.Rows(), b*b
-		var tmp *[]float32
-		if r.Grad != nil && rotateGroup(b) > 1 {
-			tmp = rotateScratch(rotateGroup(b) * b)
-			defer rotatePool.Put(tmp)
-		}
-		forGroups(cols, b, r, shared, func(c0, w int, d []float32, ld int) {
-			if x.Grad != nil { // dX_j += dY_j·R_jᵀ
-				kernels.Sgemm(false, true, rows, w, w, 1, dy[c0:], cols, d, ld, 1, x.Grad[c0:], cols)
+//
+// blockRotateT is the same with every R_j transposed,
+// y = x·blockdiag(R_0ᵀ, …), so that rotating the rows of W0 gives OFT's
+// W' = W0·Rᵀ.
+var blockRotate, blockRotateT = blockRotateFunc(false), blockRotateFunc(true)
+
+func blockRotateFunc(tr bool) *nn.Func {
+	name := "block-rotate"
+	if tr {
+		name += "-t"
+	}
+	return &nn.Func{
+		Name: name,
+		Forward: func(y []float32, in []*nn.Tensor) {
+			x, r := in[0], in[1]
+			cols, b, shared := rotateDims(x, r)
+			rows := x.Rows()
+			forGroups(cols, b, r, shared, func(c0, w int, d []float32, ld int) {
+				kernels.Sgemm(false, tr, rows, w, w, 1, x.Data[c0:], cols, d, ld, 0, y[c0:], cols)
+			})
+		},
+		Backward: func(dy []float32, in []*nn.Tensor) {
+			x, r := in[0], in[1]
+			cols, b, shared := rotateDims(x, r)
+			rows, bb := x.Rows(), b*b
+			var tmp *[]float32
+			if r.Grad != nil && rotateGroup(b) > 1 {
+				tmp = rotateScratch(rotateGroup(b) * b)
+				defer rotatePool.Put(tmp)
 			}
-			if r.Grad == nil {
-				return
-			}
-			j0 := c0 / b
-			if tmp == nil { // one block: dR_j += X_jᵀ·dY_j
-				off := rotIndex(j0, shared) * bb
-				kernels.Sgemm(true, false, b, b, rows, 1, x.Data[c0:], cols, dy[c0:], cols, 1, r.Grad[off:], b)
-				return
-			}
-			t := *tmp
-			kernels.Sgemm(true, false, w, w, rows, 1, x.Data[c0:], cols, dy[c0:], cols, 0, t, w)
-			for k := range w / b { // the diagonal blocks of Xᵀ·dY
-				g := r.Grad[rotIndex(j0+k, shared)*bb:][:bb]
-				for i := range b {
-					row := t[(k*b+i)*w+k*b:][:b]
-					for c, v := range row {
-						g[i*b+c] += v
+			forGroups(cols, b, r, shared, func(c0, w int, d []float32, ld int) {
+				if x.Grad != nil { // dX_j += dY_j·R_jᵀ (·R_j when transposed)
+					kernels.Sgemm(false, !tr, rows, w, w, 1, dy[c0:], cols, d, ld, 1, x.Grad[c0:], cols)
+				}
+				// dR_j += X_jᵀ·dY_j, or its transpose dY_jᵀ·X_j
+				a, bm := x.Data[c0:], dy[c0:]
+				if tr {
+					a, bm = bm, a
+				}
+				if r.Grad == nil {
+					return
+				}
+				j0 := c0 / b
+				if tmp == nil { // one block
+					off := rotIndex(j0, shared) * bb
+					kernels.Sgemm(true, false, b, b, rows, 1, a, cols, bm, cols, 1, r.Grad[off:], b)
+					return
+				}
+				t := *tmp
+				kernels.Sgemm(true, false, w, w, rows, 1, a, cols, bm, cols, 0, t, w)
+				for k := range w / b { // the diagonal blocks of Xᵀ·dY
+					g := r.Grad[rotIndex(j0+k, shared)*bb:][:bb]
+					for i := range b {
+						row := t[(k*b+i)*w+k*b:][:b]
+						for c, v := range row {
+							g[i*b+c] += v
+						}
 					}
 				}
-			}
-		})
-	},
+			})
+		},
+	}
 }
 
 // rotateGroup is the number of adjacent b×b blocks blockRotate multiplies
@@ -640,6 +657,14 @@ func rotateInput(g *nn.Graph, x, r *nn.Tensor) *nn.Tensor {
 		panic(fmt.Sprintf("methods: rotate: input %v, rotations %v", x.Shape, r.Shape))
 	}
 	return g.Custom(blockRotate, x.Shape, x, r)
+}
+
+// rotateRowsT returns w·blockdiag(R_jᵀ) in g (see blockRotateT).
+func rotateRowsT(g *nn.Graph, w, r *nn.Tensor) *nn.Tensor {
+	if c, b := w.Cols(), r.Shape[1]; c%b != 0 || (r.Shape[0] != 1 && r.Shape[0]*b != c) {
+		panic(fmt.Sprintf("methods: rotate: weight %v, rotations %v", w.Shape, r.Shape))
+	}
+	return g.Custom(blockRotateT, w.Shape, w, r)
 }
 
 // identityRows returns the n×n identity as a graph constant.

@@ -66,9 +66,31 @@ type OFT struct {
 	op *cayleyOp
 }
 
-// Forward rotates x block by block and applies the frozen layer.
+// Forward rotates x block by block and applies the frozen layer, or, where
+// that is cheaper (oftRotateWeight), forms W' = W0·Rᵀ and applies it.
 func (m *OFT) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
-	return g.Linear(rotateInput(g, x, m.rotations(g)), l.Weight, l.Bias)
+	r := m.rotations(g)
+	if oftRotateWeight(x.Rows(), l.Out, m.Block, x.Grad != nil) {
+		return g.Linear(x, rotateRowsT(g, l.Weight, r), l.Bias)
+	}
+	return g.Linear(rotateInput(g, x, r), l.Weight, l.Bias)
+}
+
+// oftRotateWeight reports whether y = x·(W0·Rᵀ)ᵀ costs fewer
+// multiply-adds per step than y = (x·R)·W0ᵀ for n rows, out outputs and
+// block size b (both per input column; gx: x needs a gradient). Rotating
+// x costs n·b forward and n·b for dR, plus n·b for dX when gx, and
+// n·out to send the gradient back through W0 to x·R; forming W' costs
+// out·b forward and out·b for dR, plus out·n for dW' and, when gx, n·out
+// for dX = dY·W'. The two are equal up to rounding; only the reference
+// MLP's 10-output head (n = 128) takes the weight path at the defaults.
+func oftRotateWeight(n, out, b int, gx bool) bool {
+	viaInput, viaWeight := 2*n*b+n*out, 2*out*b+out*n
+	if gx {
+		viaInput += n * b
+		viaWeight += n * out
+	}
+	return viaWeight < viaInput
 }
 
 // rotations projects Q (coft) and returns the blocks' R in g.
