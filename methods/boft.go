@@ -44,7 +44,7 @@ import (
 // Speed: the D exact Cayley transforms per factor are small (H = 4 by
 // default); the rotation costs N·In·H per factor, computed by blockRotate
 // as width-32 products of grouped blocks. On the reference steps of
-// `bench perf` (2 threads) a step is 1.8–2.2× LoRA's on the MLP and
+// `bench perf` (2 threads) a step is 1.6–2.2× LoRA's on the MLP and
 // 1.3–1.4× on the transformer.
 //
 // Init: init_weights = true (HF's default): A = 0 (R = I) and s = 1, so

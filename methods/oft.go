@@ -48,7 +48,7 @@ import (
 // counts K; the rotation of the input costs N·In·b forward and again for
 // dR (and dX). Unlike LoRA, the first layer also needs dL/d(x·R) =
 // dY·W0, a full N·In·Out GEMM, to train R. On the reference steps of
-// `bench perf` (2 threads) that is 2.2–2.7× LoRA's step on the MLP
+// `bench perf` (2 threads) that is 2.0–2.7× LoRA's step on the MLP
 // (batch 128, every linear) and 1.05–1.4× on the transformer.
 //
 // Init: init_weights = true (HF's default) sets Q = 0, so R = I and the
