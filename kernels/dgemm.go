@@ -61,52 +61,63 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 	workers := min(runtime.GOMAXPROCS(0), items)
 	// One buffer: packed B, then a packed A block per worker. Packing
 	// writes every element a kernel reads, so it is not cleared.
-	bufp := dgemmBuf(dgemmKC*strips*dgemmNR + workers*dgemmMC*dgemmKC)
+	// A worker's part: its packed A block, then its edge tile (a tile on
+	// the stack would escape through the kernel's func value).
+	const part = dgemmMC*dgemmKC + dgemmMR*dgemmNR
+	bufp := dgemmBuf(dgemmKC*strips*dgemmNR + workers*part)
 	defer dgemmBufs.Put(bufp)
 	bp := (*bufp)[:dgemmKC*strips*dgemmNR]
-	aps := make([][]float64, workers)
-	for w := range aps {
-		off := len(bp) + w*dgemmMC*dgemmKC
-		aps[w] = (*bufp)[off : off+dgemmMC*dgemmKC]
-	}
 	for p0 := 0; p0 < k; p0 += dgemmKC {
 		kc := min(dgemmKC, k-p0)
 		packDB(transB, b, ldb, p0, kc, n, bp)
+		if workers == 1 {
+			// One block of C (every product up to 96×256): no goroutine,
+			// the same tiles in the same order.
+			dgemmWorker(0, 1, items, colBlocks, transA, m, n, p0, kc, alpha, a, lda, bp, (*bufp)[len(bp):][:part], c, ldc)
+			continue
+		}
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				var tile [dgemmMR * dgemmNR]float64
-				ap := aps[w]
-				for it := w; it < items; it += workers {
-					i0, j0 := (it/colBlocks)*dgemmMC, (it%colBlocks)*dgemmNC
-					mc, nc := min(dgemmMC, m-i0), min(dgemmNC, n-j0)
-					packDA(transA, a, lda, i0, mc, p0, kc, alpha, ap)
-					for t := 0; t*dgemmMR < mc; t++ {
-						rows := min(dgemmMR, mc-t*dgemmMR)
-						pa := &ap[t*kc*dgemmMR]
-						for s := j0 / dgemmNR; s*dgemmNR < j0+nc; s++ {
-							cols := min(dgemmNR, n-s*dgemmNR)
-							pb := &bp[s*kc*dgemmNR]
-							ci := (i0+t*dgemmMR)*ldc + s*dgemmNR
-							if rows == dgemmMR && cols == dgemmNR {
-								dgemmKernel(kc, pa, pb, &c[ci], ldc)
-								continue
-							}
-							tile = [dgemmMR * dgemmNR]float64{}
-							dgemmKernel(kc, pa, pb, &tile[0], dgemmNR)
-							for r := range rows {
-								for j := range cols {
-									c[ci+r*ldc+j] += tile[r*dgemmNR+j]
-								}
-							}
-						}
-					}
-				}
+				off := len(bp) + w*part
+				dgemmWorker(w, workers, items, colBlocks, transA, m, n, p0, kc, alpha, a, lda, bp, (*bufp)[off:off+part], c, ldc)
 			}()
 		}
 		wg.Wait()
+	}
+}
+
+// dgemmWorker computes worker w's work items (blocks of C) for the depth
+// block p0…p0+kc, packing A into the start of buf (the rest is the edge
+// tile); bp holds the packed B.
+func dgemmWorker(w, workers, items, colBlocks int, transA bool, m, n, p0, kc int, alpha float64, a []float64, lda int, bp, buf []float64, c []float64, ldc int) {
+	ap, tile := buf[:dgemmMC*dgemmKC], buf[dgemmMC*dgemmKC:][:dgemmMR*dgemmNR]
+	for it := w; it < items; it += workers {
+		i0, j0 := (it/colBlocks)*dgemmMC, (it%colBlocks)*dgemmNC
+		mc, nc := min(dgemmMC, m-i0), min(dgemmNC, n-j0)
+		packDA(transA, a, lda, i0, mc, p0, kc, alpha, ap)
+		for t := 0; t*dgemmMR < mc; t++ {
+			rows := min(dgemmMR, mc-t*dgemmMR)
+			pa := &ap[t*kc*dgemmMR]
+			for s := j0 / dgemmNR; s*dgemmNR < j0+nc; s++ {
+				cols := min(dgemmNR, n-s*dgemmNR)
+				pb := &bp[s*kc*dgemmNR]
+				ci := (i0+t*dgemmMR)*ldc + s*dgemmNR
+				if rows == dgemmMR && cols == dgemmNR {
+					dgemmKernel(kc, pa, pb, &c[ci], ldc)
+					continue
+				}
+				clear(tile)
+				dgemmKernel(kc, pa, pb, &tile[0], dgemmNR)
+				for r := range rows {
+					for j := range cols {
+						c[ci+r*ldc+j] += tile[r*dgemmNR+j]
+					}
+				}
+			}
+		}
 	}
 }
 
@@ -130,16 +141,25 @@ func packDB(trans bool, b []float64, ldb, p0, kc, n int, bp []float64) {
 		dst := bp[s*kc*dgemmNR : (s+1)*kc*dgemmNR]
 		j0 := s * dgemmNR
 		cols := min(dgemmNR, n-j0)
-		for p := range kc {
-			row := dst[p*dgemmNR : (p+1)*dgemmNR]
-			for j := range cols {
-				if trans {
-					row[j] = b[(j0+j)*ldb+p0+p]
-				} else {
-					row[j] = b[(p0+p)*ldb+j0+j]
-				}
+		switch {
+		case !trans && cols == dgemmNR: // whole rows of 8, copied as arrays
+			for p := range kc {
+				*(*[dgemmNR]float64)(dst[p*dgemmNR:]) = *(*[dgemmNR]float64)(b[(p0+p)*ldb+j0:])
 			}
-			clear(row[cols:])
+		case !trans:
+			for p := range kc {
+				row := dst[p*dgemmNR : (p+1)*dgemmNR]
+				copy(row[:cols], b[(p0+p)*ldb+j0:])
+				clear(row[cols:])
+			}
+		default:
+			for p := range kc {
+				row := dst[p*dgemmNR : (p+1)*dgemmNR]
+				for j := range cols {
+					row[j] = b[(j0+j)*ldb+p0+p]
+				}
+				clear(row[cols:])
+			}
 		}
 	}
 }
@@ -152,14 +172,30 @@ func packDA(trans bool, a []float64, lda, i0, mc, p0, kc int, alpha float64, ap 
 		dst := ap[t*kc*dgemmMR : (t+1)*kc*dgemmMR]
 		r0 := i0 + t*dgemmMR
 		rows := min(dgemmMR, i0+mc-r0)
+		if trans {
+			for p := range kc {
+				col := dst[p*dgemmMR : (p+1)*dgemmMR]
+				for r, v := range a[(p0+p)*lda+r0:][:rows] {
+					col[r] = alpha * v
+				}
+				clear(col[rows:])
+			}
+			continue
+		}
+		if rows == dgemmMR { // six rows read in step along k
+			a0, a1, a2 := a[r0*lda+p0:][:kc], a[(r0+1)*lda+p0:][:kc], a[(r0+2)*lda+p0:][:kc]
+			a3, a4, a5 := a[(r0+3)*lda+p0:][:kc], a[(r0+4)*lda+p0:][:kc], a[(r0+5)*lda+p0:][:kc]
+			for p := range kc {
+				col := dst[p*dgemmMR : (p+1)*dgemmMR : (p+1)*dgemmMR]
+				col[0], col[1], col[2] = alpha*a0[p], alpha*a1[p], alpha*a2[p]
+				col[3], col[4], col[5] = alpha*a3[p], alpha*a4[p], alpha*a5[p]
+			}
+			continue
+		}
 		for p := range kc {
 			col := dst[p*dgemmMR : (p+1)*dgemmMR]
 			for r := range rows {
-				if trans {
-					col[r] = alpha * a[(p0+p)*lda+r0+r]
-				} else {
-					col[r] = alpha * a[(r0+r)*lda+p0+p]
-				}
+				col[r] = alpha * a[(r0+r)*lda+p0+p]
 			}
 			clear(col[rows:])
 		}

@@ -41,6 +41,12 @@ import (
 // factor drawn at random, ⌊p·D⌋ blocks drawn at random become I, drawn
 // from the trial's dropout stream instead of torch's global generator.
 //
+// Speed: the D exact Cayley transforms per factor are small (H = 4 by
+// default); the rotation costs N·In·H per factor, computed by blockRotate
+// as width-32 products of grouped blocks. On the reference steps of
+// `bench perf` (2 threads) a step is 1.6–2.2× LoRA's on the MLP and
+// 1.3–1.4× on the transformer.
+//
 // Init: init_weights = true (HF's default): A = 0 (R = I) and s = 1, so
 // the model starts at the base; false: A ~ N(0, 0.1²), s ~ N(1, 0.1²).
 type BOFT struct {

@@ -14,8 +14,11 @@ import (
 //	y = (x·R)·W0ᵀ + b,   R = blockdiag(R_1, …, R_k),   W' = W0·Rᵀ,
 //
 // the "input-centric" forward of HF's OFTRotationModule (einsum over x
-// reshaped to (…, k, b)): the cost is N·In·b per step, and the merged
-// weight W0·Rᵀ (HF's merge: W'ᵀ = R·W0ᵀ) is only formed by Merged. Each
+// reshaped to (…, k, b)): the cost is N·In·b per step. Where forming the
+// merged weight W0·Rᵀ (HF's merge: W'ᵀ = R·W0ᵀ; Out·In·b) and one GEMM
+// is cheaper — a layer with few outputs next to the batch rows, see
+// oftRotateWeight — Forward does that instead; the two are the same
+// function with the same exact gradient, rounded differently. Each
 // R_j = Cayley(Q_j) of a skew-symmetric b×b Q_j built from b(b−1)/2
 // trainable numbers (the strict upper triangle in torch.triu_indices
 // order, Q = U − Uᵀ). By default (use_cayley_neumann) R_j is HF's
@@ -39,13 +42,14 @@ import (
 // block are projected, in place and without gradient as HF does, onto the
 // ball ‖Q_j‖_F ≤ eps/√(blocks) (HF's _project_batch).
 //
-// Speed: the rotations cost O(In·b²·K) per step for K series terms (about
-// 3K b×b products per block, forward and backward; the backward reuses
-// the forward's powers), independent of the batch; the rotation of the
-// input costs N·In·b. At the default b = 32 on the reference MLP's
-// 16-row batch that is a few times LoRA's step (the whole base layer is
-// only 16·In·Out); with larger batches it amortises. HF's bmm does the
-// same work.
+// Speed: the rotations cost O(In·b²) per step, independent of the batch:
+// five b×b float64 products per block at the default five terms (two
+// forward, three backward, see cayleyOp), about 3K for other term
+// counts K; the rotation of the input costs N·In·b forward and again for
+// dR (and dX). Unlike LoRA, the first layer also needs dL/d(x·R) =
+// dY·W0, a full N·In·Out GEMM, to train R. On the reference steps of
+// `bench perf` (2 threads) that is 2.0–2.7× LoRA's step on the MLP
+// (batch 128, every linear) and 1.05–1.4× on the transformer.
 //
 // Init: init_weights = true (HF's default) sets Q = 0, so R = I and the
 // model starts exactly at the base; false draws N(0, 0.1²) as HF does.
@@ -66,9 +70,31 @@ type OFT struct {
 	op *cayleyOp
 }
 
-// Forward rotates x block by block and applies the frozen layer.
+// Forward rotates x block by block and applies the frozen layer, or, where
+// that is cheaper (oftRotateWeight), forms W' = W0·Rᵀ and applies it.
 func (m *OFT) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
-	return g.Linear(rotateInput(g, x, m.rotations(g)), l.Weight, l.Bias)
+	r := m.rotations(g)
+	if oftRotateWeight(x.Rows(), l.Out, m.Block, x.Grad != nil) {
+		return g.Linear(x, rotateRowsT(g, l.Weight, r), l.Bias)
+	}
+	return g.Linear(rotateInput(g, x, r), l.Weight, l.Bias)
+}
+
+// oftRotateWeight reports whether y = x·(W0·Rᵀ)ᵀ costs fewer
+// multiply-adds per step than y = (x·R)·W0ᵀ for n rows, out outputs and
+// block size b (both per input column; gx: x needs a gradient). Rotating
+// x costs n·b forward and n·b for dR, plus n·b for dX when gx, and
+// n·out to send the gradient back through W0 to x·R; forming W' costs
+// out·b forward and out·b for dR, plus out·n for dW' and, when gx, n·out
+// for dX = dY·W'. The two are equal up to rounding; only the reference
+// MLP's 10-output head (n = 128) takes the weight path at the defaults.
+func oftRotateWeight(n, out, b int, gx bool) bool {
+	viaInput, viaWeight := 2*n*b+n*out, 2*out*b+out*n
+	if gx {
+		viaInput += n * b
+		viaWeight += n * out
+	}
+	return viaWeight < viaInput
 }
 
 // rotations projects Q (coft) and returns the blocks' R in g.

@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -270,5 +271,87 @@ func TestOFTBlockSizeAdjust(t *testing.T) {
 	o, _ := ResolveOptions("oft", 4, nil)
 	if err := CheckLayers("oft", o, []LayerShape{{Name: "odd", Out: 3, In: 7}}); err == nil {
 		t.Error("block size adjusted to 1 accepted")
+	}
+}
+
+// TestCayleyOpThreads: the rotations and their gradient are bit-identical
+// whether the blocks are computed on one goroutine or several.
+func TestCayleyOpThreads(t *testing.T) {
+	for _, terms := range []int{0, 4, 5} {
+		const b, blocks = 24, 6 // blocks·b³ above cayleyParallelMin
+		run := func(procs int) ([]float32, []float32) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			op := newCayleyOp("test", b, blocks, skewUpper, terms)
+			rng := nn.NewRNG(3, "threads")
+			p := nn.Param("p", blocks, op.inputLen())
+			rng.FillNormal(p, 0, 0.1)
+			w := nn.New(blocks, b, b)
+			rng.FillNormal(w, 0, 1)
+			g := nn.NewGraph()
+			r := op.apply(g, p)
+			g.Backward(g.Sum(g.Mul(r, g.Const(w.Data, w.Shape...))))
+			return slices.Clone(r.Data), slices.Clone(p.Grad)
+		}
+		r1, g1 := run(1)
+		r2, g2 := run(4)
+		if !slices.Equal(r1, r2) || !slices.Equal(g1, g2) {
+			t.Errorf("terms %d: results differ between 1 and 4 goroutines", terms)
+		}
+	}
+}
+
+// TestOFTWeightPath: y = x·(W0·Rᵀ)ᵀ, OFT's forward where it is cheaper
+// (oftRotateWeight), equals (x·R)·W0ᵀ in value and in the gradients of x
+// and of R's parameters, for large and grouped small blocks, shared or
+// not.
+func TestOFTWeightPath(t *testing.T) {
+	if !oftRotateWeight(128, 10, 32, true) || oftRotateWeight(128, 256, 32, true) || oftRotateWeight(128, 256, 28, false) {
+		t.Fatal("oftRotateWeight: want the weight path for the reference head only")
+	}
+	for _, c := range []struct {
+		b, in  int
+		shared bool
+	}{{16, 48, false}, {4, 40, false}, {8, 48, true}, {3, 45, false}} {
+		t.Run(fmt.Sprintf("b%d-in%d-shared%v", c.b, c.in, c.shared), func(t *testing.T) {
+			const n, out = 9, 7
+			rng := nn.NewRNG(4, "weightpath")
+			blocks := c.in / c.b
+			if c.shared {
+				blocks = 1
+			}
+			op := newCayleyOp("test", c.b, blocks, skewUpper, 5)
+			p := nn.Param("p", blocks, op.inputLen())
+			rng.FillNormal(p, 0, 0.2)
+			x := nn.Param("x", n, c.in)
+			rng.FillNormal(x, 0, 1)
+			w := nn.New(out, c.in)
+			rng.FillNormal(w, 0, 0.5)
+			mix := nn.New(n, out)
+			rng.FillNormal(mix, 0, 1)
+			run := func(weight bool) (y, gx, gp []float32) {
+				p.ZeroGrad()
+				x.ZeroGrad()
+				g := nn.NewGraph()
+				r := op.apply(g, p)
+				var o *nn.Tensor
+				if weight {
+					o = g.MatMul(x, rotateRowsT(g, w, r), false, true)
+				} else {
+					o = g.MatMul(rotateInput(g, x, r), w, false, true)
+				}
+				g.Backward(g.Sum(g.Mul(o, g.Const(mix.Data, mix.Shape...))))
+				return slices.Clone(o.Data), slices.Clone(x.Grad), slices.Clone(p.Grad)
+			}
+			y1, gx1, gp1 := run(false)
+			y2, gx2, gp2 := run(true)
+			for _, d := range []struct {
+				name string
+				a, b []float32
+			}{{"y", y1, y2}, {"dx", gx1, gx2}, {"dp", gp1, gp2}} {
+				if rd := relDiff(d.a, d.b); rd > 1e-5 {
+					t.Errorf("%s: paths differ by %g", d.name, rd)
+				}
+			}
+		})
 	}
 }
