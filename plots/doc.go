@@ -75,8 +75,8 @@
 // Figures are one column (3.5 in) or one page (7 in) wide with 7–9 pt
 // Liberation Sans text, so they are readable at print size. Each method
 // has a fixed colour, marker and dash pattern in every figure (MethodStyle):
-// the twelve shipped methods from a table over the Okabe–Ito colour-blind-
-// safe palette, others from a hash of the name. Legends sit above the
+// every shipped method from a table over the Okabe–Ito colour-blind-safe
+// palette (the batch-A methods dotted), others from a hash of the name. Legends sit above the
 // panels, never over data. Heatmaps use viridis.
 //
 // # Report

@@ -35,7 +35,10 @@ type Style struct {
 	Dash  []vg.Length
 }
 
-var dashed = []vg.Length{vg.Points(3), vg.Points(1.5)}
+var (
+	dashed = []vg.Length{vg.Points(3), vg.Points(1.5)}
+	dotted = []vg.Length{vg.Points(1), vg.Points(1.5)}
+)
 
 // knownMethods fixes the style of the methods this harness ships, in the
 // order figures and tables list them. Colours repeat only with a different
@@ -56,6 +59,24 @@ var knownMethods = []struct {
 	{"lora-xs", Style{bluishGreen, draw.SquareGlyph{}, dashed}},
 	{"adalora", Style{orange, draw.TriangleGlyph{}, dashed}},
 	{"lora-ga", Style{reddishPurple, draw.CircleGlyph{}, dashed}},
+	// batch A: dotted, each (colour, marker) pair once
+	{"loha", Style{orange, draw.CircleGlyph{}, dotted}},
+	{"lokr", Style{skyBlue, draw.TriangleGlyph{}, dotted}},
+	{"hira", Style{bluishGreen, draw.SquareGlyph{}, dotted}},
+	{"oft", Style{blue, draw.PyramidGlyph{}, dotted}},
+	{"boft", Style{vermillion, draw.RingGlyph{}, dotted}},
+	{"hra", Style{reddishPurple, draw.BoxGlyph{}, dotted}},
+	{"road", Style{orange, draw.CrossGlyph{}, dotted}},
+	{"ia3", Style{skyBlue, draw.PlusGlyph{}, dotted}},
+	{"miss", Style{bluishGreen, draw.CircleGlyph{}, dotted}},
+	{"shira", Style{blue, draw.TriangleGlyph{}, dotted}},
+	{"delora", Style{vermillion, draw.SquareGlyph{}, dotted}},
+	{"fourierft", Style{reddishPurple, draw.PyramidGlyph{}, dotted}},
+	{"c3a", Style{orange, draw.RingGlyph{}, dotted}},
+	{"vblora", Style{skyBlue, draw.BoxGlyph{}, dotted}},
+	{"randlora", Style{bluishGreen, draw.CrossGlyph{}, dotted}},
+	{"gralora", Style{blue, draw.PlusGlyph{}, dotted}},
+	{"ln-tuning", Style{vermillion, draw.CircleGlyph{}, dotted}},
 }
 
 var fallbackGlyphs = []draw.GlyphDrawer{
@@ -64,7 +85,7 @@ var fallbackGlyphs = []draw.GlyphDrawer{
 }
 
 // MethodStyle returns the fixed style of a method. Methods outside the
-// shipped twelve get a style from a hash of their name: stable across runs
+// shipped ones get a style from a hash of their name: stable across runs
 // and figures, though it may coincide with another method's colour.
 func MethodStyle(method string) Style {
 	for _, m := range knownMethods {
