@@ -98,8 +98,13 @@
 // alpha = 16 at rank 8 are the same trial. A bad value is reported at the
 // value that set it.
 //
-// Methods without a rank (Catalog.HasRank false: full fine-tuning) do not
-// multiply across the rank axis; their trials have Rank 0. Excludes apply
+// Methods without a rank axis (Catalog.HasRank false: full fine-tuning,
+// IA3, RoAd, LN tuning) do not multiply across the grid's rank axis; their
+// trials have Rank 0. A rank axis that only such methods would get — the
+// grid's when no grid method has a rank, an include's or a method table's
+// for a rank-less method — is an error. For methods whose size axis is not
+// a rank (OFT's block size, FourierFT's n_frequency) the rank axis sets
+// that option (`bench methods` names it). Excludes apply
 // to grid points only, before includes are added. Trials whose IDs are
 // equal are kept once. A sweep may expand to at most 100,000 trials.
 //

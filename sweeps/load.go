@@ -178,6 +178,7 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 	d.methodTables(raw, sp)
 	d.taskTables(raw, sp)
 	d.includes(raw, sp)
+	d.rankAxes(sp)
 	d.excludes(raw, sp)
 	p.Resources = d.resources(raw)
 	p.Executor = d.executor(raw)
@@ -614,6 +615,35 @@ func (d *decoder) includes(raw map[string]any, sp *spec) {
 			inc.axes[k] = vals
 		}
 		sp.includes = append(sp.includes, inc)
+	}
+}
+
+// rankAxes refuses a rank axis that no method it applies to has: the grid's
+// rank when every grid method is rank-less, an include's rank when one of
+// the include's methods (its own, else the grid's) is rank-less. A grid
+// that mixes rank-less methods with ranked ones keeps its rank axis for
+// the ranked ones.
+func (d *decoder) rankAxes(sp *spec) {
+	hasRank := func(m setting) bool {
+		name, _ := m.val.(string)
+		return d.cat.HasRank(name)
+	}
+	if len(sp.ranks) > 0 && len(sp.methods) > 0 && !slices.ContainsFunc(sp.methods, hasRank) {
+		d.es.atKey("grid.rank", "no method of the grid has a rank axis (see `bench methods`); remove rank")
+	}
+	for _, inc := range sp.includes {
+		if _, ok := inc.axes["rank"]; !ok {
+			continue
+		}
+		methods, own := inc.axes["method"]
+		if !own {
+			methods = sp.methods
+		}
+		for _, m := range methods {
+			if !hasRank(m) {
+				d.es.atKey(join(inc.path, "rank"), "method %q has no rank axis (see `bench methods`); remove rank here", m.val)
+			}
+		}
 	}
 }
 
