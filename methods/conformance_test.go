@@ -224,59 +224,78 @@ func conform(t *testing.T, name string, opts map[string]any, m refModel) {
 	// (c) a few steps reduce the loss; (e) gradients against finite
 	// differences after two of them, away from the initialisation (where
 	// e.g. LoRA's A has no gradient).
-	const steps = 6
+	if first, last := trainChecked(t, tr, m, info); !(last < first) {
+		t.Errorf("(c) loss %v after %d steps, %v before", last, conformSteps, first)
+	}
+
+	// (d) merged weights reproduce the adapter's outputs.
+	if d := mergeGap(m); d > 1e-5 {
+		t.Errorf("(d) merged weights give outputs %.3g away from the adapter's", d)
+	}
+}
+
+// conformSteps is how many steps trainChecked takes.
+const conformSteps = 6
+
+// trainChecked takes conformSteps steps at the method's recommended LR
+// (5e-3 by default), checks the gradients against finite differences
+// after two of them, and returns the loss before the first step and after
+// the last.
+func trainChecked(t *testing.T, tr *trainer, m refModel, info Info) (first, last float32) {
+	t.Helper()
 	lr := float32(5e-3)
 	if info.LR > 0 {
 		lr = float32(info.LR)
 	}
-	first := tr.step(0, steps, lr)
-	for s := 1; s < steps; s++ {
+	first = tr.step(0, conformSteps, lr)
+	for s := 1; s < conformSteps; s++ {
 		if s == 2 {
 			checkGrads(t, tr.params, m.loss, m.targets)
 		}
-		tr.step(s, steps, lr)
+		tr.step(s, conformSteps, lr)
 	}
-	if last := eval(m.loss)[0]; !(last < first) {
-		t.Errorf("(c) loss %v after %d steps, %v before", last, steps, first)
-	}
+	return first, eval(m.loss)[0]
+}
 
-	// (d) merged weights reproduce the adapter's outputs.
+// mergeGap returns how far the merged model is from the adapted one
+// (relDiff of their outputs): each targeted layer's adapter replaced by
+// its merged weight and bias (RoAd and IA3 fold themselves into the bias
+// too), each tuned norm by its copy (LN tuning), then everything restored.
+func mergeGap(m refModel) float64 {
 	adapted := eval(m.out)
-	var saved, savedBias [][]float32
-	var adapters []nn.Adapter
+	type saved struct {
+		w, b []float32
+		a    nn.Adapter
+	}
+	var ls []saved
 	for _, l := range m.targets {
-		saved = append(saved, l.Weight.Data)
-		adapters = append(adapters, l.Adapter)
+		sv := saved{w: l.Weight.Data, a: l.Adapter}
 		l.Weight.Data = l.Merged()
-		if l.Bias != nil { // RoAd and IA3 fold themselves into the bias too
-			savedBias = append(savedBias, l.Bias.Data)
+		if l.Bias != nil {
+			sv.b = l.Bias.Data
 			l.Bias.Data = MergedBias(l)
-		} else {
-			savedBias = append(savedBias, nil)
 		}
 		l.Adapter = nil
+		ls = append(ls, sv)
 	}
-	// A tuned norm (LN tuning) merges by swapping its copy in.
-	var savedNorms []nn.Norm
+	var norms []nn.Norm
 	for _, n := range m.model.Norms() {
-		savedNorms = append(savedNorms, *n)
+		norms = append(norms, *n)
 		if n.Tuned != nil {
 			*n = nn.Norm{Name: n.Name, Weight: n.Tuned.Weight, Bias: n.Tuned.Bias}
 		}
 	}
 	merged := eval(m.out)
 	for i, l := range m.targets {
-		l.Weight.Data, l.Adapter = saved[i], adapters[i]
+		l.Weight.Data, l.Adapter = ls[i].w, ls[i].a
 		if l.Bias != nil {
-			l.Bias.Data = savedBias[i]
+			l.Bias.Data = ls[i].b
 		}
 	}
 	for i, n := range m.model.Norms() {
-		*n = savedNorms[i]
+		*n = norms[i]
 	}
-	if d := relDiff(merged, adapted); d > 1e-5 {
-		t.Errorf("(d) merged weights give outputs %.3g away from the adapter's", d)
-	}
+	return relDiff(merged, adapted)
 }
 
 // attachConform attaches method name to the reference model's targeted linear

@@ -32,55 +32,14 @@ func conformNonIdentity(t *testing.T, method string, opts map[string]any) {
 			t.Errorf("%s %v on %s: %d trainable, formula %d", method, opts, m.name, got, want)
 		}
 		tr := newTrainer(t, att, m.loss)
-		const steps = 6
-		lr := float32(5e-3)
-		if info := mm.Info(); info.LR > 0 {
-			lr = float32(info.LR)
+		if first, last := trainChecked(t, tr, m, mm.Info()); !(last < first) {
+			t.Errorf("%s %v on %s: loss %v after %d steps, %v before", method, opts, m.name, last, conformSteps, first)
 		}
-		first := tr.step(0, steps, lr)
-		for s := 1; s < steps; s++ {
-			if s == 2 {
-				checkGrads(t, tr.params, m.loss, m.targets)
-			}
-			tr.step(s, steps, lr)
-		}
-		if last := eval(m.loss)[0]; !(last < first) {
-			t.Errorf("%s %v on %s: loss %v after %d steps, %v before", method, opts, m.name, last, steps, first)
-		}
-		if d := mergedWithBiasGap(m); d > 1e-5 {
+		if d := mergeGap(m); d > 1e-5 {
 			t.Errorf("%s %v on %s: merged weights give outputs %.3g away from the adapter's", method, opts, m.name, d)
 		}
 		detach(att)
 	}
-}
-
-// mergedWithBiasGap returns how far the merged weights and biases put the
-// model's outputs from the adapters'.
-func mergedWithBiasGap(m refModel) float64 {
-	adapted := eval(m.out)
-	type saved struct {
-		w, b []float32
-		a    nn.Adapter
-	}
-	var s []saved
-	for _, l := range m.targets {
-		sv := saved{w: l.Weight.Data, a: l.Adapter}
-		l.Weight.Data = l.Merged()
-		if l.Bias != nil {
-			sv.b = l.Bias.Data
-			l.Bias.Data = MergedBias(l)
-		}
-		l.Adapter = nil
-		s = append(s, sv)
-	}
-	merged := eval(m.out)
-	for i, l := range m.targets {
-		l.Weight.Data, l.Adapter = s[i].w, s[i].a
-		if l.Bias != nil {
-			l.Bias.Data = s[i].b
-		}
-	}
-	return relDiff(merged, adapted)
 }
 
 // hraH computes H from U independently of the adapter, in float64: the

@@ -102,7 +102,7 @@ func TestIA3BiasMerge(t *testing.T) {
 	m := refModels(1)[0]
 	att := attachRef(t, m, "ia3", map[string]any{"feedforward_modules": "fc2"})
 	train(t, m, att, 5, 5e-2)
-	if d := mergedWithBiasGap(m); d > 1e-6 {
+	if d := mergeGap(m); d > 1e-6 {
 		t.Errorf("merged model outputs %.3g away from the adapter's", d)
 	}
 	fc1, fc2 := m.targets[0], m.targets[1]

@@ -139,7 +139,7 @@ func TestRoAdPairRotation(t *testing.T) {
 			if dw > 1e-6 || db > 1e-6 {
 				t.Errorf("merged weight off R·W0 by %.3g, bias off R·b by %.3g", dw, db)
 			}
-			if d := mergedWithBiasGap(m); d > 1e-6 {
+			if d := mergeGap(m); d > 1e-6 {
 				t.Errorf("merged model outputs %.3g away from the adapter's", d)
 			}
 		})

@@ -33,13 +33,19 @@ func Infos() []Info {
 	return infos
 }
 
-// New resolves opts for the named task and builds an instance.
-func New(name string, opts map[string]any) (Instance, error) {
+// resolved looks the named task up and resolves opts for it.
+func resolved(name string, opts map[string]any) (Task, Options, error) {
 	t, err := Lookup(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	o, err := ResolveOptions(name, opts)
+	return t, o, err
+}
+
+// New resolves opts for the named task and builds an instance.
+func New(name string, opts map[string]any) (Instance, error) {
+	t, o, err := resolved(name, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -49,11 +55,7 @@ func New(name string, opts map[string]any) (Instance, error) {
 // Layers returns the linear layers of the named task's model for opts,
 // without pretraining.
 func Layers(name string, opts map[string]any) ([]LayerShape, error) {
-	t, err := Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	o, err := ResolveOptions(name, opts)
+	t, o, err := resolved(name, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -64,11 +66,7 @@ func Layers(name string, opts map[string]any) ([]LayerShape, error) {
 // model for opts, without pretraining: what LN tuning would adapt. An MLP
 // task has none (an empty list, no error).
 func Norms(name string, opts map[string]any) ([]NormShape, error) {
-	t, err := Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	o, err := ResolveOptions(name, opts)
+	t, o, err := resolved(name, opts)
 	if err != nil {
 		return nil, err
 	}
