@@ -149,6 +149,11 @@ type run struct {
 
 	prev *results.Manifest // manifest of an earlier run, nil when fresh
 
+	// attemptBase is added to each attempt number recorded: a Slurm task
+	// running a trial's attempt n runs it once with attemptBase n-1, so its
+	// shard is written once, complete, with the attempt the driver expects.
+	attemptBase int
+
 	// trialFn runs one trial and records its shard; r.runTrial, replaced
 	// by tests to inject a failing shard write.
 	trialFn func(ctx context.Context, t sweeps.Trial, devices []string) error

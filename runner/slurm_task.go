@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"peftbench/results"
 	"peftbench/sweeps"
 )
 
@@ -68,18 +67,12 @@ func RunTrial(ctx context.Context, plan *sweeps.Plan, sweepDir string, index, at
 	}
 	t := p.Trials[index]
 	r.progress = Progress{Total: 1}
+	// The shard is written once, with its attempt: the driver polls it
+	// and compacts the tables while tasks still run, so a shard rewritten
+	// in place could be missed between its removal and its rename.
+	r.attemptBase = max(attempt, 1) - 1
 	if err := r.runTrial(ctx, t, devices); err != nil {
 		return status, err
-	}
-	if attempt > 1 {
-		s, err := results.ReadShard(r.dir, t.ID)
-		if err != nil {
-			return status, fmt.Errorf("runner: %w", err)
-		}
-		s.Trial.Attempts = int64(attempt)
-		if err := results.WriteShard(r.dir, s); err != nil {
-			return status, fmt.Errorf("runner: %w", err)
-		}
 	}
 	return status, nil
 }

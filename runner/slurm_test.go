@@ -496,9 +496,20 @@ func TestRunTrialPlanRoundTrip(t *testing.T) {
 	}
 
 	for _, attempt := range []int{1, 3} {
-		status, err := RunTrial(context.Background(), got, sum.Dir, 5, attempt, Options{Trainer: trainerFunc(toy), Now: fixedClock})
+		// The events carry the attempt of the shard as written: one write,
+		// already stamped, since the driver may read or compact it at once.
+		var evAttempts []int
+		events := func(ev Event) {
+			if ev.Type == EventTrialStarted || ev.Type == EventTrialFinished {
+				evAttempts = append(evAttempts, ev.Attempt)
+			}
+		}
+		status, err := RunTrial(context.Background(), got, sum.Dir, 5, attempt, Options{Trainer: trainerFunc(toy), Now: fixedClock, Events: events})
 		if err != nil || status != results.StatusOK {
 			t.Fatalf("attempt %d: status %q, err %v", attempt, status, err)
+		}
+		if !slices.Equal(evAttempts, []int{attempt, attempt}) {
+			t.Errorf("attempt %d: started and finished events carry attempts %v", attempt, evAttempts)
 		}
 		s, err := results.ReadShard(sum.Dir, got.Trials[5].ID)
 		if err != nil {

@@ -61,7 +61,7 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 
 	r.mu.Lock()
 	r.progress.Running++
-	r.emitLocked(Event{Type: EventTrialStarted, Trial: ref(t), Devices: devices, Attempt: 1})
+	r.emitLocked(Event{Type: EventTrialStarted, Trial: ref(t), Devices: devices, Attempt: r.attemptBase + 1})
 	r.mu.Unlock()
 
 	var (
@@ -76,7 +76,7 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 		log.printf("runner: attempt %d of trial %s (%s rank %d on %s, seed %d) threads=%d devices=%s timeout=%s",
 			attempt, t.ID, t.Method, t.Rank, t.Task, t.Seed, r.threads, strings.Join(devices, ","), timeout)
 		rep = newReporter(r.newRow(t), log)
-		rep.row.Attempts = int64(attempt)
+		rep.row.Attempts = int64(r.attemptBase + attempt)
 		var end context.CancelCauseFunc
 		tctx, end = r.trialContext(ctx, devices, timeout)
 		defer end(nil)
