@@ -12,6 +12,10 @@ const (
 	StatusDiverged  = "diverged"
 	StatusTimeout   = "timeout"
 	StatusCancelled = "cancelled"
+	// StatusStopped is a trial an early-stopping scheduler (successive
+	// halving) did not promote: it ran to a rung and its metrics are the
+	// rung's. Not a failure; never retried.
+	StatusStopped = "stopped"
 )
 
 // TrialRow is one row of trials.parquet: one trial's identity, outcome and
