@@ -11,9 +11,11 @@ import "fmt"
 // only a small constant number of objects, whatever the batch size.
 //
 // With NoGrad set, ops record nothing and their outputs carry no gradient
-// (inference, evaluation).
+// (inference, evaluation). With Meter set, the arena charges it with every
+// buffer it grows (HeldBytes).
 type Graph struct {
 	NoGrad bool
+	Meter  *Meter
 
 	nodes []node
 	nn    int
@@ -26,6 +28,7 @@ type Graph struct {
 
 	scratch  []float64
 	scratchF []float32
+	held     int64 // bytes of bufs, ints, scratch and scratchF
 }
 
 // node is one recorded op. back is a plain function (no closure) so that
@@ -100,6 +103,7 @@ func (g *Graph) buf(n int) []float32 {
 	}
 	b := g.bufs[g.nb]
 	if cap(b) < n {
+		g.grow(4*cap(b), 4*n)
 		b = make([]float32, n)
 		g.bufs[g.nb] = b
 	}
@@ -121,6 +125,7 @@ func (g *Graph) intbuf(n int) []int {
 	}
 	b := g.ints[g.ni]
 	if cap(b) < n {
+		g.grow(intSize*cap(b), intSize*n)
 		b = make([]int, n)
 		g.ints[g.ni] = b
 	}

@@ -108,6 +108,7 @@ func backSoftCrossEntropy(g *Graph, n *node) {
 // function (not kept).
 func (g *Graph) scratch32(n int) []float32 {
 	if cap(g.scratchF) < n {
+		g.grow(4*cap(g.scratchF), 4*n)
 		g.scratchF = make([]float32, n)
 	}
 	return g.scratchF[:n]

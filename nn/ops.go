@@ -280,6 +280,7 @@ func backSumCols(g *Graph, n *node) {
 // f64 returns a zeroed float64 scratch slice (not kept across ops).
 func (g *Graph) f64(n int) []float64 {
 	if cap(g.scratch) < n {
+		g.grow(8*cap(g.scratch), 8*n)
 		g.scratch = make([]float64, n)
 	}
 	s := g.scratch[:n]

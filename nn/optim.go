@@ -21,6 +21,9 @@ type Optimizer interface {
 //	p ← p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε)
 type AdamW struct {
 	Beta1, Beta2, Eps, WeightDecay float32
+	// Meter, when set, is charged with the moments as they are allocated
+	// (StateBytes).
+	Meter *Meter
 
 	t     int
 	state map[*Tensor]*adamState
@@ -52,6 +55,7 @@ func (o *AdamW) Step(params []ParamRef, lr float32) {
 		if s == nil {
 			s = &adamState{m: make([]float32, len(t.Data)), v: make([]float32, len(t.Data))}
 			o.state[t] = s
+			o.Meter.Add(8 * int64(len(t.Data)))
 		}
 		plr := float64(lr) * float64(lrMul(p))
 		wd := float32(0)
@@ -73,6 +77,9 @@ func lrMul(p ParamRef) float32 {
 // decay, as torch.optim.SGD (dampening 0, no Nesterov).
 type SGD struct {
 	Momentum, WeightDecay float32
+	// Meter, when set, is charged with the momentum buffers as they are
+	// allocated (StateBytes).
+	Meter *Meter
 
 	buf map[*Tensor][]float32
 }
@@ -98,6 +105,7 @@ func (o *SGD) Step(params []ParamRef, lr float32) {
 			if b == nil {
 				b = make([]float32, len(t.Data))
 				o.buf[t] = b
+				o.Meter.Add(4 * int64(len(t.Data)))
 				for i, gi := range t.Grad {
 					b[i] = gi + wd*t.Data[i]
 				}
