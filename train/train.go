@@ -175,6 +175,12 @@ type Setup struct {
 // method is true, attaches cfg.Method. Package export writes what an
 // external trainer needs to follow the builtin one from it.
 func Prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool) (*Setup, error) {
+	return prepare(cfg, inst, base, method, nil)
+}
+
+// prepare is Prepare, charging the model and a gradient estimate to eff
+// (nil: not measured).
+func prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool, eff *efficiency) (*Setup, error) {
 	model := base.Clone()
 	var layers []*nn.Linear
 	var err error
@@ -188,7 +194,7 @@ func Prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool) (*S
 		if s.Options, err = methods.ResolveOptions(cfg.Method, 0, cfg.MethodOptions); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
-		if s.Attachment, err = attach(cfg, s.Options, inst, model, layers, cfg.RNG(StreamInit)); err != nil {
+		if s.Attachment, err = attach(cfg, s.Options, inst, model, layers, cfg.RNG(StreamInit), eff); err != nil {
 			return nil, err
 		}
 	}
@@ -197,8 +203,9 @@ func Prepare(cfg Config, inst tasks.Instance, base tasks.Model, method bool) (*S
 
 // attach attaches cfg.Method with its resolved options o to layers of
 // model (to all of model's norm layers for a methods.NormTuner), its
-// initial tensors drawn from rng, and runs its before-training hook.
-func attach(cfg Config, o methods.Options, inst tasks.Instance, model tasks.Model, layers []*nn.Linear, rng *nn.RNG) (methods.Attachment, error) {
+// initial tensors drawn from rng, and runs its before-training hook, whose
+// gradient estimate is charged to eff (nil: not measured).
+func attach(cfg Config, o methods.Options, inst tasks.Instance, model tasks.Model, layers []*nn.Linear, rng *nn.RNG, eff *efficiency) (methods.Attachment, error) {
 	var att methods.Attachment
 	var err error
 	if methods.TunesNorms(cfg.Method) {
@@ -218,12 +225,15 @@ func attach(cfg Config, o methods.Options, inst tasks.Instance, model tasks.Mode
 		estRNG := cfg.RNG(StreamGradEst)
 		var batches []tasks.Batch
 		est := methods.EstimateGrads(func(g *nn.Graph, i int) *nn.Tensor {
+			eff.estimating(g, model, att)
 			for len(batches) <= i {
 				batches = append(batches, inst.TrainBatch(estRNG, cfg.Batch))
 			}
 			return g.CrossEntropy(model.Logits(g, batches[i]), batches[i].Labels)
 		})
-		if err := bt.BeforeTraining(est); err != nil {
+		err := bt.BeforeTraining(est)
+		eff.estimated(model, att)
+		if err != nil {
 			return nil, fmt.Errorf("train: %s before training: %w", cfg.Method, err)
 		}
 	}
@@ -248,7 +258,8 @@ func Layers(task string, opts map[string]any) ([]tasks.LayerShape, error) {
 	return tasks.Layers(task, opts)
 }
 
-// Run trains one trial, reporting into rep and writing artifacts into dir.
+// Run trains one trial, reporting into rep and writing artifacts into dir;
+// it reports the trial's efficiency too (EfficiencySummaries).
 func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.Reporter) error {
 	if err := cfg.check(); err != nil {
 		return err
@@ -273,7 +284,8 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		return fmt.Errorf("train: base model of %s: %w", cfg.Task, err)
 	}
 	rep.Log(fmt.Sprintf("base model of %s ready in %s", cfg.Task, time.Since(start).Round(time.Millisecond)))
-	setup, err := Prepare(cfg, inst, base, true)
+	eff := newEfficiency(base, inst)
+	setup, err := prepare(cfg, inst, base, true, eff)
 	if err != nil {
 		return err
 	}
@@ -287,8 +299,9 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		layers:  layers,
 		dataRNG: setup.Data,
 		dropRNG: setup.Dropout,
-		graph:   nn.NewGraph(),
-		eval:    &nn.Graph{NoGrad: true},
+		graph:   &nn.Graph{Meter: eff.Meter()},
+		eval:    &nn.Graph{NoGrad: true, Meter: eff.Meter()},
+		eff:     eff,
 	}
 	r.use(setup.Attachment)
 	var formula int64
@@ -315,7 +328,7 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 	for si, stage := range stages {
 		if si > 0 && merge {
 			r.mergeAdapter()
-			att, err := attach(cfg, setup.Options, inst, model, layers, cfg.RNG(fmt.Sprintf("%s/stage%d", StreamInit, si)))
+			att, err := attach(cfg, setup.Options, inst, model, layers, cfg.RNG(fmt.Sprintf("%s/stage%d", StreamInit, si)), eff)
 			if err != nil {
 				return err
 			}
@@ -350,13 +363,13 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		sum["target_loss_before"], sum["target_accuracy_before"] = tasks.Evaluate(r.eval, base, stages[len(stages)-1].Target)
 	}
 	report(rep, sum)
-	rep.Summary("peak_mem_bytes", float64(peakRSS()))
 	if !tr.NoWeights {
 		if err := r.saveWeights(dir); err != nil {
 			return err
 		}
 	}
-	return nil
+	return r.efficiency(dir) // last: it merges the adapter
+
 }
 
 // resultNames maps tasks.Summary's names to the trials table's columns.
@@ -449,6 +462,7 @@ type run struct {
 	// initLoss is the training loss of the trial's first step, the
 	// reference of trainer.Exploded.
 	initLoss float64
+	eff      *efficiency
 }
 
 // use trains the attached method att from here on, with a fresh optimiser
@@ -457,17 +471,20 @@ func (r *run) use(att methods.Attachment) {
 	r.att = att
 	r.params = att.Params()
 	nn.ZeroGrads(r.params)
+	r.eff.dropOptimizer(r.opt)
 	switch r.cfg.Optimizer {
 	case "sgd":
-		r.opt = &nn.SGD{Momentum: float32(r.cfg.Momentum), WeightDecay: float32(r.cfg.WeightDecay)}
+		r.opt = &nn.SGD{Momentum: float32(r.cfg.Momentum), WeightDecay: float32(r.cfg.WeightDecay), Meter: r.eff.Meter()}
 	default:
 		r.opt = &nn.AdamW{
 			Beta1:       float32(r.cfg.Beta1),
 			Beta2:       float32(r.cfg.Beta2),
 			Eps:         float32(r.cfg.Eps),
 			WeightDecay: float32(r.cfg.WeightDecay),
+			Meter:       r.eff.Meter(),
 		}
 	}
+	r.eff.sync(r.model, r.att)
 }
 
 // mergeAdapter folds each layer's adapter into its base weight and removes
@@ -559,7 +576,9 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 			return err
 		}
 		s := *step
+		t0 := time.Now()
 		b := stage.TrainBatch(r.dataRNG, cfg.Batch)
+		held := r.eff.batch(b)
 		r.att.SetTraining(r.dropRNG)
 		g := r.graph
 		g.Reset()
@@ -599,6 +618,7 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 			as.AfterStep(i, total)
 		}
 		nn.ZeroGrads(r.params)
+		r.eff.stepDone(t0, b, held)
 		*step = s + 1
 		if i%cfg.LogEvery() == 0 || i == total-1 {
 			r.rep.Step(s, "train", "loss", lossVal)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"peftbench/results"
+	"peftbench/train"
 )
 
 // faultSweep is the fault-injection suite's sweep: four fast builtin
@@ -358,6 +359,11 @@ func readTables(t *testing.T, sweepDir string) *tables {
 		r := &trials[i]
 		r.WallSeconds, r.PeakMemBytes = 0, 0
 		r.StartedAt, r.EndedAt = time.Time{}, time.Time{}
+		for k := range r.Extra {
+			if train.IsTiming(k) { // the builtin trainer's wall-time summaries
+				delete(r.Extra, k)
+			}
+		}
 	}
 	tb := &tables{trials: trials}
 	if tb.steps, err = os.ReadFile(filepath.Join(sweepDir, results.StepsFile)); err != nil {
