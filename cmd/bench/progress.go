@@ -22,7 +22,7 @@ func progressBar(w io.Writer) *runner.Bar {
 // termWidth is the width of the terminal w in columns: its window size,
 // else $COLUMNS, else 80.
 func termWidth(w io.Writer) int {
-	if f, ok := w.(*os.File); ok {
+	if f, ok := termFile(w); ok {
 		if n := windowCols(f); n > 0 {
 			return n
 		}
@@ -41,4 +41,14 @@ func pausing(b *runner.Bar, ask func(string) bool) func(string) bool {
 		defer b.Resume()
 		return ask(work)
 	}
+}
+
+// termFile is the file under w: w itself, or the stderr that runMain's
+// usageWatch wraps (without this, bench never drew its bar).
+func termFile(w io.Writer) (*os.File, bool) {
+	if u, ok := w.(*usageWatch); ok {
+		w = u.w
+	}
+	f, ok := w.(*os.File)
+	return f, ok
 }
