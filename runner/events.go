@@ -15,26 +15,47 @@ const (
 	EventSweepStarted  = "sweep_started"
 	EventTrialStarted  = "trial_started"
 	EventTrialRetry    = "trial_retry" // a failed trial waits Seconds, then runs attempt Attempt
+	EventTrialPhase    = "trial_phase" // the trial entered Phase (trainer.PhaseBase, trainer.PhaseTrain)
+	EventTrialStep     = "trial_step"  // the trial reported Metric
 	EventTrialFinished = "trial_finished"
 	EventSweepFinished = "sweep_finished"
 )
 
 // Event is one step of a sweep's progress. Run hands events to
 // Options.Events one at a time; NewJSON, NewBar and NewLines render them.
+// docs/events.md documents them as `bench run --json` prints them.
 type Event struct {
-	Type     string    `json:"type"`
-	Time     time.Time `json:"time"`
-	Sweep    string    `json:"sweep"`
-	Dir      string    `json:"dir,omitempty"`     // sweep events: the results folder
-	Workers  int       `json:"workers,omitempty"` // sweep_started
-	Threads  int       `json:"threads,omitempty"` // sweep_started: CPU threads per trial
-	Trial    *TrialRef `json:"trial,omitempty"`   // trial events
-	Status   string    `json:"status,omitempty"`  // trial_finished
-	Error    string    `json:"error,omitempty"`   // trial_finished, trial_retry
-	Attempt  int       `json:"attempt,omitempty"`
-	Seconds  float64   `json:"seconds,omitempty"` // trial_finished: wall time; trial_retry: backoff
-	Devices  []string  `json:"devices,omitempty"` // GPU devices held by the trial
-	Progress Progress  `json:"progress"`          // counts after this event
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	Sweep   string    `json:"sweep"`
+	Dir     string    `json:"dir,omitempty"`     // sweep events: the results folder
+	Workers int       `json:"workers,omitempty"` // sweep_started
+	Threads int       `json:"threads,omitempty"` // sweep_started: CPU threads per trial
+	Trial   *TrialRef `json:"trial,omitempty"`   // trial events
+	Status  string    `json:"status,omitempty"`  // trial_finished
+	Error   string    `json:"error,omitempty"`   // trial_finished, trial_retry
+	Attempt int       `json:"attempt,omitempty"`
+	Seconds float64   `json:"seconds,omitempty"` // trial_finished: wall time; trial_retry: backoff
+	Devices []string  `json:"devices,omitempty"` // GPU devices held by the trial
+	Phase   string    `json:"phase,omitempty"`   // trial_phase
+	Metric  *Metric   `json:"metric,omitempty"`  // trial_step
+	// ETA is the estimated seconds left (etaEstimator), on every event but
+	// trial_step; nil while unknown: until a trial of every task left to
+	// run has ended ok, or when the runner does not know which trials are
+	// left (bench status following a detached sweep).
+	ETA      *float64 `json:"eta_seconds,omitempty"`
+	Progress Progress `json:"progress"` // counts after this event
+}
+
+// Metric is one step metric a trainer reported (Reporter.Step). Events
+// carry every one but the train split's other than "loss" (gradient norm,
+// learning rate: those are in steps.parquet): the train loss at the
+// trainer's log points and every evaluation.
+type Metric struct {
+	Step   int     `json:"step"`
+	Split  string  `json:"split"`
+	Metric string  `json:"metric"`
+	Value  float64 `json:"value"`
 }
 
 // TrialRef names a trial in events.
@@ -45,13 +66,21 @@ type TrialRef struct {
 	Rank   int    `json:"rank"`
 	Task   string `json:"task"`
 	Seed   int64  `json:"seed"`
+	Steps  int    `json:"steps"` // the trial's train.steps
+	// Label names the trial apart from the others of its sweep: method,
+	// rank, task, the settings the sweep varies (sweeps.Swept: lr, α, …)
+	// and seed, e.g. "lora r=8 mnist-split lr=1e-3 α=16 seed=1".
+	Label string `json:"label"`
 }
 
 func ref(t sweeps.Trial) *TrialRef {
-	return &TrialRef{ID: t.ID, Index: t.Index, Method: t.Method, Rank: t.Rank, Task: t.Task, Seed: t.Seed}
+	return &TrialRef{ID: t.ID, Index: t.Index, Method: t.Method, Rank: t.Rank, Task: t.Task, Seed: t.Seed, Steps: t.Train.Steps}
 }
 
 func (t *TrialRef) String() string {
+	if t.Label != "" {
+		return t.Label
+	}
 	if t.Rank > 0 {
 		return fmt.Sprintf("%s r=%d %s seed=%d", t.Method, t.Rank, t.Task, t.Seed)
 	}
@@ -98,42 +127,6 @@ func NewLines(w io.Writer) func(Event) {
 		case EventSweepFinished:
 			fmt.Fprintf(w, "sweep %s: %s\n", ev.Sweep, counts(p))
 		}
-	}
-}
-
-// NewBar returns an event sink drawing a one-line progress bar with counts
-// and ETA on a terminal w. Trials that do not end ok are also printed as
-// lines above the bar, so their reasons stay on screen.
-func NewBar(w io.Writer) func(Event) {
-	var start time.Time
-	const width = 24
-	return func(ev Event) {
-		p := ev.Progress
-		switch ev.Type {
-		case EventSweepStarted:
-			start = ev.Time
-		case EventTrialFinished:
-			if ev.Status != "ok" {
-				fmt.Fprintf(w, "\r\x1b[K%-9s %s %s: %s\n", ev.Status, ev.Trial.ID, ev.Trial, firstLine(ev.Error))
-			}
-		case EventSweepFinished:
-			fmt.Fprintf(w, "\r\x1b[Ksweep %s: %s in %s\n", ev.Sweep, counts(p), ev.Time.Sub(start).Round(time.Second))
-			return
-		}
-		done := p.Skipped + p.Done
-		filled := 0
-		if p.Total > 0 {
-			filled = width * done / p.Total
-		}
-		eta := "?"
-		if p.Done > 0 {
-			el := ev.Time.Sub(start)
-			left := p.Total - done
-			eta = (el * time.Duration(left) / time.Duration(p.Done)).Round(time.Second).String()
-		}
-		fmt.Fprintf(w, "\r\x1b[K[%s%s] %d/%d  ok %d  failed %d  diverged %d  running %d  ETA %s",
-			strings.Repeat("#", filled), strings.Repeat("-", width-filled), done, p.Total,
-			p.OK, p.Failed+p.Timeout, p.Diverged, p.Running, eta)
 	}
 }
 

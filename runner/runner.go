@@ -161,6 +161,7 @@ type run struct {
 	mu       sync.Mutex // guards the fields below and serialises events
 	progress Progress
 	status   map[string]string // trial ID → status of its shard, for the summary
+	track    tracker           // labels and ETA of the events (progress.go)
 }
 
 // newRun prepares a local run of the plan: the sweep's record (newSweep),
@@ -363,6 +364,7 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 	}
 
 	r.progress = Progress{Total: len(r.plan.Trials), Skipped: sum.Skipped}
+	r.track.left = pending
 	r.emit(Event{Type: EventSweepStarted, Dir: r.dir, Workers: r.workers, Threads: r.threads})
 
 	var (
@@ -519,6 +521,7 @@ func (r *run) emitLocked(ev Event) {
 	ev.Time = r.now().UTC()
 	ev.Sweep = r.plan.Name
 	ev.Progress = r.progress
+	r.track.decorate(r.plan, &ev)
 	r.opts.Events(ev)
 }
 

@@ -593,7 +593,7 @@ func TestEventSinks(t *testing.T) {
 			[]string{`"type":"sweep_started"`, `"type":"trial_finished"`, `"status":"failed"`, `"type":"sweep_finished"`, `"ok":2`}},
 		{"lines", func(b *strings.Builder) func(Event) { return NewLines(b) },
 			[]string{"sweep events: 3 trials", "[3/3]", "failed", "full toy seed=0", ": nope", "2 ok, 1 failed"}},
-		{"bar", func(b *strings.Builder) func(Event) { return NewBar(b) },
+		{"bar", func(b *strings.Builder) func(Event) { return NewBar(b).Event },
 			[]string{"\r\x1b[K[", "ok 2  failed 1", "ETA", "failed    ", "nope", "sweep events: 2 ok, 1 failed"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

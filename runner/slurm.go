@@ -110,12 +110,14 @@ func RunSlurm(ctx context.Context, plan *sweeps.Plan, opts SlurmOptions) (Summar
 	}
 	var todo []int
 	d.r.progress = Progress{Total: len(plan.Trials)}
+	d.r.track.left = []sweeps.Trial{} // known: none but those below
 	for _, t := range plan.Trials {
 		if s, err := results.ReadShard(d.r.dir, t.ID); err == nil && finished(s.Trial.Status) {
 			d.r.progress.Skipped++
 			d.done[t.Index] = true
 			continue
 		}
+		d.r.track.left = append(d.r.track.left, t)
 		if job, ok := d.latest(t.Index); ok {
 			if st, ok := active[taskKey{job.ID, t.Index - job.Offset}]; ok && ClassifyState(st.State) == Active {
 				continue // still queued or running from an earlier run

@@ -76,6 +76,7 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 		log.printf("runner: attempt %d of trial %s (%s rank %d on %s, seed %d) threads=%d devices=%s timeout=%s",
 			attempt, t.ID, t.Method, t.Rank, t.Task, t.Seed, r.threads, strings.Join(devices, ","), timeout)
 		rep = newReporter(r.newRow(t), log)
+		rep.events = func(ev Event) { ev.Trial = ref(t); r.emit(ev) }
 		rep.row.Attempts = int64(r.attemptBase + attempt)
 		var end context.CancelCauseFunc
 		tctx, end = r.trialContext(ctx, devices, timeout)
@@ -306,6 +307,7 @@ type reporter struct {
 
 	diverged  *DivergedError
 	onDiverge func(*DivergedError)
+	events    func(Event) // trial_step and trial_phase events; nil drops them
 }
 
 func newReporter(row results.TrialRow, log *lineLog) *reporter {
@@ -341,6 +343,7 @@ func (p *reporter) Step(step int, split, metric string, value float64) {
 	}
 	on := p.onDiverge
 	p.mu.Unlock()
+	p.stepEvent(step, split, metric, value)
 	if d != nil {
 		p.log.printf("runner: %s", d)
 		if on != nil {

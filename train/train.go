@@ -279,10 +279,12 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		return fmt.Errorf("train: %w", err)
 	}
 	start := time.Now()
+	trainer.ReportPhase(rep, trainer.PhaseBase)
 	base, err := inst.Base(ctx, cache)
 	if err != nil {
 		return fmt.Errorf("train: base model of %s: %w", cfg.Task, err)
 	}
+	trainer.ReportPhase(rep, trainer.PhaseTrain)
 	rep.Log(fmt.Sprintf("base model of %s ready in %s", cfg.Task, time.Since(start).Round(time.Millisecond)))
 	eff := newEfficiency(base, inst)
 	setup, err := prepare(cfg, inst, base, true, eff)

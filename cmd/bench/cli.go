@@ -44,7 +44,7 @@ func interleave(fs *flag.FlagSet, args []string) []string {
 
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+	f, ok := termFile(w)
 	if !ok {
 		return false
 	}

@@ -94,17 +94,24 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 		Interrupted: askCancel(os.Stdin, stderr),
 	}
 	opts.AfterTrial = spectraHook(plan, cache)
+	closeBar := func() {}
 	switch {
 	case *jsonOut:
 		opts.Events = runner.NewJSON(stdout)
 	case isTerminal(stderr):
-		opts.Events = runner.NewBar(stderr)
+		// The bar owns the terminal's last line: every other line of
+		// the run goes through it.
+		bar := progressBar(stderr)
+		opts.Events, opts.Log, cache.Log = bar.Event, bar, bar
+		opts.Interrupted = pausing(bar, opts.Interrupted)
+		closeBar = func() { bar.Close() }
 	default:
 		opts.Events = runner.NewLines(stderr)
 	}
 	ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sum, err := executor.Run(ctx, plan, opts)
+	closeBar()
 	if err == nil && *detach {
 		fmt.Fprintf(stderr, "submitted; follow with: bench status %s\n", sum.Dir)
 		return nil

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"syscall"
 
 	"peftbench/results"
 	"peftbench/runner"
+	"peftbench/sweeps"
 )
 
 func init() {
@@ -40,9 +42,13 @@ type trialProblem struct {
 	Rank    int64  `json:"rank"`
 	Task    string `json:"task"`
 	Seed    int64  `json:"seed"`
-	Status  string `json:"status"`
-	Error   string `json:"error"`
-	Step    *int64 `json:"diverged_step,omitempty"`
+	// Settings are the settings the sweep varies besides method, rank,
+	// task and seed (sweeps.Swept), e.g. "lr=1e-3 α=16": what tells
+	// apart trials that the columns above do not.
+	Settings string `json:"settings,omitempty"`
+	Status   string `json:"status"`
+	Error    string `json:"error"`
+	Step     *int64 `json:"diverged_step,omitempty"`
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) error {
@@ -63,13 +69,17 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		// (resubmitting failed trials), then report.
 		ctx, stop := signalContext(os.Interrupt, syscall.SIGTERM)
 		defer stop()
-		events := runner.NewLines(stderr)
+		opts := runner.Options{Events: runner.NewLines(stderr), Log: stderr, Interrupted: askCancel(os.Stdin, stderr)}
+		closeBar := func() {}
 		if isTerminal(stderr) {
-			events = runner.NewBar(stderr)
+			bar := progressBar(stderr)
+			opts.Events, opts.Log = bar.Event, bar
+			opts.Interrupted = pausing(bar, opts.Interrupted)
+			closeBar = func() { bar.Close() }
 		}
-		if _, err := executor.Follow(ctx, dir, runner.Options{
-			Events: events, Log: stderr, Interrupted: askCancel(os.Stdin, stderr),
-		}); err != nil {
+		_, err := executor.Follow(ctx, dir, opts)
+		closeBar()
+		if err != nil {
 			return fmt.Errorf("bench status: %w", err)
 		}
 	}
@@ -91,9 +101,18 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(st.Problems) > 0 {
 		fmt.Fprintln(stdout)
-		t := newTable(stdout, "TRIAL", "STATUS", "METHOD", "RANK", "TASK", "SEED", "REASON")
+		settings := slices.ContainsFunc(st.Problems, func(p trialProblem) bool { return p.Settings != "" })
+		head := []string{"TRIAL", "STATUS", "METHOD", "RANK", "TASK", "SEED", "REASON"}
+		if settings {
+			head = slices.Insert(head, 6, "SETTINGS")
+		}
+		t := newTable(stdout, head...)
 		for _, p := range st.Problems {
-			t.row(p.TrialID, p.Status, p.Method, fmt.Sprint(p.Rank), p.Task, fmt.Sprint(p.Seed), firstLine(p.Error))
+			row := []string{p.TrialID, p.Status, p.Method, fmt.Sprint(p.Rank), p.Task, fmt.Sprint(p.Seed), firstLine(p.Error)}
+			if settings {
+				row = slices.Insert(row, 6, p.Settings)
+			}
+			t.row(row...)
 		}
 		return t.flush()
 	}
@@ -117,11 +136,16 @@ func readStatus(dir string) (*sweepStatus, error) {
 		return nil, fmt.Errorf("bench status: %w", err)
 	}
 	st := &sweepStatus{Sweep: m.Sweep, Dir: dir, Counts: map[string]int{}}
-	total, err := manifestTrials(m)
+	trials, err := manifestTrials(m)
 	if err != nil {
 		return nil, err
 	}
-	st.Total = total
+	st.Total = len(trials)
+	swept := sweeps.Swept(trials)
+	settings := make(map[string]string, len(trials))
+	for _, t := range trials {
+		settings[t.ID] = t.Settings(swept)
+	}
 	var ids []string
 	for id := range shards {
 		ids = append(ids, id)
@@ -131,7 +155,8 @@ func readStatus(dir string) (*sweepStatus, error) {
 		r := shards[id].Trial
 		st.Counts[r.Status]++
 		if r.Status != results.StatusOK {
-			p := trialProblem{TrialID: r.TrialID, Index: r.Index, Method: r.Method, Rank: r.Rank, Task: r.Task, Seed: r.Seed, Status: r.Status, Error: r.Error}
+			p := trialProblem{TrialID: r.TrialID, Index: r.Index, Method: r.Method, Rank: r.Rank, Task: r.Task, Seed: r.Seed,
+				Settings: settings[r.TrialID], Status: r.Status, Error: r.Error}
 			if r.Status == results.StatusDiverged {
 				s := r.DivergedStep
 				p.Step = &s
@@ -152,14 +177,14 @@ func readStatus(dir string) (*sweepStatus, error) {
 	return st, nil
 }
 
-// manifestTrials counts the trials of the manifest's plan.
-func manifestTrials(m *results.Manifest) (int, error) {
+// manifestTrials returns the trials of the manifest's plan.
+func manifestTrials(m *results.Manifest) ([]sweeps.Trial, error) {
 	if len(m.Trials) == 0 {
-		return 0, nil
+		return nil, nil
 	}
-	var trials []struct{}
+	var trials []sweeps.Trial
 	if err := json.Unmarshal(m.Trials, &trials); err != nil {
-		return 0, errors.New("bench status: manifest.json: trials: " + err.Error())
+		return nil, errors.New("bench status: manifest.json: trials: " + err.Error())
 	}
-	return len(trials), nil
+	return trials, nil
 }
