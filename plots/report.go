@@ -102,6 +102,7 @@ func Report(d *Data, w io.Writer) error {
 		v.Tasks = append(v.Tasks, tv)
 	}
 	v.Failed = d.Failed()
+	v.Tuned = tunedSection(d) // tuned.go: tune sweeps only
 	return reportTemplate.Execute(w, v)
 }
 
@@ -115,6 +116,7 @@ type reportView struct {
 	Tasks                           []taskView
 	Skips                           []Skip
 	Failed                          []results.TrialRow
+	Tuned                           template.HTML // a tune sweep's choices and test results
 }
 
 type statusCount struct {
@@ -312,6 +314,7 @@ Tables: {{range .Files}}<a href="{{.}}">{{.}}</a> {{end}}</p>
 {{else}}<p class="warn">No manifest.json: provenance unknown.</p>{{end}}
 <p>Report generated {{.Generated}} from <code>{{.Dir}}</code>. Means over seeds ± half the width of the percentile-bootstrap 95% CI of the mean (hover a cell for the interval); the best value per column is highlighted (↑ higher is better, ↓ lower).</p>
 
+{{.Tuned}}
 {{range .Tasks}}
 <h2 id="task-{{.Name}}">Task {{.Name}}</h2>
 <h3>Results</h3>

@@ -12,6 +12,9 @@
 //	  checksums.json      SHA-256 of the three tables, and the shards they
 //	                      were compacted from
 //	  .lock               held by the run writing the folder (pid, host)
+//	  tune.json           a tune sweep's selection ([protocol] kind = "tune",
+//	                      TuneRecord): per group the search points' validation
+//	                      scores, the point chosen and its test trials
 //	  trials/<trial_id>/  one trial's shard: trial.parquet, steps.parquet,
 //	                      spectra.parquet (same schemas as above), its
 //	                      checksums.json, and whatever the runner keeps

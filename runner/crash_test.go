@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if out := os.Getenv(envCrashOut); out != "" {
 		os.Exit(crashChild(out, os.Getenv(envCrashMarkers)))
 	}
+	if out := os.Getenv(envTuneOut); out != "" {
+		os.Exit(tuneChild(out)) // tune_test.go
+	}
 	os.Exit(m.Run())
 }
 

@@ -120,8 +120,18 @@ func (localExecutor) Run(ctx context.Context, plan *sweeps.Plan, opts Options) (
 // trials are cancelled and recorded as cancelled, no new trial starts, the
 // tables are compacted from what finished, and the error wraps ctx's error.
 //
-// The local executor cannot detach: opts.Detach is refused.
+// The local executor cannot detach: opts.Detach is refused. A tune sweep
+// (plan.Protocol) runs in two phases, search then test (see runTune).
 func Run(ctx context.Context, plan *sweeps.Plan, opts Options) (Summary, error) {
+	if plan != nil && plan.Protocol != nil {
+		return runTune(ctx, plan, opts)
+	}
+	return runTrials(ctx, plan, opts)
+}
+
+// runTrials runs the plan's trials: Run for a plain sweep, one phase of a
+// tune sweep.
+func runTrials(ctx context.Context, plan *sweeps.Plan, opts Options) (Summary, error) {
 	start := time.Now()
 	if opts.Detach {
 		return Summary{}, errors.New("runner: the local executor cannot detach: its trials run inside this process")

@@ -78,6 +78,9 @@ func RunSlurm(ctx context.Context, plan *sweeps.Plan, opts SlurmOptions) (Summar
 	if plan == nil {
 		return Summary{}, errors.New("runner: nil plan")
 	}
+	if plan.Protocol != nil {
+		return Summary{}, fmt.Errorf("runner: sweep %q: the slurm executor does not run [protocol] kind = %q sweeps yet (the test trials are chosen from the search trials' results, between two job arrays); run it with the local executor", plan.Name, plan.Protocol.Kind)
+	}
 	if plan.Executor.Kind != "slurm" {
 		return Summary{}, fmt.Errorf("runner: executor %q is not slurm", plan.Executor.Kind)
 	}

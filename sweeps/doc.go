@@ -187,6 +187,41 @@
 // limit 33m20s). Like the rest of [resources], the timeout is not part of
 // a trial's identity.
 //
+// # Tune-then-test protocol
+//
+// A sweep with a [protocol] table of kind "tune" chooses hyperparameters
+// on validation and tests the choice on fresh seeds, so that a method is
+// compared at its tuned point rather than at a default that may collapse
+// on the task:
+//
+//	[protocol]
+//	kind = "tune"
+//	metric = "val_metric"              # a trials.parquet column, read on validation; default val_metric
+//	direction = "max"                  # or "min"; default: the metric's known direction
+//	axes = ["lr", "alpha"]             # the tuned axes; default: every [grid] or [[include]]
+//	                                   # axis with more than one value
+//	tune_seeds = 1                     # count (0, 1, …) or list; default 1
+//	test_seeds = 5                     # count (the seeds after the tune seeds) or list; default 5
+//	budget = 8                         # most search points per group; default no bound
+//
+// The top-level seeds key is refused in such a sweep (its seeds are
+// tune_seeds and test_seeds), and so is an include's seed. A
+// configuration group is the set of trials that differ only in the tuned
+// axes and the seed: method × rank × task, and any axis not tuned. The
+// plan's trials are the search trials (Trial.Phase "search"): every point
+// of the tuned axes on every tune seed; Plan.Protocol lists the groups and
+// their points. The runner then chooses per group the point with the best
+// mean metric over its tune seeds (ties go to the first point in plan
+// order; a point with a tune seed that did not end ok does not compete),
+// and runs it on the test seeds (Phase "test", Plan.TestTrial). Test seeds
+// must differ from tune seeds: the chosen point's tune-seed runs are
+// biased in its favour (it won on them). metric may not be a target_
+// column: those are measured on the test split. budget bounds the search
+// points of each group (each runs once per tune seed, so a group's search
+// costs at most budget × tune seeds trials); a group over it is refused
+// at load, naming the group. The phase is part of a trial's identity only
+// when set, so plain sweeps keep their IDs.
+//
 // # Errors
 //
 // Every problem is an *Error located at file:line:col with the key path

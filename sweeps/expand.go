@@ -367,6 +367,7 @@ func (r *resolver) resolve(c combo) (Trial, bool) {
 		MethodOptions: maps.Clone(mres.opts),
 		TaskOptions:   maps.Clone(tres.opts),
 		Train:         train,
+		Phase:         sp.phase,
 	}
 	if t.MethodOptions == nil {
 		t.MethodOptions = map[string]any{}
@@ -552,6 +553,8 @@ type identity struct {
 	// Mitigate is omitted when nil, so plain trials keep the IDs they had
 	// before mitigation existed.
 	Mitigate *IntruderMitigation `json:"mitigate_intruders,omitempty"`
+	// Phase is omitted when empty, so plain trials keep their IDs.
+	Phase string `json:"phase,omitempty"`
 }
 
 // idVersion changes when the meaning of a hashed field changes, so old
@@ -572,6 +575,7 @@ func trialID(t Trial, tr TrainerSpec) (string, error) {
 		TaskOptions:   t.TaskOptions,
 		Train:         t.Train,
 		Mitigate:      t.MitigateIntruders,
+		Phase:         t.Phase,
 	}
 	if tr.Kind == "command" {
 		id.Trainer = tr.Command

@@ -57,6 +57,9 @@ func Parse(file string, src []byte, cat Catalog) (*Plan, error) {
 	}
 	p.Name, p.Description = sp.name, sp.description
 	p.Trials = d.expand(sp, p)
+	if p.Protocol != nil && d.es.empty() {
+		d.tuneGroups(sp, p)
+	}
 	if !d.es.empty() {
 		return nil, d.es.err()
 	}
@@ -108,6 +111,7 @@ type spec struct {
 	includes          []include
 	excludes          []exclude
 	trainer           TrainerSpec
+	phase             string // the trials' Phase: PhaseSearch in a tune sweep
 }
 
 // keyed is one key = value of a settings table.
@@ -141,7 +145,7 @@ func (d *decoder) warn(path, format string, args ...any) {
 	d.warnings = append(d.warnings, fmt.Sprintf("%s:%d:%d: %s: %s", d.es.file, p.line, p.col, path, fmt.Sprintf(format, args...)))
 }
 
-var topKeys = []string{"name", "description", "seeds", "grid", "defaults", "method", "task", "include", "exclude", "resources", "executor", "trainer", "analysis"}
+var topKeys = []string{"name", "description", "seeds", "grid", "defaults", "method", "task", "include", "exclude", "resources", "executor", "trainer", "analysis", "protocol"}
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
@@ -170,7 +174,9 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 		sp.description, _ = d.str("description", v)
 	}
 
-	d.seeds(raw, sp)
+	if p.Protocol = d.protocol(raw, sp); p.Protocol == nil {
+		d.seeds(raw, sp)
+	}
 	d.grid(raw, sp)
 	if v, ok := d.table(raw, "defaults"); ok {
 		sp.defaults = d.settings("defaults", v, nil)
@@ -178,6 +184,9 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 	d.methodTables(raw, sp)
 	d.taskTables(raw, sp)
 	d.includes(raw, sp)
+	if p.Protocol != nil {
+		d.tuneAxes(sp, p.Protocol)
+	}
 	d.rankAxes(sp)
 	d.excludes(raw, sp)
 	p.Resources = d.resources(raw)

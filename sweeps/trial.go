@@ -31,6 +31,9 @@ type Trial struct {
 	// ([analysis] mitigate_intruders); nil for a plain trial. It is part of
 	// the trial's identity (and absent from the hash when nil).
 	MitigateIntruders *IntruderMitigation `json:"mitigate_intruders,omitempty"`
+	// Phase is PhaseSearch or PhaseTest in a tune sweep ([protocol] kind =
+	// "tune"), empty in a plain one; part of the identity only when set.
+	Phase string `json:"phase,omitempty"`
 }
 
 // IntruderMitigation is HF PEFT's reduce_intruder_dimension with its
@@ -125,8 +128,11 @@ type Plan struct {
 	Executor    Executor    `json:"executor"`
 	Trainer     TrainerSpec `json:"trainer"`
 	Analysis    Analysis    `json:"analysis"`
-	Trials      []Trial     `json:"trials"`
-	Warnings    []string    `json:"warnings,omitempty"`
+	// Protocol is the sweep's [protocol]; nil for a plain sweep. A tune
+	// sweep's Trials are its search trials (see Protocol).
+	Protocol *Protocol `json:"protocol,omitempty"`
+	Trials   []Trial   `json:"trials"`
+	Warnings []string  `json:"warnings,omitempty"`
 }
 
 // The default per-trial timeout is DefaultTimeoutBase plus

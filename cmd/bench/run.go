@@ -191,6 +191,9 @@ func runPlan(args []string, stdout, stderr io.Writer) error {
 		return writeJSON(stdout, plan)
 	}
 	fmt.Fprintf(stdout, "sweep %s: %d trials\n", plan.Name, len(plan.Trials))
+	if plan.Protocol != nil {
+		fmt.Fprintln(stdout, tunePlanLine(plan)) // best.go
+	}
 	if plan.Description != "" {
 		fmt.Fprintf(stdout, "%s\n", plan.Description)
 	}

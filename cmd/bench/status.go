@@ -33,6 +33,7 @@ type sweepStatus struct {
 	Pending  int            `json:"pending"` // in the plan, with no result yet
 	Counts   map[string]int `json:"counts"`  // results by status
 	Problems []trialProblem `json:"problems,omitempty"`
+	Tune     *tuneStatus    `json:"tune,omitempty"` // tune sweeps only (status_tune.go)
 }
 
 type trialProblem struct {
@@ -91,6 +92,9 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return writeJSON(stdout, st)
 	}
 	fmt.Fprintf(stdout, "sweep %s (%s): %d trials, %d pending\n", st.Sweep, st.Dir, st.Total, st.Pending)
+	if st.Tune != nil {
+		fmt.Fprintf(stdout, "  tune: %s\n", st.Tune.Note)
+	}
 	var names []string
 	for k := range st.Counts {
 		names = append(names, k)
@@ -141,6 +145,7 @@ func readStatus(dir string) (*sweepStatus, error) {
 		return nil, err
 	}
 	st.Total = len(trials)
+	st.Tune = readTuneStatus(dir, m)
 	swept := sweeps.Swept(trials)
 	settings := make(map[string]string, len(trials))
 	for _, t := range trials {
