@@ -57,6 +57,7 @@ func Parse(file string, src []byte, cat Catalog) (*Plan, error) {
 	}
 	p.Name, p.Description = sp.name, sp.description
 	p.Trials = d.expand(sp, p)
+	d.checkRungs(p.EarlyStopping, p.Trials)
 	if !d.es.empty() {
 		return nil, d.es.err()
 	}
@@ -108,6 +109,7 @@ type spec struct {
 	includes          []include
 	excludes          []exclude
 	trainer           TrainerSpec
+	points            [][]keyed // [search] points, crossed with the grid
 }
 
 // keyed is one key = value of a settings table.
@@ -141,7 +143,7 @@ func (d *decoder) warn(path, format string, args ...any) {
 	d.warnings = append(d.warnings, fmt.Sprintf("%s:%d:%d: %s: %s", d.es.file, p.line, p.col, path, fmt.Sprintf(format, args...)))
 }
 
-var topKeys = []string{"name", "description", "seeds", "grid", "defaults", "method", "task", "include", "exclude", "resources", "executor", "trainer", "analysis"}
+var topKeys = []string{"name", "description", "seeds", "grid", "defaults", "method", "task", "include", "exclude", "resources", "executor", "trainer", "analysis", "search", "early_stopping"}
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
@@ -185,6 +187,8 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 	p.Trainer = d.trainer(raw)
 	sp.trainer = p.Trainer
 	p.Analysis = d.analysis(raw, p.Trainer)
+	p.Search, sp.points = d.search(raw, sp)
+	p.EarlyStopping = d.earlyStopping(raw, p.Executor)
 	return sp
 }
 

@@ -125,8 +125,12 @@ type Plan struct {
 	Executor    Executor    `json:"executor"`
 	Trainer     TrainerSpec `json:"trainer"`
 	Analysis    Analysis    `json:"analysis"`
-	Trials      []Trial     `json:"trials"`
-	Warnings    []string    `json:"warnings,omitempty"`
+	// Search and EarlyStopping are [search] and [early_stopping]; nil
+	// without them.
+	Search        *Search        `json:"search,omitempty"`
+	EarlyStopping *EarlyStopping `json:"early_stopping,omitempty"`
+	Trials        []Trial        `json:"trials"`
+	Warnings      []string       `json:"warnings,omitempty"`
 }
 
 // The default per-trial timeout is DefaultTimeoutBase plus
