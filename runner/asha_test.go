@@ -305,3 +305,16 @@ func TestASHAHeld(t *testing.T) {
 		t.Errorf("%d runs, want 3 (rung 0 once each)", toy.runs.Load())
 	}
 }
+
+// TestASHASlurmRefused: the Slurm executor refuses [early_stopping] before
+// submitting anything.
+func TestASHASlurmRefused(t *testing.T) {
+	e, err := LookupExecutor("slurm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Run(context.Background(), ashaPlan("slurm", []float64{1e-3}), testOptions(t, &stopToy{}))
+	if err == nil || !strings.Contains(err.Error(), "[early_stopping] is not supported by the slurm executor") {
+		t.Errorf("err = %v", err)
+	}
+}
