@@ -69,7 +69,9 @@
 //
 // Outcome:
 //
-//	status           string  ok | failed | diverged | timeout | cancelled
+//	status           string  ok | failed | diverged | timeout | cancelled |
+//	                         stopped (not promoted by [early_stopping]: its
+//	                         metrics and steps are its last rung's)
 //	error            string  reason when not ok, else ""
 //	attempts         int64   runs of this trial including retries
 //	diverged_step    int64   step at which loss went NaN/Inf; null unless diverged
@@ -130,8 +132,12 @@
 // forgetting_ce; for continual tasks (stages > 1) "<stage>_accuracy" for
 // each stage's target set after the last stage (teacher-shift's stages are
 // T1, T2, …, mnist-permuted's P1, P2, …); for safety-guard
-// refusal_retention and refusal_base. An external trainer's summary names
-// that are not columns land here too (docs/trainer-protocol.md).
+// refusal_retention and refusal_base. Under [early_stopping] the runner adds
+// steps_executed (the steps the schedule trained the trial for, each rung's
+// rerun from step 0 counted; their sum over trials is the search's cost)
+// and rung_step (the step its last run stopped at: the rung it reached).
+// An external trainer's summary names that are not columns land here too
+// (docs/trainer-protocol.md).
 //
 // # steps.parquet
 //

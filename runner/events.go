@@ -88,7 +88,9 @@ func (t *TrialRef) String() string {
 }
 
 // Progress counts a sweep's trials. Total = Skipped + Done + Running + the
-// trials not started yet; Done = OK + Failed + Diverged + Timeout + Cancelled.
+// trials not started yet; Done = OK + Failed + Diverged + Timeout + Cancelled
+// + Stopped. Under [early_stopping] it counts runs (a promoted trial runs
+// once per rung) and Total grows as rungs are scheduled.
 type Progress struct {
 	Total     int `json:"total"`
 	Skipped   int `json:"skipped"` // finished in an earlier run
@@ -99,6 +101,7 @@ type Progress struct {
 	Diverged  int `json:"diverged"`
 	Timeout   int `json:"timeout"`
 	Cancelled int `json:"cancelled"`
+	Stopped   int `json:"stopped"` // ran to an early-stopping rung
 }
 
 // NewJSON returns an event sink writing one JSON object per line to w.

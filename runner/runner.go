@@ -91,6 +91,10 @@ type Summary struct {
 	Skipped int            // finished before this run (resumed)
 	Counts  map[string]int // trials of the plan with a shard, by status
 	Elapsed time.Duration
+	// StepsExecuted is, under [early_stopping], the training steps its
+	// schedule runs, every rung's rerun from step 0 counted (see asha.go);
+	// FullSteps what the same trials cost run to the end. Zero otherwise.
+	StepsExecuted, FullSteps int64
 }
 
 // localExecutor runs trials in this process: a pool of workers sharing the
@@ -373,13 +377,53 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 		pending = append(pending, t)
 	}
 
+	if r.plan.EarlyStopping != nil {
+		pending, sum.Skipped = nil, 0 // the scheduler decides what runs
+	}
 	r.progress = Progress{Total: len(r.plan.Trials), Skipped: sum.Skipped}
 	r.track.left = pending
 	r.emit(Event{Type: EventSweepStarted, Dir: r.dir, Workers: r.workers, Threads: r.threads})
 
+	var trialErr []error
+	if r.plan.EarlyStopping != nil {
+		trialErr = r.asha(ctx, &sum)
+	} else {
+		trialErr, _ = r.runTrials(ctx, pending, nil)
+	}
+
+	if err := results.Compact(r.dir); err != nil {
+		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
+	}
+	man.Ended = r.now().UTC()
+	if err := results.WriteManifest(r.dir, man); err != nil {
+		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
+	}
+
+	r.mu.Lock()
+	for _, st := range r.status {
+		sum.Counts[st]++
+	}
+	r.mu.Unlock()
+	r.emit(Event{Type: EventSweepFinished, Dir: r.dir})
+
+	if ctx.Err() != nil {
+		r.mu.Lock()
+		pr := r.progress
+		r.mu.Unlock()
+		notRun := pr.Total - pr.Skipped - pr.Done
+		trialErr = append([]error{fmt.Errorf("runner: sweep %q interrupted (%d cancelled, %d not started); rerun to resume: %w",
+			r.plan.Name, pr.Cancelled, notRun, context.Cause(ctx))}, trialErr...)
+	}
+	return sum, errors.Join(trialErr...)
+}
+
+// runTrials runs trials on the worker pool, each under with(ctx, t) when
+// with is set (an early-stopping rung), and returns the errors of what the
+// runner itself could not do; halted says a shard write found the disk
+// full, after which no trial starts.
+func (r *run) runTrials(ctx context.Context, pending []sweeps.Trial, with func(context.Context, sweeps.Trial) context.Context) (trialErr []error, halted bool) {
 	var (
 		errMu    sync.Mutex
-		trialErr []error
 		diskFull error // the first shard write that failed for want of space
 		launched int   // trials started
 	)
@@ -417,7 +461,11 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 			}
 			launched++
 			errMu.Unlock()
-			if err := r.trialFn(ctx, t, devices); err != nil {
+			tctx := ctx
+			if with != nil {
+				tctx = with(ctx, t)
+			}
+			if err := r.trialFn(tctx, t, devices); err != nil {
 				errMu.Lock()
 				if errors.Is(err, syscall.ENOSPC) && diskFull == nil {
 					diskFull = err
@@ -434,30 +482,7 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 			r.plan.Name, diskFull, len(pending)-launched)}, trialErr...)
 	}
 
-	if err := results.Compact(r.dir); err != nil {
-		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
-	}
-	man.Ended = r.now().UTC()
-	if err := results.WriteManifest(r.dir, man); err != nil {
-		trialErr = append(trialErr, fmt.Errorf("runner: %w", err))
-	}
-
-	r.mu.Lock()
-	for _, st := range r.status {
-		sum.Counts[st]++
-	}
-	r.mu.Unlock()
-	r.emit(Event{Type: EventSweepFinished, Dir: r.dir})
-
-	if ctx.Err() != nil {
-		r.mu.Lock()
-		pr := r.progress
-		r.mu.Unlock()
-		notRun := pr.Total - pr.Skipped - pr.Done
-		trialErr = append([]error{fmt.Errorf("runner: sweep %q interrupted (%d cancelled, %d not started); rerun to resume: %w",
-			r.plan.Name, pr.Cancelled, notRun, context.Cause(ctx))}, trialErr...)
-	}
-	return sum, errors.Join(trialErr...)
+	return trialErr, diskFull != nil
 }
 
 // finished reports whether a trial with this status is skipped on resume.

@@ -59,6 +59,9 @@ func init() { RegisterExecutor("slurm", slurmExecutor{}) }
 func (slurmExecutor) Info() ExecutorInfo { return ExecutorInfo{Kind: "slurm"} }
 
 func (slurmExecutor) Run(ctx context.Context, plan *sweeps.Plan, opts Options) (Summary, error) {
+	if plan != nil && plan.EarlyStopping != nil {
+		return Summary{}, errNoEarlyStopping("slurm")
+	}
 	return RunSlurm(ctx, plan, SlurmOptions{Options: opts})
 }
 

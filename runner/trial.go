@@ -106,6 +106,7 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 	if out.status == results.StatusOK && r.opts.AfterTrial != nil {
 		s = r.afterTrial(ctx, tctx, t, dir, rep.artifactsCopy(), s, timeout, log)
 	}
+	annotateRung(ctx, s)
 	werr := results.WriteShard(r.dir, s)
 	if werr != nil {
 		werr = fmt.Errorf("runner: trial %s: %w", t.ID, werr)
@@ -128,6 +129,8 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 		r.progress.Timeout++
 	case results.StatusCancelled:
 		r.progress.Cancelled++
+	case results.StatusStopped:
+		r.progress.Stopped++
 	default:
 		r.progress.Failed++
 	}
@@ -168,7 +171,15 @@ func (r *run) attempt(ctx, tctx context.Context, cancel context.CancelCauseFunc,
 	err := guarded(tctx, r.opts.Grace, "trainer ", func(p any, stack []byte) { rep.Log(fmt.Sprintf("panic: %v\n%s", p, stack)) },
 		func() error { return r.trainer.Run(tctx, t, dir, rep) })
 	rep.seal()
-	if err == nil {
+	var stopped *trainer.StoppedError
+	if stop := trainer.StopAfter(tctx); err == nil && stop > 0 && stop < t.Train.Steps {
+		// A trainer that does not honour StopAfter ran to the end: keep
+		// what it reported up to the stop step, as if it had stopped there.
+		rep.keepUpTo(stop, r.newRow(t))
+		rep.Log(fmt.Sprintf("runner: the trainer ran past its stop step %d; kept its steps up to it", stop))
+		err = &trainer.StoppedError{Step: stop}
+	}
+	if err == nil || errors.As(err, &stopped) {
 		rep.checkSummary()
 	}
 
@@ -180,6 +191,8 @@ func (r *run) attempt(ctx, tctx context.Context, cancel context.CancelCauseFunc,
 		return outcome{status: results.StatusDiverged, err: de.Error(), divergedStep: de.Step}
 	case err == nil:
 		return outcome{status: results.StatusOK}
+	case stopped != nil:
+		return outcome{status: results.StatusStopped}
 	case ctx.Err() != nil:
 		return outcome{status: results.StatusCancelled, err: "cancelled: " + context.Cause(ctx).Error()}
 	case errors.Is(err, context.Canceled) && tctx.Err() == nil:
@@ -420,6 +433,23 @@ func (p *reporter) seal() {
 	p.mu.Lock()
 	p.sealed = true
 	p.mu.Unlock()
+}
+
+// keepUpTo drops what a trainer reported after step n (step rows and every
+// summary metric, reported at its end) and resets the row to fresh, keeping
+// its attempt count. Call after seal.
+func (p *reporter) keepUpTo(n int, fresh results.TrialRow) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.steps = slices.DeleteFunc(p.steps, func(s results.StepRow) bool { return s.Step > int64(n) })
+	fresh.Attempts = p.row.Attempts
+	p.row = fresh
+	p.summary = map[string]float64{}
+	p.stepsSet = false
+	p.maxStep = 0
+	for _, s := range p.steps {
+		p.maxStep = max(p.maxStep, int(s.Step))
+	}
 }
 
 // shard returns the collected shard; call after seal.

@@ -80,6 +80,23 @@
 //	mitigate_intruders = {lambda = 0.75} # also run each trial with HF PEFT's intruder
 //	                                   # mitigation (see Intruder mitigation)
 //
+//	[search]                           # sampled points, crossed with the grid (see Search)
+//	kind = "sobol"                     # or "random" (default)
+//	n = 16                             # points
+//	seed = 0                           # default 0
+//	lr = {log_uniform = [1e-4, 1e-1]}  # any key a grid axis could take, one of:
+//	dropout = {uniform = [0, 0.3]}     #   log_uniform, uniform = [low, high],
+//	warmup = {int_uniform = [0, 50]}   #   int_uniform = [low, high] (both included),
+//	init = {choice = ["kaiming", "gaussian"]} # choice = [values]
+//
+//	[early_stopping]                   # successive halving (see Early stopping)
+//	kind = "asha"
+//	eta = 3                            # keep the best ⌈n/eta⌉ at each rung; ≥ 2, default 3
+//	min_steps = 100                    # rung 0, a multiple of eval_every; default eval_every
+//	split = "val"                      # the step metric compared: default val accuracy,
+//	metric = "accuracy"                # direction "max" ("min" for a metric named loss)
+//	direction = "max"
+//
 // # Resolution
 //
 // A key other than method, task and rank — in [grid], [defaults] or an
@@ -164,6 +181,47 @@
 // refused. HF PEFT also re-factors the mitigated ΔW into a rank-r LoRA
 // adapter; the trials here keep the mitigated merged weight as it is (see
 // train.MitigateIntruders).
+//
+// # Search
+//
+// [search] samples n points from its axes' distributions and crosses each
+// with the grid like one more grid value (innermost: a seed's, method's,
+// task's and rank's trials list the points in order); a point's trials
+// resolve and hash exactly like grid trials, so a searched trial has the
+// ID of the grid trial with its values and resumes like one. kind =
+// "random" draws each coordinate uniformly from a PCG seeded with seed;
+// kind = "sobol" takes the first n points of the Sobol sequence (Joe–Kuo
+// direction numbers, up to 20 axes) under a digital shift drawn from that
+// PCG, which spreads n points more evenly than random draws (n a power of
+// two keeps its balance best). Axes are taken in key order; log_uniform
+// maps a coordinate u to low·(high/low)^u, uniform to low + u·(high−low),
+// int_uniform and choice to equal shares of [0, 1). Sampled floats keep 4
+// significant digits, so that labels stay short and a point is written
+// exactly as TOML. The points depend on the [search] table alone — not on
+// the grid, the machine or the run — and a key may not be both a grid axis
+// and a search axis. [[include]] trials are not searched. A trainer key's
+// bounds (both ends) and every choice are checked like grid values;
+// method and task options are checked as the trials resolve, each error at
+// the axis.
+//
+// # Early stopping
+//
+// [early_stopping] kind = "asha" runs the sweep under synchronous successive
+// halving on the local executor (runner/asha.go; the Slurm executor refuses
+// it for now). Trials compete within a group: equal method, rank, task,
+// seed, steps, eval_every and intruder mitigation, differing only in other
+// (searched or swept) hyperparameters. Rung k is step min_steps·eta^k while
+// below steps, and the top rung is the trial's steps. Every trial of a
+// group runs to rung 0; once all have, the best ⌈n/eta⌉ of its n by the
+// split's metric at that step (ties to the lower plan index; NaN and
+// diverged last) are rerun from step 0 to the next rung, the others end
+// there with status stopped and their rung's metrics; a group down to one
+// trial sends it straight to the top rung. Reruns from step 0 repeat the
+// first steps bit for bit (training is deterministic), which keeps the
+// outcome independent of workers and order and makes resume recompute the
+// same schedule from the shards on disk. Every trial needs eval_every > 0
+// and min_steps a multiple of it. [early_stopping] is not part of a
+// trial's identity: the same trials run in full without it.
 //
 // # Timeouts
 //

@@ -142,6 +142,9 @@ func (sp *spec) size(cat Catalog) float64 {
 		for _, v := range keys {
 			n *= v
 		}
+		if inc == nil && len(sp.points) > 0 {
+			n *= float64(len(sp.points))
+		}
 		return n
 	}
 	n := count(nil)
@@ -211,8 +214,15 @@ func (d *decoder) product(sp *spec, inc *include, f func(combo)) {
 				for _, rk := range ranks {
 					c := combo{seed: seed, method: m, task: t, rank: rk, origin: origin}
 					axesProduct(axes, nil, func(vals []keyed) {
-						c.vals = vals
-						f(c)
+						if inc != nil || len(sp.points) == 0 {
+							c.vals = vals
+							f(c)
+							return
+						}
+						for _, pt := range sp.points { // [search] points: innermost
+							c.vals = append(slices.Clone(vals), pt...)
+							f(c)
+						}
 					})
 				}
 			}
@@ -527,6 +537,11 @@ func (r *resolver) checkUsed() {
 	}
 	for _, a := range sp.extras {
 		report(join("grid", a.key), a.key)
+	}
+	if len(sp.points) > 0 {
+		for _, kv := range sp.points[0] {
+			report(kv.path, kv.key)
+		}
 	}
 	for _, inc := range sp.includes {
 		for _, k := range sortedKeys(inc.axes) {

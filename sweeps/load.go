@@ -57,6 +57,7 @@ func Parse(file string, src []byte, cat Catalog) (*Plan, error) {
 	}
 	p.Name, p.Description = sp.name, sp.description
 	p.Trials = d.expand(sp, p)
+	d.checkRungs(p.EarlyStopping, p.Trials)
 	if p.Protocol != nil && d.es.empty() {
 		d.tuneGroups(sp, p)
 	}
@@ -111,7 +112,8 @@ type spec struct {
 	includes          []include
 	excludes          []exclude
 	trainer           TrainerSpec
-	phase             string // the trials' Phase: PhaseSearch in a tune sweep
+	phase             string    // the trials' Phase: PhaseSearch in a tune sweep
+	points            [][]keyed // [search] points, crossed with the grid
 }
 
 // keyed is one key = value of a settings table.
@@ -145,7 +147,7 @@ func (d *decoder) warn(path, format string, args ...any) {
 	d.warnings = append(d.warnings, fmt.Sprintf("%s:%d:%d: %s: %s", d.es.file, p.line, p.col, path, fmt.Sprintf(format, args...)))
 }
 
-var topKeys = []string{"name", "description", "seeds", "grid", "defaults", "method", "task", "include", "exclude", "resources", "executor", "trainer", "analysis", "protocol"}
+var topKeys = []string{"name", "description", "seeds", "grid", "defaults", "method", "task", "include", "exclude", "resources", "executor", "trainer", "analysis", "search", "early_stopping", "protocol"}
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
@@ -194,6 +196,8 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 	p.Trainer = d.trainer(raw)
 	sp.trainer = p.Trainer
 	p.Analysis = d.analysis(raw, p.Trainer)
+	p.Search, sp.points = d.search(raw, sp)
+	p.EarlyStopping = d.earlyStopping(raw, p.Executor)
 	return sp
 }
 

@@ -128,6 +128,10 @@ type Plan struct {
 	Executor    Executor    `json:"executor"`
 	Trainer     TrainerSpec `json:"trainer"`
 	Analysis    Analysis    `json:"analysis"`
+	// Search and EarlyStopping are [search] and [early_stopping]; nil
+	// without them.
+	Search        *Search        `json:"search,omitempty"`
+	EarlyStopping *EarlyStopping `json:"early_stopping,omitempty"`
 	// Protocol is the sweep's [protocol]; nil for a plain sweep. A tune
 	// sweep's Trials are its search trials (see Protocol).
 	Protocol *Protocol `json:"protocol,omitempty"`
