@@ -50,7 +50,7 @@ func curves(d *Data, task string) ([]*Figure, string) {
 		panels = append(panels, curvePanel(k, data[k], &legend))
 	}
 	return []*Figure{newFigure("curves", task,
-		fmt.Sprintf("%s: learning curves per method at its highest rank; mean over seeds with 95%% CI bands.", task),
+		fmt.Sprintf("%s: learning curves per method at its highest rank; mean over seeds with CI bands; %s.", task, d.ciNote(task)),
 		panels, legend)}, ""
 }
 

@@ -17,6 +17,6 @@ func metricVsRank(d *Data, task string) ([]*Figure, string) {
 		return nil, "no ranked trial reports a target metric"
 	}
 	return []*Figure{newFigure("metric-vs-rank", task,
-		fmt.Sprintf("%s: %s against adapter rank; mean over seeds with 95%% bootstrap CI bands; methods without a rank as dashed reference lines.", task, metricLabel(task)),
+		fmt.Sprintf("%s: %s against adapter rank; mean over seeds with CI bands (%s); methods without a rank as dashed reference lines.", task, metricLabel(task), d.ciNote(task)),
 		[]*plot.Plot{p}, legend)}, ""
 }

@@ -197,7 +197,7 @@ func resultsTable(d *Data, task string) tableView {
 				if h := (hi - lo) / 2; s.N > 1 && h > 0 {
 					cell.Text += " ± " + strconv.FormatFloat(h, 'g', 2, 64)
 				}
-				cell.Title = fmt.Sprintf("mean %.4g, 95%% CI [%.4g, %.4g], %d seeds", s.Mean, lo, hi, s.N)
+				cell.Title = ciTitle(s, lo, hi)
 			}
 			row.Cells = append(row.Cells, cell)
 		}
@@ -245,6 +245,7 @@ type fitRow struct {
 	N                     int
 	Err                   string
 	Warnings              []string
+	Degenerate            string // why the fit is no law (analysis.Fit.Accept)
 }
 
 func fitView(lf *LawFit) fitRow {
@@ -263,6 +264,9 @@ func fitView(lf *LawFit) fitRow {
 	r.R2 = fmt.Sprintf("%.3f", lf.Fit.R2)
 	r.N = lf.Fit.N
 	r.Warnings = lf.Fit.Warnings
+	if lf.Degenerate != nil {
+		r.Degenerate = lf.Degenerate.Error() + ": not drawn, as bench fit refuses it"
+	}
 	return r
 }
 
@@ -310,7 +314,7 @@ Tables: {{range .Files}}<a href="{{.}}">{{.}}</a> {{end}}</p>
 </dl>
 {{if .SweepSource}}<details><summary>Sweep file</summary><pre>{{.SweepSource}}</pre></details>{{end}}
 {{else}}<p class="warn">No manifest.json: provenance unknown.</p>{{end}}
-<p>Report generated {{.Generated}} from <code>{{.Dir}}</code>. Means over seeds ± half the width of the percentile-bootstrap 95% CI of the mean (hover a cell for the interval); the best value per column is highlighted (↑ higher is better, ↓ lower).</p>
+<p>Report generated {{.Generated}} from <code>{{.Dir}}</code>. Means over seeds ± half the width of the 95% CI of the mean: the Student-t interval below 5 seeds (the bootstrap's is too narrow there), the percentile bootstrap's from 5 (hover a cell for both intervals); the best value per column is highlighted (↑ higher is better, ↓ lower).</p>
 
 {{range .Tasks}}
 <h2 id="task-{{.Name}}">Task {{.Name}}</h2>
@@ -322,7 +326,7 @@ Tables: {{range .Files}}<a href="{{.}}">{{.}}</a> {{end}}</p>
 {{if .Fits}}<h3>Forgetting laws</h3>
 <table>
 <tr><th class="l">against</th><th class="l">law</th><th class="l">parameters (95% CI)</th><th>R²</th><th>n</th><th class="l">data</th></tr>
-{{range .Fits}}<tr><td class="l">{{.Name}}</td>{{if .Err}}<td class="l warn" colspan="4">no fit: {{.Err}}</td>{{else}}<td class="l">{{.Formula}}</td><td class="l">{{range $i, $p := .Params}}{{if $i}}<br>{{end}}{{$p}}{{end}}{{range .Warnings}}<br><span class="warn">{{.}}</span>{{end}}</td><td>{{.R2}}</td><td>{{.N}}</td>{{end}}<td class="l">{{.Source}}</td></tr>
+{{range .Fits}}<tr><td class="l">{{.Name}}</td>{{if .Err}}<td class="l warn" colspan="4">no fit: {{.Err}}</td>{{else}}<td class="l">{{.Formula}}</td><td class="l">{{range $i, $p := .Params}}{{if $i}}<br>{{end}}{{$p}}{{end}}{{range .Warnings}}<br><span class="warn">{{.}}</span>{{end}}{{with .Degenerate}}<br><span class="warn degenerate">{{.}}</span>{{end}}</td><td>{{.R2}}</td><td>{{.N}}</td>{{end}}<td class="l">{{.Source}}</td></tr>
 {{end}}</table>{{end}}
 {{range .Figures}}<figure id="fig-{{.Name}}"><img src="{{.Src}}" alt="{{.Name}}" width="{{printf "%.0f" .Width}}"><figcaption><b>{{.Name}}</b>: {{.Caption}}</figcaption></figure>
 {{end}}
