@@ -27,11 +27,11 @@ func (d *Data) ciNote(task string) string {
 	case lo < 0:
 		return "95% CIs over seeds"
 	case hi < analysis.SmallN:
-		return fmt.Sprintf("95%% CIs over seeds are Student-t intervals (%s; the bootstrap is too narrow below %d)", seeds, analysis.SmallN)
+		return fmt.Sprintf("95%% CIs are Student-t intervals over %s (the bootstrap's are too narrow below %d)", seeds, analysis.SmallN)
 	case lo >= analysis.SmallN:
-		return fmt.Sprintf("95%% CIs over seeds are percentile-bootstrap intervals (%s)", seeds)
+		return fmt.Sprintf("95%% CIs are percentile-bootstrap intervals over %s", seeds)
 	}
-	return fmt.Sprintf("95%% CIs over seeds are Student-t intervals for configurations with fewer than %d seeds, percentile-bootstrap otherwise (%s)", analysis.SmallN, seeds)
+	return fmt.Sprintf("95%% CIs over %s are Student-t intervals for configurations with fewer than %d seeds, percentile-bootstrap otherwise", seeds, analysis.SmallN)
 }
 
 // ciTitle is a table cell's tooltip: the mean, the interval shown
