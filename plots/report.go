@@ -102,6 +102,7 @@ func Report(d *Data, w io.Writer) error {
 		v.Tasks = append(v.Tasks, tv)
 	}
 	v.Failed = d.Failed()
+	v.Pareto = paretoOf(d)
 	return reportTemplate.Execute(w, v)
 }
 
@@ -115,6 +116,7 @@ type reportView struct {
 	Tasks                           []taskView
 	Skips                           []Skip
 	Failed                          []results.TrialRow
+	Pareto                          *paretoView // pareto.go
 }
 
 type statusCount struct {
@@ -149,6 +151,7 @@ type tableRow struct {
 	Rank   string
 	Seeds  int
 	Cells  []tableCell
+	Filter string // what the filter box matches (filterText)
 }
 
 type tableCell struct {
@@ -180,7 +183,7 @@ func resultsTable(d *Data, task string) tableView {
 	}
 	means := make([][]float64, len(cells))
 	for i, c := range cells {
-		row := tableRow{Method: c.Method, Rank: "–", Seeds: len(c.Trials)}
+		row := tableRow{Method: c.Method, Rank: "–", Seeds: len(c.Trials), Filter: filterText(c)}
 		for _, p := range c.Settings {
 			row.Method += " " + configs.ShortPair(p)
 		}
@@ -292,6 +295,7 @@ table{border-collapse:collapse;margin:.5em 0;font-size:13px}th,td{border:1px sol
 th{background:#f5f5f5}td.l,th.l{text-align:left}td.best{font-weight:bold;background:#e8f3ec}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:13px;color:#444;max-width:800px}
 pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:12px}.warn{color:#8a4b00}code{font-size:90%}
+.controls label{margin-right:1em}#pareto-svg{max-width:100%;height:auto;border:1px solid #eee}.legend span{margin-right:1em;font-size:13px;white-space:nowrap}.note{font-size:13px;color:#444}
 dl.prov{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dl.prov dt{font-weight:bold}dl.prov dd{margin:0}
 </style>
 </head>
@@ -316,12 +320,13 @@ Tables: {{range .Files}}<a href="{{.}}">{{.}}</a> {{end}}</p>
 {{else}}<p class="warn">No manifest.json: provenance unknown.</p>{{end}}
 <p>Report generated {{.Generated}} from <code>{{.Dir}}</code>. Means over seeds ± half the width of the 95% CI of the mean: the Student-t interval below 5 seeds (the bootstrap's is too narrow there), the percentile bootstrap's from 5 (hover a cell for both intervals); the best value per column is highlighted (↑ higher is better, ↓ lower).</p>
 
+{{template "pareto" .Pareto}}
 {{range .Tasks}}
 <h2 id="task-{{.Name}}">Task {{.Name}}</h2>
 <h3>Results</h3>
 <table>
 <tr><th class="l">method</th><th>rank</th><th>seeds</th>{{range .Table.Headers}}<th>{{.Name}} {{.Better}}</th>{{end}}</tr>
-{{range .Table.Rows}}<tr><td class="l">{{.Method}}</td><td>{{.Rank}}</td><td>{{.Seeds}}</td>{{range .Cells}}<td{{if .Best}} class="best"{{end}} title="{{.Title}}">{{.Text}}</td>{{end}}</tr>
+{{range .Table.Rows}}<tr data-filter="{{.Filter}}"><td class="l">{{.Method}}</td><td>{{.Rank}}</td><td>{{.Seeds}}</td>{{range .Cells}}<td{{if .Best}} class="best"{{end}} title="{{.Title}}">{{.Text}}</td>{{end}}</tr>
 {{end}}</table>
 {{if .Fits}}<h3>Forgetting laws</h3>
 <table>
