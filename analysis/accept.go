@@ -42,9 +42,10 @@ func CheckData(name string, x [][]float64, cols []string) error {
 
 // Accept says whether a fit describes its data well enough to be reported
 // as a law: R² is defined and at least MinR2, and every parameter's
-// bootstrap interval has positive width (an interval of zero width means
-// every resample refitted to the same point, a stalled optimiser or a
-// degenerate design, not certainty). The error lists every reason.
+// bootstrap interval has positive width unless the law fits exactly (an
+// interval of zero width over data the law leaves residuals on means every
+// resample refitted to the same point, a stalled optimiser or a degenerate
+// design, not certainty). The error lists every reason.
 func (f *Fit) Accept() error {
 	var why []string
 	switch {
@@ -54,7 +55,11 @@ func (f *Fit) Accept() error {
 		why = append(why, fmt.Sprintf("R² = %.2f below %.1f", f.R2, MinR2))
 	}
 	var zero []string
+	exact := f.R2 > 1-1e-6
 	for i, p := range f.Params {
+		if exact {
+			break
+		}
 		lo, hi := f.CILo[i], f.CIHi[i]
 		if math.IsNaN(lo) || math.IsNaN(hi) || !(hi-lo > 1e-12*max(1, math.Abs(f.Values[i]))) {
 			zero = append(zero, p)

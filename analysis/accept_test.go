@@ -42,6 +42,8 @@ func TestAccept(t *testing.T) {
 		// The report's forgetting law of issue 17: R² 0.18, zero-width CIs.
 		{"low R² and zero width", fit(0.18, []float64{1, 2}, []float64{1, 2}), []string{"R² = 0.18 below 0.5", "zero-width 95% CI of c, A"}},
 		{"one zero width", fit(0.99, []float64{0.9, 2}, []float64{1.1, 2}), []string{"zero-width 95% CI of A"}},
+		// Noise-free data: every resample refits the same law, exactly.
+		{"exact", fit(1-1e-9, []float64{1, 2}, []float64{1, 2}), nil},
 		{"undefined R²", fit(math.NaN(), []float64{0.9, 1.5}, []float64{1.1, 2.5}), []string{"R² undefined"}},
 		{"NaN interval", fit(0.9, []float64{math.NaN(), 1.5}, []float64{1.1, 2.5}), []string{"zero-width 95% CI of c"}},
 	} {
