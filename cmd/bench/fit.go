@@ -58,6 +58,8 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "  linear  L_f = a − b·L_ft        forgetting against the fine-tuning loss (target_loss)")
 		fmt.Fprintln(stderr, "  power   L_f = c + A·P^α·N^β     forgetting against trainable parameters P and steps N")
 		fmt.Fprintln(stderr, "by least squares (nonlinear: gonum/optimize), with fixed-seed percentile-bootstrap 95% CIs and R².")
+		fmt.Fprintf(stderr, "A fit with R² below %.1f, or a zero-width CI on data it does not fit exactly, is degenerate\n", analysis.MinR2)
+		fmt.Fprintln(stderr, "and refused (analysis.Fit.Accept; the report applies the same rule).")
 		fmt.Fprintln(stderr, "Columns: "+strings.Join(fitColumns, ", ")+", or a key of the extra column.")
 		fs.PrintDefaults()
 	}
