@@ -184,3 +184,61 @@ func TestMannWhitneyNormal(t *testing.T) {
 		}
 	}
 }
+
+// TestTQuantile checks Student-t quantiles against the published table
+// values (e.g. NIST/SEMATECH e-Handbook 1.3.6.7.2).
+func TestTQuantile(t *testing.T) {
+	for _, tc := range []struct {
+		p, df, want float64
+	}{
+		{0.975, 1, 12.706205},
+		{0.975, 2, 4.302653},
+		{0.975, 3, 3.182446},
+		{0.975, 4, 2.776445},
+		{0.975, 9, 2.262157},
+		{0.95, 4, 2.131847},
+		{0.5, 3, 0},
+	} {
+		if got := TQuantile(tc.p, tc.df); math.Abs(got-tc.want) > 1e-5 {
+			t.Errorf("TQuantile(%g, %g) = %.6f, want %.6f", tc.p, tc.df, got, tc.want)
+		}
+	}
+}
+
+func TestTInterval(t *testing.T) {
+	for _, tc := range []struct {
+		xs     []float64
+		lo, hi float64
+	}{
+		// mean 2, SD 1, n 3: 2 ± 4.302653/√3.
+		{[]float64{1, 2, 3}, 2 - 4.302653/math.Sqrt(3), 2 + 4.302653/math.Sqrt(3)},
+		// mean 3, SD √2.5, n 5: 3 ± 2.776445·√(2.5/5).
+		{[]float64{1, 2, 3, 4, 5}, 3 - 2.776445*math.Sqrt(0.5), 3 + 2.776445*math.Sqrt(0.5)},
+		{[]float64{4, 4}, 4, 4},
+		{[]float64{1}, math.NaN(), math.NaN()},
+	} {
+		lo, hi := TInterval(tc.xs, 0.95)
+		if !close6(lo, tc.lo) || !close6(hi, tc.hi) {
+			t.Errorf("TInterval(%v) = [%g, %g], want [%g, %g]", tc.xs, lo, hi, tc.lo, tc.hi)
+		}
+	}
+	// Interval: t below SmallN seeds, bootstrap from SmallN on.
+	small, big := Summarize([]float64{1, 2, 3}), Summarize([]float64{1, 2, 3, 4, 5})
+	if lo, hi := small.Interval(); lo != small.TLo || hi != small.THi || IntervalMethod(3) != "Student-t" {
+		t.Errorf("3 seeds: Interval [%g, %g], want the t interval [%g, %g]", lo, hi, small.TLo, small.THi)
+	}
+	if lo, hi := big.Interval(); lo != big.CILo || hi != big.CIHi || IntervalMethod(5) != "percentile bootstrap" {
+		t.Errorf("5 seeds: Interval [%g, %g], want the bootstrap [%g, %g]", lo, hi, big.CILo, big.CIHi)
+	}
+	// With 3 seeds the bootstrap interval is far narrower than the t one.
+	if !(small.THi-small.TLo > 2*(small.CIHi-small.CILo)) {
+		t.Errorf("3 seeds: t width %g, bootstrap %g", small.THi-small.TLo, small.CIHi-small.CILo)
+	}
+}
+
+func close6(a, b float64) bool {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.IsNaN(a) && math.IsNaN(b)
+	}
+	return math.Abs(a-b) <= 1e-6*max(1, math.Abs(b))
+}

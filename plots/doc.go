@@ -4,9 +4,22 @@
 // Everything reads a results folder (see package results): trials.parquet,
 // steps.parquet, spectra.parquet and manifest.json; a sweep that has not
 // been compacted is read from its shards. Statistics come from package
-// analysis: every point is the mean over seeds with a percentile-bootstrap
-// 95% CI (analysis.Summarize), and the forgetting laws are analysis fits
-// (analysis.FitForm) with bootstrap CIs.
+// analysis: every point is the mean over seeds with a 95% CI
+// (analysis.Summarize, Summary.Interval): the Student-t interval below 5
+// seeds, where the bootstrap's resamples take too few values and its
+// interval is too narrow, the percentile bootstrap's from 5; captions and
+// table tooltips say which. The forgetting laws are analysis fits
+// (analysis.FitForm) with bootstrap CIs, held to the rule `bench fit`
+// applies (analysis.CheckData, Fit.Accept): a degenerate fit (R² below
+// 0.5, a zero-width interval) is warned about and its curve not drawn.
+//
+// Where the trials record the base model before fine-tuning (the extra
+// metrics target_metric_before and target_loss_before, the columns
+// retain_*_before, refusal_base; forgetting is 0 by definition), figures
+// draw it as the step-0 reference: a cross at step 0 and a dotted line on
+// the learning curves, the base point on learn-forget and safety, a
+// dotted line on metric-vs-rank and efficiency. Trials of one task that
+// disagree on the base value (different task options) get no reference.
 //
 // # Figures
 //
@@ -87,4 +100,15 @@
 // per column marked, the law fits with CIs, every figure with a caption,
 // the skipped figures, the failed and diverged trials with their reasons,
 // and relative links to the Parquet tables.
+//
+// Its Pareto view (pareto.go) lets the reader pick any two numeric columns
+// of the registry (configs.Numeric, the intruder counts, other extra
+// metrics) and draws one point per configuration, the mean over seeds, in
+// its method's colour and marker, with the Pareto front by each column's
+// direction (none where a direction is unknown). A filter box keeps the
+// table rows and points whose task, method, rank and settings contain
+// every word typed. The data is inline JSON, the drawing inline JavaScript
+// writing SVG; the view's state is the URL fragment
+// (#task=T&x=COLUMN&y=COLUMN&filter=WORDS), applied on load through the
+// controls' own events, which is how the browser test drives it.
 package plots

@@ -46,11 +46,25 @@ func curves(d *Data, task string) ([]*Figure, string) {
 	data := curveData(d.Steps, ok, keys, bestRank)
 	var panels []*plot.Plot
 	var legend []legendEntry
+	based := false
 	for _, k := range keys {
-		panels = append(panels, curvePanel(k, data[k], &legend))
+		p := curvePanel(k, data[k], &legend)
+		if m, ok := curveBase(k); ok {
+			if v, ok := d.baseValue(task, m); ok {
+				addBasePoint(p, 0, v) // first: it widens the x range the line spans
+				addBaseY(p, v)
+				based = true
+			}
+		}
+		panels = append(panels, p)
+	}
+	base := ""
+	if based {
+		legend = append(legend, baseEntry)
+		base = "; the cross at step 0 and the dotted line are the base model before fine-tuning"
 	}
 	return []*Figure{newFigure("curves", task,
-		fmt.Sprintf("%s: learning curves per method at its highest rank; mean over seeds with 95%% CI bands.", task),
+		fmt.Sprintf("%s: learning curves per method at its highest rank; mean over seeds with CI bands; %s%s.", task, d.ciNote(task), base),
 		panels, legend)}, ""
 }
 

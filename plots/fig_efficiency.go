@@ -9,5 +9,5 @@ func init() {
 func efficiency(d *Data, task string) ([]*Figure, string) {
 	return scatterByMethod(d, task, TrainableParams, TargetMetric, "efficiency", true, true,
 		"no trial reports trainable parameters and a target metric",
-		fmt.Sprintf("%s: %s against trainable parameters (log scale); error bars are 95%% CIs over seeds; the dashed line is the efficiency frontier.", task, metricLabel(task)))
+		fmt.Sprintf("%s: %s against trainable parameters (log scale); error bars: %s; the dashed line is the efficiency frontier.", task, metricLabel(task), d.ciNote(task)))
 }

@@ -36,6 +36,6 @@ func intruders(d *Data, task string) ([]*Figure, string) {
 		return nil, "no ranked trial has intruder counts"
 	}
 	return []*Figure{newFigure("intruders", task,
-		fmt.Sprintf("%s: intruder dimensions (summed over targeted matrices) against rank, one panel per threshold ε, one line per method, α rule and setting swept within a rank; mean over seeds with 95%% CI bands; methods without a rank as dashed lines.", task),
+		fmt.Sprintf("%s: intruder dimensions (summed over targeted matrices) against rank, one panel per threshold ε, one line per method, α rule and setting swept within a rank; mean over seeds with CI bands; %s; methods without a rank as dashed lines.", task, d.ciNote(task)),
 		panels, legend)}, ""
 }

@@ -93,6 +93,6 @@ func intrudersMatched(d *Data, task string) ([]*Figure, string) {
 		return nil, "no adapter's learning-rate curve reaches a full fine-tuning target loss"
 	}
 	return []*Figure{newFigure("intruders-matched", task,
-		fmt.Sprintf("%s: intruder dimensions at ε = %g against rank at matched target loss: each configuration's runs over the learning rate form a curve per seed, interpolated at each full fine-tuning run's target loss (one panel each); mean over seeds with 95%% CI bands; a rank missing from a line did not reach that loss at any learning rate.", task, eps),
+		fmt.Sprintf("%s: intruder dimensions at ε = %g against rank at matched target loss: each configuration's runs over the learning rate form a curve per seed, interpolated at each full fine-tuning run's target loss (one panel each); mean over seeds with CI bands; %s; a rank missing from a line did not reach that loss at any learning rate.", task, eps, d.ciNote(task)),
 		panels, legend)}, ""
 }

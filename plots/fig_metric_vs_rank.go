@@ -16,7 +16,13 @@ func metricVsRank(d *Data, task string) ([]*Figure, string) {
 	if !ok {
 		return nil, "no ranked trial reports a target metric"
 	}
+	base := ""
+	if v, ok := d.baseValue(task, m); ok {
+		addBaseY(p, v)
+		legend = append(legend, baseEntry)
+		base = "; the dotted line is the base model before fine-tuning (step 0)"
+	}
 	return []*Figure{newFigure("metric-vs-rank", task,
-		fmt.Sprintf("%s: %s against adapter rank; mean over seeds with 95%% bootstrap CI bands; methods without a rank as dashed reference lines.", task, metricLabel(task)),
+		fmt.Sprintf("%s: %s against adapter rank; mean over seeds with CI bands; %s; methods without a rank as dashed reference lines%s.", task, metricLabel(task), d.ciNote(task), base),
 		[]*plot.Plot{p}, legend)}, ""
 }

@@ -10,5 +10,5 @@ func init() {
 func safety(d *Data, task string) ([]*Figure, string) {
 	return scatterByMethod(d, task, TargetMetric, RefusalRetention, "safety", false, false,
 		"no trial reports refusal_retention",
-		fmt.Sprintf("%s: refusal retention (fraction of triggered inputs still refused) against %s, per method and rank; error bars are 95%% CIs over seeds.", task, metricLabel(task)))
+		fmt.Sprintf("%s: refusal retention (fraction of triggered inputs still refused) against %s, per method and rank; error bars: %s.", task, metricLabel(task), d.ciNote(task)))
 }

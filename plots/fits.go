@@ -30,6 +30,10 @@ type LawFit struct {
 	Source string // where the observations come from: trials.parquet or steps.parquet
 	Fit    *analysis.Fit
 	Err    error // why there is no fit (too few points, no convergence)
+	// Degenerate, when set, is why Fit is no law by the rule `bench fit`
+	// applies (analysis.Fit.Accept: low R², zero-width intervals): the
+	// report warns and the figure draws the points without the curve.
+	Degenerate error
 
 	x       [][]float64 // predictors per observation
 	y       []float64
@@ -100,7 +104,13 @@ func (d *Data) Fits(task string) []*LawFit {
 			if lf.Form != "linear" {
 				opt.Resamples = fitResamples
 			}
+			if lf.Err = analysis.CheckData(lf.Form, lf.x, nil); lf.Err != nil {
+				return
+			}
 			lf.Fit, lf.Err = analysis.FitForm(lf.Form, lf.x, lf.y, opt)
+			if lf.Fit != nil {
+				lf.Degenerate = lf.Fit.Accept()
+			}
 		})
 	}
 	wg.Wait()
@@ -161,7 +171,11 @@ func (lf *LawFit) Summary() string {
 	for i, name := range lf.Fit.Params {
 		s += fmt.Sprintf(" %s = %s;", name, fmtCI(lf.Fit.Values[i], lf.Fit.CILo[i], lf.Fit.CIHi[i]))
 	}
-	return s + fmt.Sprintf(" R² = %.3f (n = %d)", lf.Fit.R2, lf.Fit.N)
+	s += fmt.Sprintf(" R² = %.3f (n = %d)", lf.Fit.R2, lf.Fit.N)
+	if lf.Degenerate != nil {
+		s += fmt.Sprintf(" — %v: not a law", lf.Degenerate)
+	}
+	return s
 }
 
 // collapsed is the joint fit L_f = c + A·P^α·N^β as a law in one
@@ -198,8 +212,8 @@ func forgettingLaw(d *Data, task string) ([]*Figure, string) {
 	var legend []legendEntry
 	for _, lf := range d.Fits(task) {
 		if lf.Form == "power" {
-			if lf.Fit == nil {
-				continue // two predictors and no fit: nothing to collapse onto
+			if lf.Fit == nil || lf.Degenerate != nil {
+				continue // two predictors and no (accepted) fit: nothing to collapse onto
 			}
 			lf = lf.collapsed()
 		}
@@ -215,6 +229,9 @@ func forgettingLaw(d *Data, task string) ([]*Figure, string) {
 				}
 			}
 			title += fmt.Sprintf("R² = %.2f", lf.Fit.R2)
+			if lf.Degenerate != nil {
+				title = fmt.Sprintf("degenerate fit (R² = %.2f): not drawn", lf.Fit.R2)
+			}
 		}
 		// The full forgetting label is taller than a panel of the 2×2 grid.
 		p := newPanel(title, lawLabels[lf.Name], "forgetting L_f (nats)")
@@ -252,7 +269,7 @@ func forgettingLaw(d *Data, task string) ([]*Figure, string) {
 				legend = append(legend, methodEntry(m, false))
 			}
 		}
-		if lf.Fit != nil {
+		if lf.Fit != nil && lf.Degenerate == nil {
 			var xs []float64
 			if logX {
 				xs = logSpace(lo, hi, 60)
@@ -283,7 +300,7 @@ func forgettingLaw(d *Data, task string) ([]*Figure, string) {
 	}
 	legend = append(legend, legendEntry{name: "fitted law", line: &fitLine})
 	return []*Figure{newFigure("forgetting-law", task,
-		fmt.Sprintf("%s: forgetting against trainable parameters P (L_f = c + A·P^α), steps N (L_f = c + A·N^β), both jointly (L_f = c + A·P^α·N^β, on log–log axes against A·P^α·N^β at the fitted A, α and β, where the points fall on c + x if the law holds) and fine-tuning loss (L_f = a − b·L_ft), one point per trial; forgetting is KL(base ‖ tuned) on retain data; titles give the exponents and slope with 95%% bootstrap CIs and R².", task),
+		fmt.Sprintf("%s: forgetting against trainable parameters P (L_f = c + A·P^α), steps N (L_f = c + A·N^β), both jointly (L_f = c + A·P^α·N^β, on log–log axes against A·P^α·N^β at the fitted A, α and β, where the points fall on c + x if the law holds) and fine-tuning loss (L_f = a − b·L_ft), one point per trial; forgetting is KL(base ‖ tuned) on retain data; titles give the exponents and slope with 95%% bootstrap CIs and R²; a fit that bench fit would refuse (R² below %.1f or an interval of zero width) is marked degenerate and its curve not drawn.", task, analysis.MinR2),
 		panels, legend)}, ""
 }
 

@@ -89,8 +89,12 @@ func fixtureShards() []*results.Shard {
 						StartedAt: t0.Add(time.Duration(idx) * time.Second), EndedAt: t0.Add(time.Duration(idx)*time.Second + 3*time.Second),
 						Host: "fixture",
 					}
+					// The base model (eff = 0) on the target set, which
+					// the figures draw as the step-0 reference.
+					row.Extra = map[string]float64{"target_metric_before": 0.55, "target_loss_before": -math.Log(0.55)}
 					if task == "safety-guard" {
-						row.Extra = map[string]float64{"refusal_retention": math.Max(0, 0.95-0.5*eff-0.6*forget+noise(0.02))}
+						row.Extra["refusal_retention"] = math.Max(0, 0.95-0.5*eff-0.6*forget+noise(0.02))
+						row.Extra["refusal_base"] = 0.95
 					}
 					sh := &results.Shard{}
 					// Steps: train loss every 10, eval accuracy and forgetting every 20.

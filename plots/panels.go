@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
 
 	"peftbench/configs"
 )
@@ -154,5 +155,37 @@ func scatterByMethod(d *Data, task string, xm, ym Metric, name string, logX, fro
 			legend = append(legend, frontEntry)
 		}
 	}
+	if note := addBase(d, task, p, xm, ym, logX); note != "" {
+		legend = append(legend, baseEntry)
+		caption += " " + note
+	}
 	return []*Figure{newFigure(name, task, caption, []*plot.Plot{p}, legend)}, ""
+}
+
+// addBase draws the base model's reference on a scatter of ym against xm:
+// its point where both base values are known (forgetting 0 and the base
+// metric), else a dotted line at the one known, and returns the caption's
+// sentence on it ("" when nothing was drawn).
+func addBase(d *Data, task string, p *plot.Plot, xm, ym Metric, logX bool) string {
+	bx, okx := d.baseValue(task, xm)
+	by, oky := d.baseValue(task, ym)
+	if logX && bx <= 0 {
+		okx = false
+	}
+	switch {
+	case okx && oky:
+		addBasePoint(p, bx, by)
+		return "The cross is the base model before fine-tuning (step 0)."
+	case oky:
+		addBaseY(p, by)
+		return "The dotted line is the base model before fine-tuning (step 0)."
+	case okx:
+		y0, y1 := p.Y.Min, p.Y.Max
+		if l, err := plotter.NewLine(plotter.XYs{{X: bx, Y: y0}, {X: bx, Y: y1}}); err == nil && y0 < y1 {
+			l.LineStyle = baseLine
+			p.Add(l)
+			return "The dotted line is the base model before fine-tuning (step 0)."
+		}
+	}
+	return ""
 }

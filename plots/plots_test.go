@@ -186,6 +186,14 @@ func TestFits(t *testing.T) {
 	}
 	if n := byName["N"]; n == nil || n.Source != results.StepsFile {
 		t.Errorf("the N law should come from steps.parquet (steps are fixed across trials): %+v", n)
+	} else if n.Degenerate == nil || !strings.Contains(n.Degenerate.Error(), "R² = 0.14 below 0.5") {
+		// Forgetting logged per step pools trials whose final forgetting
+		// differs by method: N explains little of it (R² 0.14), the fit
+		// bench fit's rule refuses and the report must not draw as a law.
+		t.Errorf("the N law from steps.parquet (R² %.3f) is not marked degenerate: %v", n.Fit.R2, n.Degenerate)
+	}
+	if p.Degenerate != nil {
+		t.Errorf("the P law (R² %.3f) is marked degenerate: %v", p.Fit.R2, p.Degenerate)
 	}
 	if _, ok := byName["P,N"]; ok {
 		t.Error("joint P,N fit with a constant N")

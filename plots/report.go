@@ -103,6 +103,7 @@ func Report(d *Data, w io.Writer) error {
 	}
 	v.Failed = d.Failed()
 	v.Tuned = tunedSection(d) // tuned.go: tune sweeps only
+	v.Pareto = paretoOf(d)
 	return reportTemplate.Execute(w, v)
 }
 
@@ -117,6 +118,7 @@ type reportView struct {
 	Skips                           []Skip
 	Failed                          []results.TrialRow
 	Tuned                           template.HTML // a tune sweep's choices and test results
+	Pareto                          *paretoView   // pareto.go
 }
 
 type statusCount struct {
@@ -151,6 +153,7 @@ type tableRow struct {
 	Rank   string
 	Seeds  int
 	Cells  []tableCell
+	Filter string // what the filter box matches (filterText)
 }
 
 type tableCell struct {
@@ -182,7 +185,7 @@ func resultsTable(d *Data, task string) tableView {
 	}
 	means := make([][]float64, len(cells))
 	for i, c := range cells {
-		row := tableRow{Method: c.Method, Rank: "–", Seeds: len(c.Trials)}
+		row := tableRow{Method: c.Method, Rank: "–", Seeds: len(c.Trials), Filter: filterText(c)}
 		for _, p := range c.Settings {
 			row.Method += " " + configs.ShortPair(p)
 		}
@@ -199,7 +202,7 @@ func resultsTable(d *Data, task string) tableView {
 				if h := (hi - lo) / 2; s.N > 1 && h > 0 {
 					cell.Text += " ± " + strconv.FormatFloat(h, 'g', 2, 64)
 				}
-				cell.Title = fmt.Sprintf("mean %.4g, 95%% CI [%.4g, %.4g], %d seeds", s.Mean, lo, hi, s.N)
+				cell.Title = ciTitle(s, lo, hi)
 			}
 			row.Cells = append(row.Cells, cell)
 		}
@@ -247,6 +250,7 @@ type fitRow struct {
 	N                     int
 	Err                   string
 	Warnings              []string
+	Degenerate            string // why the fit is no law (analysis.Fit.Accept)
 }
 
 func fitView(lf *LawFit) fitRow {
@@ -265,6 +269,9 @@ func fitView(lf *LawFit) fitRow {
 	r.R2 = fmt.Sprintf("%.3f", lf.Fit.R2)
 	r.N = lf.Fit.N
 	r.Warnings = lf.Fit.Warnings
+	if lf.Degenerate != nil {
+		r.Degenerate = lf.Degenerate.Error() + ": not drawn, as bench fit refuses it"
+	}
 	return r
 }
 
@@ -290,6 +297,7 @@ table{border-collapse:collapse;margin:.5em 0;font-size:13px}th,td{border:1px sol
 th{background:#f5f5f5}td.l,th.l{text-align:left}td.best{font-weight:bold;background:#e8f3ec}
 figure{margin:1.2em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:13px;color:#444;max-width:800px}
 pre{background:#f7f7f7;padding:.6em;overflow:auto;font-size:12px}.warn{color:#8a4b00}code{font-size:90%}
+.controls label{margin-right:1em}#pareto-svg{max-width:100%;height:auto;border:1px solid #eee}.legend span{margin-right:1em;font-size:13px;white-space:nowrap}.note{font-size:13px;color:#444}
 dl.prov{display:grid;grid-template-columns:max-content auto;gap:2px 12px}dl.prov dt{font-weight:bold}dl.prov dd{margin:0}
 </style>
 </head>
@@ -312,20 +320,21 @@ Tables: {{range .Files}}<a href="{{.}}">{{.}}</a> {{end}}</p>
 </dl>
 {{if .SweepSource}}<details><summary>Sweep file</summary><pre>{{.SweepSource}}</pre></details>{{end}}
 {{else}}<p class="warn">No manifest.json: provenance unknown.</p>{{end}}
-<p>Report generated {{.Generated}} from <code>{{.Dir}}</code>. Means over seeds ± half the width of the percentile-bootstrap 95% CI of the mean (hover a cell for the interval); the best value per column is highlighted (↑ higher is better, ↓ lower).</p>
+<p>Report generated {{.Generated}} from <code>{{.Dir}}</code>. Means over seeds ± half the width of the 95% CI of the mean: the Student-t interval below 5 seeds (the bootstrap's is too narrow there), the percentile bootstrap's from 5 (hover a cell for both intervals); the best value per column is highlighted (↑ higher is better, ↓ lower).</p>
 
 {{.Tuned}}
+{{template "pareto" .Pareto}}
 {{range .Tasks}}
 <h2 id="task-{{.Name}}">Task {{.Name}}</h2>
 <h3>Results</h3>
 <table>
 <tr><th class="l">method</th><th>rank</th><th>seeds</th>{{range .Table.Headers}}<th>{{.Name}} {{.Better}}</th>{{end}}</tr>
-{{range .Table.Rows}}<tr><td class="l">{{.Method}}</td><td>{{.Rank}}</td><td>{{.Seeds}}</td>{{range .Cells}}<td{{if .Best}} class="best"{{end}} title="{{.Title}}">{{.Text}}</td>{{end}}</tr>
+{{range .Table.Rows}}<tr data-filter="{{.Filter}}"><td class="l">{{.Method}}</td><td>{{.Rank}}</td><td>{{.Seeds}}</td>{{range .Cells}}<td{{if .Best}} class="best"{{end}} title="{{.Title}}">{{.Text}}</td>{{end}}</tr>
 {{end}}</table>
 {{if .Fits}}<h3>Forgetting laws</h3>
 <table>
 <tr><th class="l">against</th><th class="l">law</th><th class="l">parameters (95% CI)</th><th>R²</th><th>n</th><th class="l">data</th></tr>
-{{range .Fits}}<tr><td class="l">{{.Name}}</td>{{if .Err}}<td class="l warn" colspan="4">no fit: {{.Err}}</td>{{else}}<td class="l">{{.Formula}}</td><td class="l">{{range $i, $p := .Params}}{{if $i}}<br>{{end}}{{$p}}{{end}}{{range .Warnings}}<br><span class="warn">{{.}}</span>{{end}}</td><td>{{.R2}}</td><td>{{.N}}</td>{{end}}<td class="l">{{.Source}}</td></tr>
+{{range .Fits}}<tr><td class="l">{{.Name}}</td>{{if .Err}}<td class="l warn" colspan="4">no fit: {{.Err}}</td>{{else}}<td class="l">{{.Formula}}</td><td class="l">{{range $i, $p := .Params}}{{if $i}}<br>{{end}}{{$p}}{{end}}{{range .Warnings}}<br><span class="warn">{{.}}</span>{{end}}{{with .Degenerate}}<br><span class="warn degenerate">{{.}}</span>{{end}}</td><td>{{.R2}}</td><td>{{.N}}</td>{{end}}<td class="l">{{.Source}}</td></tr>
 {{end}}</table>{{end}}
 {{range .Figures}}<figure id="fig-{{.Name}}"><img src="{{.Src}}" alt="{{.Name}}" width="{{printf "%.0f" .Width}}"><figcaption><b>{{.Name}}</b>: {{.Caption}}</figcaption></figure>
 {{end}}

@@ -29,10 +29,11 @@ func (p points) XY(i int) (x, y float64)       { return p[i].x, p[i].y }
 func (p points) XError(i int) (lo, hi float64) { return p[i].x - p[i].xlo, p[i].xhi - p[i].x }
 func (p points) YError(i int) (lo, hi float64) { return p[i].y - p[i].ylo, p[i].yhi - p[i].y }
 
-// ci returns the summary's interval, or the mean where the interval is
-// undefined.
+// ci returns the summary's 95% interval (Student-t below
+// analysis.SmallN seeds, else the bootstrap's), or the mean where the
+// interval is undefined.
 func ci(s analysis.Summary) (lo, hi float64) {
-	lo, hi = s.CILo, s.CIHi
+	lo, hi = s.Interval()
 	if math.IsNaN(lo) || math.IsNaN(hi) {
 		return s.Mean, s.Mean
 	}

@@ -58,6 +58,8 @@ func runFit(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "  linear  L_f = a − b·L_ft        forgetting against the fine-tuning loss (target_loss)")
 		fmt.Fprintln(stderr, "  power   L_f = c + A·P^α·N^β     forgetting against trainable parameters P and steps N")
 		fmt.Fprintln(stderr, "by least squares (nonlinear: gonum/optimize), with fixed-seed percentile-bootstrap 95% CIs and R².")
+		fmt.Fprintf(stderr, "A fit with R² below %.1f, or a zero-width CI on data it does not fit exactly, is degenerate\n", analysis.MinR2)
+		fmt.Fprintln(stderr, "and refused (analysis.Fit.Accept; the report applies the same rule).")
 		fmt.Fprintln(stderr, "Columns: "+strings.Join(fitColumns, ", ")+", or a key of the extra column.")
 		fs.PrintDefaults()
 	}
@@ -163,7 +165,9 @@ func fitLaws(trials []results.TrialRow, o fitOptions) ([]*fitResult, error) {
 }
 
 // fitOne fits form to the trials' (x, y) points that are usable: finite,
-// and positive predictors for a power law.
+// and positive predictors for a power law. Too few points, a constant
+// predictor (analysis.CheckData) or a degenerate fit (Fit.Accept) is a
+// result with an Error and no Fit.
 func fitOne(task, law, form string, xcols []string, ycol string, ts []*results.TrialRow) *fitResult {
 	r := &fitResult{Task: task, Law: law, Y: ycol, X: xcols}
 	var xs [][]float64
@@ -192,27 +196,18 @@ func fitOne(task, law, form string, xcols []string, ycol string, ts []*results.T
 			xs, ys = append(xs, row), append(ys, y)
 		}
 	}
-	vars, _ := analysis.FormVars(form)
-	need := len(vars) + 2 // parameters: one per predictor, the scale, and the shift or intercept
-	if form == "multiplicative" {
-		need--
-	}
-	if len(ys) <= need {
-		r.Error = fmt.Sprintf("%d usable trials (finite %s and %s): want more than %d for %d parameters", len(ys), ycol, strings.Join(xcols, ", "), need, need)
+	if err := analysis.CheckData(form, xs, xcols); err != nil {
+		r.Error = err.Error()
 		return r
-	}
-	for j, c := range xcols {
-		seen := map[float64]bool{}
-		for _, row := range xs {
-			seen[row[j]] = true
-		}
-		if len(seen) < 2 {
-			r.Error = fmt.Sprintf("%s takes one value (%g) over the %d trials: vary it in the sweep to fit a law in it", c, xs[0][j], len(xs))
-			return r
-		}
 	}
 	f, err := analysis.FitForm(form, xs, ys, analysis.FitOptions{})
 	if err != nil {
+		r.Error = err.Error()
+		return r
+	}
+	// The rule the report's forgetting laws follow too: a degenerate fit
+	// (low R², zero-width intervals) is no law.
+	if err := f.Accept(); err != nil {
 		r.Error = err.Error()
 		return r
 	}

@@ -143,14 +143,29 @@ func TestFitCommandErrors(t *testing.T) {
 func TestFitCommandTable(t *testing.T) {
 	dir := lawSweep(t)
 	var out, errb bytes.Buffer
-	if err := runFit([]string{dir, "--task", "law", "--form", "power-N"}, &out, &errb); err != nil {
+	if err := runFit([]string{dir, "--task", "law", "--form", "power-P"}, &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	s := out.String()
-	for _, want := range []string{"L_f = c + A·N^β (N = steps)", "beta", "no fit: target_loss takes one value"} {
+	for _, want := range []string{"L_f = c + A·P^α (P = trainable_params)", "alpha", "no fit: target_loss takes one value"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+// TestFitCommandRefusesDegenerate fits forgetting against N alone on data
+// where P carries most of the variance: R² 0.29, which analysis.Accept
+// refuses, so bench fit reports no law (the report follows the same rule).
+func TestFitCommandRefusesDegenerate(t *testing.T) {
+	dir := lawSweep(t)
+	var out, errb bytes.Buffer
+	err := runFit([]string{dir, "--task", "law", "--form", "power-N"}, &out, &errb)
+	if err == nil || !strings.Contains(err.Error(), "no law could be fitted") {
+		t.Errorf("error %v, want no law could be fitted", err)
+	}
+	if s := out.String(); !strings.Contains(s, "no fit: degenerate fit: R² = 0.29 below 0.5") {
+		t.Errorf("table does not refuse the degenerate power-N fit:\n%s", s)
 	}
 }
 

@@ -115,6 +115,10 @@ func TestReportCommand(t *testing.T) {
 		"rank 2 below the minimum", // the failed trial's reason
 		"L_f = c &#43; A·P^α",      // a forgetting-law fit
 		`class="best"`,
+		`<svg id="pareto-svg"`,                             // the Pareto view
+		`<tr data-filter="teacher-shift lora r=8 rank=8">`, // rows the filter box narrows
+		"degenerate fit: R² = 0.14 below 0.5",              // the N law from steps.parquet, not drawn
+		"Student-t interval below 5 seeds",
 	} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report.html lacks %q", want)
