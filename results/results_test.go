@@ -31,7 +31,7 @@ func sampleShard(id string, index int64, withSpectra bool) *Shard {
 			"task_hidden": int64(32), "task_protocol": "task-il"},
 		TargetMetricName: "accuracy",
 		Status:           StatusOK,
-		Attempts: 1, TrainableParams: 512, TotalParams: 10000,
+		Attempts:         1, TrainableParams: 512, TotalParams: 10000,
 		Steps: 3, WallSeconds: 1.25, PeakMemBytes: 1 << 20,
 		StartedAt: t0, EndedAt: t0.Add(1250 * time.Millisecond), Host: "box",
 	}
