@@ -20,13 +20,21 @@ type Column struct {
 	get   func(*results.TrialRow) float64
 }
 
-// Value returns the column of t; NaN when t does not report it.
+// Value returns the column of t; NaN when t does not report it. A name
+// that is not a fixed column is read from the extra map, else from the
+// numeric hyperparameters (Params: lr, alpha, …).
 func (c Column) Value(t *results.TrialRow) float64 {
 	if c.get != nil {
 		return c.get(t)
 	}
 	if v, ok := t.Extra[c.Name]; ok {
 		return v
+	}
+	switch v := t.Params[c.Name].(type) {
+	case float64:
+		return v
+	case int64:
+		return float64(v)
 	}
 	return math.NaN()
 }
@@ -43,8 +51,14 @@ var (
 		func(t *results.TrialRow) float64 { return float64(t.TotalParams) })
 	Steps = col("steps", "optimizer steps", "steps", false,
 		func(t *results.TrialRow) float64 { return float64(t.Steps) })
+	// Rank is NaN for a method without one (rank 0, null on disk).
 	Rank = col("rank", "rank r", "rank", false,
-		func(t *results.TrialRow) float64 { return float64(t.Rank) })
+		func(t *results.TrialRow) float64 {
+			if t.Rank == 0 {
+				return math.NaN()
+			}
+			return float64(t.Rank)
+		})
 	TargetLoss = col("target_loss", "target loss (nats)", "target loss", false,
 		func(t *results.TrialRow) float64 { return t.TargetLoss })
 	TargetMetric = col("target_metric", "target accuracy", "target metric", true,
@@ -65,6 +79,35 @@ var (
 		func(t *results.TrialRow) float64 { return t.EnergyRank90 })
 	WallSeconds = col("wall_seconds", "wall time (s)", "wall s", false,
 		func(t *results.TrialRow) float64 { return t.WallSeconds })
+	PeakMemBytes = col("peak_mem_bytes", "peak memory (bytes)", "peak mem", false,
+		func(t *results.TrialRow) float64 {
+			if t.PeakMemBytes == 0 {
+				return math.NaN() // not measured
+			}
+			return float64(t.PeakMemBytes)
+		})
+	ValLoss = col("val_loss", "validation loss (nats)", "val loss", false,
+		func(t *results.TrialRow) float64 { return t.ValLoss })
+	ValMetric = col("val_metric", "validation accuracy", "val metric", true,
+		func(t *results.TrialRow) float64 { return t.ValMetric })
+	TrainSeconds = col("train_seconds", "training time without the base model (s)", "train s", false,
+		func(t *results.TrialRow) float64 { return t.TrainSeconds })
+	ExamplesPerS = col("examples_per_s", "training throughput (examples/s)", "examples/s", true,
+		func(t *results.TrialRow) float64 { return t.ExamplesPerS })
+	TokensPerS = col("tokens_per_s", "training throughput (tokens/s)", "tokens/s", true,
+		func(t *results.TrialRow) float64 { return t.TokensPerS })
+	MsPerStep = col("ms_per_step", "time per optimizer step (ms)", "ms/step", false,
+		func(t *results.TrialRow) float64 { return t.MsPerStep })
+	OptimizerStateBytes = col("optimizer_state_bytes", "optimizer state (bytes)", "opt state", false,
+		func(t *results.TrialRow) float64 { return t.OptimizerStateBytes })
+	AdapterBytes = col("adapter_bytes", "adapter file size (bytes)", "adapter bytes", false,
+		func(t *results.TrialRow) float64 { return t.AdapterBytes })
+	ForwardMsUnmerged = col("forward_ms_unmerged", "forward latency, adapter unmerged (ms)", "fwd ms", false,
+		func(t *results.TrialRow) float64 { return t.ForwardMsUnmerged })
+	ForwardMsMerged = col("forward_ms_merged", "forward latency, adapter merged (ms)", "fwd ms merged", false,
+		func(t *results.TrialRow) float64 { return t.ForwardMsMerged })
+	MergeError = col("merge_error", "merge error: max |merged − adapter| output", "merge err", false,
+		func(t *results.TrialRow) float64 { return t.MergeError })
 
 	// RefusalRetention is the guardrail kept after fine-tuning (task
 	// safety-guard), an extra metric.
@@ -76,10 +119,15 @@ var (
 		Short: "forgetting CE", Higher: false, Known: true}
 )
 
-// columns are the numeric columns of trials.parquet, in table order.
+// columns are the numeric fixed columns of trials.parquet, in table
+// order. The hyperparameter columns (lr, alpha, …) depend on the sweep:
+// Lookup does not know them, and Column.Value reads them from Params.
 var columns = []Column{TrainableParams, TotalParams, Steps, Rank, TargetLoss, TargetMetric,
+	ValLoss, ValMetric,
 	RetainLossBefore, RetainLossAfter, RetainMetricBefore, RetainMetricAfter, Forgetting,
-	EffectiveRank, EnergyRank90, WallSeconds}
+	EffectiveRank, EnergyRank90, WallSeconds, PeakMemBytes,
+	TrainSeconds, ExamplesPerS, TokensPerS, MsPerStep, OptimizerStateBytes, AdapterBytes,
+	ForwardMsUnmerged, ForwardMsMerged, MergeError}
 
 // extras are the extra metrics whose direction is known.
 var extras = []Column{RefusalRetention, ForgettingCE}

@@ -49,6 +49,44 @@ func TestColumnLookup(t *testing.T) {
 	}
 }
 
+// TestColumnsSetByMetricName: every numeric column of the registry reads
+// back what TrialRow.SetMetric stored under its name (so a trainer's
+// summary of that name lands in the column, not in extra), and a
+// hyperparameter reads from Params.
+func TestColumnsSetByMetricName(t *testing.T) {
+	for _, name := range ColumnNames() {
+		if name == "wall_seconds" || name == "rank" {
+			continue // the runner's own measure and the identity, not summaries
+		}
+		var row results.TrialRow
+		row.ClearMetrics()
+		row.SetMetric(name, 7)
+		c, ok := Lookup(name)
+		if got := c.Value(&row); !ok || got != 7 || len(row.Extra) != 0 {
+			t.Errorf("%s: SetMetric(7) reads %v (known %v), extra %v", name, got, ok, row.Extra)
+		}
+	}
+	for _, name := range []string{"val_loss", "val_metric", "examples_per_s", "tokens_per_s", "ms_per_step",
+		"optimizer_state_bytes", "adapter_bytes", "forward_ms_unmerged", "forward_ms_merged", "merge_error",
+		"peak_mem_bytes", "train_seconds"} {
+		if !IsColumn(name) {
+			t.Errorf("%s is not in the column registry", name)
+		}
+	}
+	var row results.TrialRow
+	row.ClearMetrics()
+	if v := Rank.Value(&row); !math.IsNaN(v) {
+		t.Errorf("rank of a rank-less trial = %v, want NaN", v)
+	}
+	row.Params = map[string]any{"lr": 0.01, "batch": int64(8), "optimizer": "adamw"}
+	for name, want := range map[string]float64{"lr": 0.01, "batch": 8, "optimizer": math.NaN()} {
+		c, _ := Lookup(name)
+		if got := c.Value(&row); !(got == want || math.IsNaN(got) && math.IsNaN(want)) {
+			t.Errorf("hyperparameter %s = %v, want %v", name, got, want)
+		}
+	}
+}
+
 func TestIntruderCountTolerance(t *testing.T) {
 	row := &results.TrialRow{Intruders: []results.IntruderCount{{Epsilon: 0.1 * 3, Count: 4}}}
 	if n, ok := IntruderCount(row, 0.3); !ok || n != 4 {

@@ -75,6 +75,40 @@ func TestArrowReadsWhatParquetGoWrote(t *testing.T) {
 		}
 	}
 
+	// The fields issue 17 added: null error and tokens_per_s, typed
+	// efficiency columns, and the hyperparameter columns from the config.
+	errCol := column(t, tbl, "error").(*array.String)
+	phase := column(t, tbl, "phase").(*array.String)
+	mname := column(t, tbl, "target_metric_name").(*array.String)
+	tokens := column(t, tbl, "tokens_per_s").(*array.Float64)
+	optBytes := column(t, tbl, "optimizer_state_bytes").(*array.Int64)
+	valMetric := column(t, tbl, "val_metric").(*array.Float64)
+	lr := column(t, tbl, "lr").(*array.Float64)
+	batch := column(t, tbl, "batch").(*array.Int64)
+	alpha := column(t, tbl, "alpha").(*array.Int64)
+	dropout := column(t, tbl, "dropout").(*array.Float64)
+	targets := column(t, tbl, "targets").(*array.String)
+	trainSteps := column(t, tbl, "train_steps").(*array.Int64)
+	hidden := column(t, tbl, "task_hidden").(*array.Int64)
+	for i, s := range want {
+		tr := s.Trial
+		if !errCol.IsNull(i) || !tokens.IsNull(i) || phase.Value(i) != "search" || mname.Value(i) != "accuracy" {
+			t.Errorf("row %d: error null %v, tokens_per_s null %v, phase %q, target_metric_name %q",
+				i, errCol.IsNull(i), tokens.IsNull(i), phase.Value(i), mname.Value(i))
+		}
+		if optBytes.Value(i) != 4096 || valMetric.Value(i) != 0.85 {
+			t.Errorf("row %d: optimizer_state_bytes %d, val_metric %v", i, optBytes.Value(i), valMetric.Value(i))
+		}
+		p := tr.Params
+		if lr.Value(i) != p["lr"] || batch.Value(i) != p["batch"] || alpha.Value(i) != p["alpha"] ||
+			dropout.Value(i) != p["dropout"] || targets.Value(i) != p["targets"] ||
+			trainSteps.Value(i) != p["train_steps"] || hidden.Value(i) != p["task_hidden"] {
+			t.Errorf("row %d: lr %v batch %v alpha %v dropout %v targets %v train_steps %v task_hidden %v, want %v",
+				i, lr.Value(i), batch.Value(i), alpha.Value(i), dropout.Value(i), targets.Value(i),
+				trainSteps.Value(i), hidden.Value(i), p)
+		}
+	}
+
 	// extra: map<string, double>, keys sorted.
 	extra := column(t, tbl, "extra").(*array.Map)
 	keys, items := extra.Keys().(*array.String), extra.Items().(*array.Float64)

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 // Compact merges the complete shards under sweepDir into
@@ -13,8 +15,10 @@ import (
 // were compacted from (see TablesStale). Trials are in plan index order
 // (trial ID breaks ties); steps and spectra follow their trial, steps
 // ordered by step, rows of equal step in the order the trainer reported
-// them. Equal shards give equal bytes, and the tables are written, with
-// their schema, even when empty. A damaged shard is an error naming it.
+// them. trials.parquet has a column per hyperparameter of the trials'
+// Configs besides its fixed ones (see encodeTrials). Equal shards give
+// equal bytes, and the tables are written, with their schema, even when
+// empty. A damaged shard is an error naming it.
 func Compact(sweepDir string) error {
 	shards, digests, bad, err := readShards(sweepDir)
 	if err != nil {
@@ -30,11 +34,11 @@ func Compact(sweepDir string) error {
 	slices.SortFunc(ordered, func(a, b *Shard) int {
 		return cmp.Or(cmp.Compare(a.Trial.Index, b.Trial.Index), cmp.Compare(a.Trial.TrialID, b.Trial.TrialID))
 	})
-	trials := make([]trialRecord, 0, len(ordered))
+	trials := make([]TrialRow, 0, len(ordered))
 	var steps []stepRecord
 	var spectra []spectrumRecord
 	for _, s := range ordered {
-		trials = append(trials, toTrialRecord(&s.Trial))
+		trials = append(trials, s.Trial)
 		st := toStepRecords(s.Steps)
 		slices.SortStableFunc(st, func(a, b stepRecord) int { return cmp.Compare(a.Step, b.Step) })
 		steps = append(steps, st...)
@@ -49,7 +53,7 @@ func Compact(sweepDir string) error {
 		case SpectraFile:
 			data[i], err = encode(spectra, tableCodec)
 		default:
-			data[i], err = encode(trials, tableCodec)
+			data[i], err = encodeTrials(trials, parquet.Compression(tableCodec))
 		}
 		if err != nil {
 			err = fmt.Errorf("results: encode %s: %w", names[i], err)

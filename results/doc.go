@@ -60,19 +60,28 @@
 //	trial_id         string  hash of the fully resolved trial config
 //	plan_index       int64   position in the expanded plan (row order)
 //	method           string  e.g. "lora", "dora", "full"
-//	rank             int64   adapter rank; 0 for methods without one
+//	rank             int64   adapter rank; null for methods without one
+//	                         (full, ln-tuning, …; files written before
+//	                         this change have 0 there). TrialRow.Rank is 0
 //	task             string  e.g. "teacher-shift", "mnist-split"
 //	seed             int64
+//	phase            string  the config's "phase": "search" (choosing
+//	                         hyperparameters on validation) or "test"
+//	                         (the chosen point on test seeds) under a tune
+//	                         protocol; null for a plain sweep
 //	config           string  canonical JSON of the resolved trial: method
 //	                         and task options, trainer hyperparameters
-//	                         (DuckDB: json_extract(config, '$.some.key'))
+//	                         (DuckDB: json_extract(config, '$.some.key');
+//	                         each is also a column of its own, see
+//	                         Hyperparameter columns)
 //
 // Outcome:
 //
 //	status           string  ok | failed | diverged | timeout | cancelled |
 //	                         stopped (not promoted by [early_stopping]: its
 //	                         metrics and steps are its last rung's)
-//	error            string  reason when not ok, else ""
+//	error            string  reason when not ok; null when ok (files
+//	                         written before this change have "")
 //	attempts         int64   runs of this trial including retries
 //	diverged_step    int64   step at which loss went NaN/Inf; null unless diverged
 //	trainable_params int64   parameters the method trains
@@ -86,14 +95,39 @@
 //	ended_at         timestamp(µs, UTC), null if never ended
 //	host             string  machine that ran it
 //
-// Final metrics, all nullable double; null when the trainer did not report
-// the metric (or the trial ended before reporting it). "Target" data is
-// what fine-tuning should learn (a continual task's last stage); "retain"
-// data is the pretraining distribution. Loss is mean cross-entropy (nats);
-// every builtin task's metric is argmax accuracy.
+// Efficiency, reported by the trainer under these summary names; null
+// when it did not measure them (external trainers, files written before
+// they existed):
+//
+//	train_seconds          double  wall time of the trial excluding waiting
+//	                               for, or building, the base model (s)
+//	examples_per_s         double  training examples per second
+//	tokens_per_s           double  training tokens per second; text tasks only
+//	ms_per_step            double  mean wall time of one optimiser step (ms)
+//	optimizer_state_bytes  int64   bytes of the optimiser's state (AdamW's
+//	                               moments; 0 for plain SGD)
+//	adapter_bytes          int64   size of the adapter's safetensors file
+//	forward_ms_unmerged    double  forward latency with the adapter attached (ms)
+//	forward_ms_merged      double  forward latency with it merged (ms)
+//	merge_error            double  max |merged − adapter forward| over the
+//	                               evaluation outputs
+//
+// Final metrics, all nullable double unless marked; null when the trainer
+// did not report the metric (or the trial ended before reporting it).
+// "Target" data is what fine-tuning should learn (a continual task's last
+// stage); "validation" data is drawn like the target set, disjoint from it
+// and from retain data, for choosing hyperparameters; "retain" data is
+// the pretraining distribution. Loss is mean cross-entropy (nats); every
+// builtin task's metric is argmax accuracy.
 //
 //	target_loss          loss on the target evaluation set, tuned model
 //	target_metric        the task's metric on the target set, tuned model
+//	target_metric_name   string: the metric behind target_metric and
+//	                     val_metric ("accuracy" for every builtin task);
+//	                     null when the trainer does not say (external
+//	                     trainers)
+//	val_loss             loss on the validation set, tuned model
+//	val_metric           the task's metric on the validation set
 //	retain_loss_before   loss on retain data, base model
 //	retain_loss_after    loss on retain data, tuned model
 //	retain_metric_before the task's metric on retain data, base model
@@ -138,6 +172,45 @@
 // and rung_step (the step its last run stopped at: the rung it reached).
 // An external trainer's summary names that are not columns land here too
 // (docs/trainer-protocol.md).
+//
+// # Hyperparameter columns
+//
+// After its fixed columns, a sweep's trials.parquet has one nullable
+// column per hyperparameter of its trials' config, so a query can group by
+// lr directly (DuckDB: SELECT lr, avg(target_metric) FROM
+// 'trials.parquet' GROUP BY lr). Which columns there are depends on the
+// sweep: compaction derives them from the config JSON of the trials it
+// holds, and the file's key-value metadata "peftbench.params" lists each
+// one's name, config key and type. Names:
+//
+//	train.<key>               <key>: steps (as train_steps, since steps
+//	                          is the steps taken), batch, lr, optimizer,
+//	                          momentum, beta1, beta2, eps, weight_decay,
+//	                          schedule, warmup, grad_clip, eval_every,
+//	                          targets
+//	method_options.<key>      <key>: alpha, dropout, init, …; method_<key>
+//	                          when <key> is a fixed column or a train key
+//	                          (method_rank)
+//	task_options.<key>        task_<key>: task_hidden, task_pretrain_steps, …
+//	mitigate_intruders.<key>  mitigate_<key>: mitigate_threshold_epsilon,
+//	                          mitigate_top_k (its lambda is mitigate_lambda)
+//	any other key             its own name (config_<key> on a clash), or
+//	                          <key>_<sub> for an object's members
+//
+// A name still taken gets a suffix _2, _3, …. A trial without the key has
+// null there (a method's options are only on its own trials). Types: bool,
+// string, int64 when every value is an integer, double when any is not
+// (and always for the float train keys lr, momentum, beta1, beta2, eps,
+// weight_decay, grad_clip and mitigate_threshold_epsilon); the JSON of a
+// float option equal to an integer (alpha = 16.0) cannot be told from an
+// integer's, so such a column is int64 until some trial has a fraction.
+// Lists (targets) and keys whose values differ in kind are strings of
+// JSON text. Columns follow train's order, then method, task and
+// mitigation options each sorted. A shard's trial.parquet has the fixed
+// columns only; TrialRow.Params holds the values by column name.
+//
+// `bench export-table DIR --format csv|jsonl` writes the same columns as
+// a flat table for tools without Parquet (pandas from Debian's packages).
 //
 // # steps.parquet
 //

@@ -21,9 +21,17 @@ func sampleShard(id string, index int64, withSpectra bool) *Shard {
 	tr := TrialRow{
 		Sweep: "quick", TrialID: id, Method: "lora", Task: "regression",
 		Rank: 4, Seed: 7 + index, Index: index,
-		Config:   `{"method":"lora","rank":4}`,
-		Status:   StatusOK,
-		Attempts: 1, TrainableParams: 512, TotalParams: 10000,
+		Config: fmt.Sprintf(`{"sweep":"quick","trial_id":%q,"index":%d,"method":"lora","rank":4,"task":"regression","seed":%d,`+
+			`"method_options":{"alpha":16,"dropout":%g},"task_options":{"hidden":32,"protocol":"task-il"},`+
+			`"train":{"steps":3,"batch":8,"lr":%g,"optimizer":"adamw","weight_decay":0,"targets":["fc1","fc2"]},"phase":"search"}`,
+			id, index, 7+index, 0.05*float64(index+1), 1e-3*float64(index+1)),
+		Phase: "search",
+		Params: map[string]any{"train_steps": int64(3), "batch": int64(8), "lr": 1e-3 * float64(index+1), "optimizer": "adamw",
+			"weight_decay": 0.0, "targets": `["fc1","fc2"]`, "alpha": int64(16), "dropout": 0.05 * float64(index+1),
+			"task_hidden": int64(32), "task_protocol": "task-il"},
+		TargetMetricName: "accuracy",
+		Status:           StatusOK,
+		Attempts:         1, TrainableParams: 512, TotalParams: 10000,
 		Steps: 3, WallSeconds: 1.25, PeakMemBytes: 1 << 20,
 		StartedAt: t0, EndedAt: t0.Add(1250 * time.Millisecond), Host: "box",
 	}
@@ -35,6 +43,17 @@ func sampleShard(id string, index int64, withSpectra bool) *Shard {
 	tr.SetMetric("forgetting", math.Inf(1))
 	tr.SetMetric("refusal_retention", 0.75)
 	tr.SetMetric("zzz_other", -2)
+	tr.SetMetric("val_loss", 0.6)
+	tr.SetMetric("val_metric", 0.85)
+	tr.SetMetric("train_seconds", 1.5)
+	tr.SetMetric("examples_per_s", 1234.5)
+	tr.SetMetric("ms_per_step", 2.25)
+	tr.SetMetric("optimizer_state_bytes", 4096)
+	tr.SetMetric("adapter_bytes", 2200)
+	tr.SetMetric("forward_ms_unmerged", 0.5)
+	tr.SetMetric("forward_ms_merged", 0.25)
+	tr.SetMetric("merge_error", 3e-7)
+	// tokens_per_s stays NaN (not a text task): written as null.
 	// retain_metric_before/after stay NaN: written as null.
 	tr.MitigateLambda = math.NaN() // a plain trial: null
 	s := &Shard{Trial: tr}

@@ -14,11 +14,12 @@ type trialRecord struct {
 	TrialID         string  `parquet:"trial_id"`
 	PlanIndex       int64   `parquet:"plan_index"`
 	Method          string  `parquet:"method,dict"`
-	Rank            int64   `parquet:"rank"`
+	Rank            *int64  `parquet:"rank,optional"`
 	Task            string  `parquet:"task,dict"`
 	Seed            int64   `parquet:"seed"`
+	Phase           *string `parquet:"phase,optional,dict"`
 	Status          string  `parquet:"status,dict"`
-	Error           string  `parquet:"error"`
+	Error           *string `parquet:"error,optional"`
 	Attempts        int64   `parquet:"attempts"`
 	DivergedStep    *int64  `parquet:"diverged_step,optional"`
 	TrainableParams int64   `parquet:"trainable_params"`
@@ -27,8 +28,21 @@ type trialRecord struct {
 	WallSeconds     float64 `parquet:"wall_seconds"`
 	PeakMemBytes    int64   `parquet:"peak_mem_bytes"`
 
+	TrainSeconds        *float64 `parquet:"train_seconds,optional"`
+	ExamplesPerS        *float64 `parquet:"examples_per_s,optional"`
+	TokensPerS          *float64 `parquet:"tokens_per_s,optional"`
+	MsPerStep           *float64 `parquet:"ms_per_step,optional"`
+	OptimizerStateBytes *int64   `parquet:"optimizer_state_bytes,optional"`
+	AdapterBytes        *int64   `parquet:"adapter_bytes,optional"`
+	ForwardMsUnmerged   *float64 `parquet:"forward_ms_unmerged,optional"`
+	ForwardMsMerged     *float64 `parquet:"forward_ms_merged,optional"`
+	MergeError          *float64 `parquet:"merge_error,optional"`
+
 	TargetLoss         *float64 `parquet:"target_loss,optional"`
 	TargetMetric       *float64 `parquet:"target_metric,optional"`
+	TargetMetricName   *string  `parquet:"target_metric_name,optional,dict"`
+	ValLoss            *float64 `parquet:"val_loss,optional"`
+	ValMetric          *float64 `parquet:"val_metric,optional"`
 	RetainLossBefore   *float64 `parquet:"retain_loss_before,optional"`
 	RetainLossAfter    *float64 `parquet:"retain_loss_after,optional"`
 	RetainMetricBefore *float64 `parquet:"retain_metric_before,optional"`
@@ -89,6 +103,53 @@ func nullableRank(v float64) *float64 {
 	return nullable(v)
 }
 
+// nullableInt maps NaN and ±Inf to null, else v truncated: the byte
+// counts, kept as float64 in TrialRow so that NaN can mean absent.
+func nullableInt(v float64) *int64 {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return nil
+	}
+	n := int64(v)
+	return &n
+}
+
+func intOrNaN(p *int64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return float64(*p)
+}
+
+// nullableString maps "" to null.
+func nullableString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func orEmpty(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+// nullableRankInt maps rank 0 (a method without a rank) to null.
+func nullableRankInt(r int64) *int64 {
+	if r == 0 {
+		return nil
+	}
+	return &r
+}
+
+func orZero(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
 func orNaN(p *float64) float64 {
 	if p == nil {
 		return math.NaN()
@@ -113,23 +174,38 @@ func orZeroTime(p *time.Time) time.Time {
 
 func toTrialRecord(r *TrialRow) trialRecord {
 	rec := trialRecord{
-		Sweep:              r.Sweep,
-		TrialID:            r.TrialID,
-		PlanIndex:          r.Index,
-		Method:             r.Method,
-		Rank:               r.Rank,
-		Task:               r.Task,
-		Seed:               r.Seed,
-		Status:             r.Status,
-		Error:              r.Error,
-		Attempts:           r.Attempts,
-		TrainableParams:    r.TrainableParams,
-		TotalParams:        r.TotalParams,
-		Steps:              r.Steps,
-		WallSeconds:        r.WallSeconds,
-		PeakMemBytes:       r.PeakMemBytes,
+		Sweep:           r.Sweep,
+		TrialID:         r.TrialID,
+		PlanIndex:       r.Index,
+		Method:          r.Method,
+		Rank:            nullableRankInt(r.Rank),
+		Task:            r.Task,
+		Seed:            r.Seed,
+		Phase:           nullableString(configPhase(r.Config)),
+		Status:          r.Status,
+		Error:           nullableString(r.Error),
+		Attempts:        r.Attempts,
+		TrainableParams: r.TrainableParams,
+		TotalParams:     r.TotalParams,
+		Steps:           r.Steps,
+		WallSeconds:     r.WallSeconds,
+		PeakMemBytes:    r.PeakMemBytes,
+
+		TrainSeconds:        nullable(r.TrainSeconds),
+		ExamplesPerS:        nullable(r.ExamplesPerS),
+		TokensPerS:          nullable(r.TokensPerS),
+		MsPerStep:           nullable(r.MsPerStep),
+		OptimizerStateBytes: nullableInt(r.OptimizerStateBytes),
+		AdapterBytes:        nullableInt(r.AdapterBytes),
+		ForwardMsUnmerged:   nullable(r.ForwardMsUnmerged),
+		ForwardMsMerged:     nullable(r.ForwardMsMerged),
+		MergeError:          nullable(r.MergeError),
+
 		TargetLoss:         nullable(r.TargetLoss),
 		TargetMetric:       nullable(r.TargetMetric),
+		TargetMetricName:   nullableString(r.TargetMetricName),
+		ValLoss:            nullable(r.ValLoss),
+		ValMetric:          nullable(r.ValMetric),
 		RetainLossBefore:   nullable(r.RetainLossBefore),
 		RetainLossAfter:    nullable(r.RetainLossAfter),
 		RetainMetricBefore: nullable(r.RetainMetricBefore),
@@ -161,23 +237,38 @@ func toTrialRecord(r *TrialRow) trialRecord {
 
 func fromTrialRecord(rec *trialRecord) TrialRow {
 	r := TrialRow{
-		Sweep:              rec.Sweep,
-		TrialID:            rec.TrialID,
-		Index:              rec.PlanIndex,
-		Method:             rec.Method,
-		Rank:               rec.Rank,
-		Task:               rec.Task,
-		Seed:               rec.Seed,
-		Status:             rec.Status,
-		Error:              rec.Error,
-		Attempts:           rec.Attempts,
-		TrainableParams:    rec.TrainableParams,
-		TotalParams:        rec.TotalParams,
-		Steps:              rec.Steps,
-		WallSeconds:        rec.WallSeconds,
-		PeakMemBytes:       rec.PeakMemBytes,
+		Sweep:           rec.Sweep,
+		TrialID:         rec.TrialID,
+		Index:           rec.PlanIndex,
+		Method:          rec.Method,
+		Rank:            orZero(rec.Rank),
+		Task:            rec.Task,
+		Seed:            rec.Seed,
+		Phase:           orEmpty(rec.Phase),
+		Status:          rec.Status,
+		Error:           orEmpty(rec.Error),
+		Attempts:        rec.Attempts,
+		TrainableParams: rec.TrainableParams,
+		TotalParams:     rec.TotalParams,
+		Steps:           rec.Steps,
+		WallSeconds:     rec.WallSeconds,
+		PeakMemBytes:    rec.PeakMemBytes,
+
+		TrainSeconds:        orNaN(rec.TrainSeconds),
+		ExamplesPerS:        orNaN(rec.ExamplesPerS),
+		TokensPerS:          orNaN(rec.TokensPerS),
+		MsPerStep:           orNaN(rec.MsPerStep),
+		OptimizerStateBytes: intOrNaN(rec.OptimizerStateBytes),
+		AdapterBytes:        intOrNaN(rec.AdapterBytes),
+		ForwardMsUnmerged:   orNaN(rec.ForwardMsUnmerged),
+		ForwardMsMerged:     orNaN(rec.ForwardMsMerged),
+		MergeError:          orNaN(rec.MergeError),
+
 		TargetLoss:         orNaN(rec.TargetLoss),
 		TargetMetric:       orNaN(rec.TargetMetric),
+		TargetMetricName:   orEmpty(rec.TargetMetricName),
+		ValLoss:            orNaN(rec.ValLoss),
+		ValMetric:          orNaN(rec.ValMetric),
 		RetainLossBefore:   orNaN(rec.RetainLossBefore),
 		RetainLossAfter:    orNaN(rec.RetainLossAfter),
 		RetainMetricBefore: orNaN(rec.RetainMetricBefore),

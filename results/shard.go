@@ -133,14 +133,14 @@ func readShard(sweepDir, trialID string) (*Shard, string, error) {
 		return nil, "", damaged(trialID, dir, err)
 	}
 	trialPath := filepath.Join(dir, shardTrialFile)
-	trials, err := decodeTable[trialRecord](trialPath, data[shardTrialFile])
+	trials, err := decodeTrials(trialPath, data[shardTrialFile])
 	if err != nil {
 		return nil, "", damaged(trialID, dir, err)
 	}
 	if len(trials) != 1 || trials[0].TrialID != trialID {
 		return nil, "", damaged(trialID, dir, fmt.Errorf("results: %s is %w: want one row for trial %s, have %d", trialPath, ErrDamaged, trialID, len(trials)))
 	}
-	s := &Shard{Trial: fromTrialRecord(&trials[0])}
+	s := &Shard{Trial: trials[0]}
 	steps, err := decodeTable[stepRecord](filepath.Join(dir, StepsFile), data[StepsFile])
 	if err != nil {
 		return nil, "", damaged(trialID, dir, err)

@@ -61,6 +61,16 @@ func decodeTable[T any](path string, data []byte) (rows []T, err error) {
 			rows, err = nil, fmt.Errorf("results: read %s: corrupt file (%w): %v", path, ErrDamaged, e)
 		}
 	}()
+	pf, err := openTable(path, data)
+	if err != nil {
+		return nil, err
+	}
+	return readRows[T](path, pf)
+}
+
+// openTable opens data, the bytes of the Parquet file at path, after
+// checking its frame and page headers.
+func openTable(path string, data []byte) (*parquet.File, error) {
 	if err := checkFrame(data); err != nil {
 		return nil, fmt.Errorf("results: read %s (%w): %w", path, ErrDamaged, err)
 	}
@@ -72,6 +82,12 @@ func decodeTable[T any](path string, data []byte) (rows []T, err error) {
 	if err := checkPages(data, pf.Metadata()); err != nil {
 		return nil, fmt.Errorf("results: read %s (%w): %w", path, ErrDamaged, err)
 	}
+	return pf, nil
+}
+
+// readRows reads every row of pf as a T. Columns of the file that T lacks
+// are skipped, and T's columns that the file lacks read as zero (null).
+func readRows[T any](path string, pf *parquet.File) (rows []T, err error) {
 	// Read in batches rather than allocating the footer's row count up
 	// front: a damaged footer may claim any number of rows.
 	want := pf.NumRows()
@@ -94,6 +110,37 @@ func decodeTable[T any](path string, data []byte) (rows []T, err error) {
 	return rows, nil
 }
 
+// decodeTrials decodes a trials table: the fixed columns, and the
+// hyperparameter columns into Params (derived from Config for a file
+// written before they existed).
+func decodeTrials(path string, data []byte) (rows []TrialRow, err error) {
+	defer func() {
+		if e := recover(); e != nil {
+			rows, err = nil, fmt.Errorf("results: read %s: corrupt file (%w): %v", path, ErrDamaged, e)
+		}
+	}()
+	pf, err := openTable(path, data)
+	if err != nil {
+		return nil, err
+	}
+	recs, err := readRows[trialRecord](path, pf)
+	if err != nil {
+		return nil, err
+	}
+	rows = make([]TrialRow, len(recs))
+	for i := range recs {
+		rows[i] = fromTrialRecord(&recs[i])
+	}
+	ok, err := readParams(pf, rows)
+	if err != nil {
+		return nil, fmt.Errorf("results: read %s (%w): hyperparameter columns: %w", path, ErrDamaged, err)
+	}
+	if !ok {
+		fillParams(rows)
+	}
+	return rows, nil
+}
+
 // checkFrame checks a Parquet file's frame before parquet-go reads it:
 // the magic at both ends and a footer length that fits in the file
 // (parquet-go allocates the declared length first, so a damaged footer
@@ -111,17 +158,16 @@ func checkFrame(data []byte) error {
 }
 
 // ReadTrials reads a trials table (a sweep's trials.parquet or a shard's).
-// Null metrics read as NaN, null times as the zero time.
+// Null metrics read as NaN, null times as the zero time, a null rank as 0
+// and a null error, phase or target_metric_name as "". The hyperparameter
+// columns fill Params; a table written before they existed, and a shard's,
+// has Params derived from its rows' Configs, typed across its rows.
 func ReadTrials(path string) ([]TrialRow, error) {
-	recs, err := readTable[trialRecord](path)
+	data, err := readVerified(path)
 	if err != nil {
 		return nil, err
 	}
-	rows := make([]TrialRow, len(recs))
-	for i := range recs {
-		rows[i] = fromTrialRecord(&recs[i])
-	}
-	return rows, nil
+	return decodeTrials(path, data)
 }
 
 // ReadSteps reads a steps table.

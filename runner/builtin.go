@@ -34,3 +34,7 @@ func (b Builtin) Run(ctx context.Context, t sweeps.Trial, dir string, r Reporter
 	}
 	return err
 }
+
+// TargetMetricName names the metric the builtin engine reports as
+// target_metric for the trial's task (trials.parquet's target_metric_name).
+func (Builtin) TargetMetricName(t sweeps.Trial) string { return train.TargetMetricName(t.Task) }

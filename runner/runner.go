@@ -563,19 +563,24 @@ func (r *run) emitLocked(ev Event) {
 // newRow is a trial's row before it runs: identity filled, metrics NaN.
 func (r *run) newRow(t sweeps.Trial) results.TrialRow {
 	cfg, _ := json.Marshal(t) // a Trial always encodes: it holds TOML scalars only
-	nan := math.NaN()
-	return results.TrialRow{
+	row := results.TrialRow{
 		Sweep: r.plan.Name, TrialID: t.ID, Method: t.Method, Task: t.Task,
 		Rank: int64(t.Rank), Seed: t.Seed, Index: int64(t.Index),
-		Config:     string(cfg),
-		TargetLoss: nan, TargetMetric: nan,
-		RetainLossBefore: nan, RetainLossAfter: nan,
-		RetainMetricBefore: nan, RetainMetricAfter: nan,
-		Forgetting:    nan,
-		EffectiveRank: nan, EnergyRank90: nan,
-		MitigateLambda: mitigateLambda(t),
-		Host:           r.host,
+		Config: string(cfg),
+		Host:   r.host,
 	}
+	row.ClearMetrics()
+	row.MitigateLambda = mitigateLambda(t)
+	if n, ok := r.trainer.(metricNamer); ok {
+		row.TargetMetricName = n.TargetMetricName(t)
+	}
+	return row
+}
+
+// metricNamer is a Trainer that names the metric behind target_metric
+// (Builtin); external trainers do not, and leave the column null.
+type metricNamer interface {
+	TargetMetricName(t sweeps.Trial) string
 }
 
 // mitigateLambda is the trial's intruder-mitigation lambda, NaN for none.
