@@ -359,8 +359,9 @@ func readTables(t *testing.T, sweepDir string) *tables {
 		r := &trials[i]
 		r.WallSeconds, r.PeakMemBytes = 0, 0
 		r.StartedAt, r.EndedAt = time.Time{}, time.Time{}
-		for k := range r.Extra {
+		for _, k := range train.EfficiencySummaries {
 			if train.IsTiming(k) { // the builtin trainer's wall-time summaries
+				r.SetMetric(k, math.NaN())
 				delete(r.Extra, k)
 			}
 		}
