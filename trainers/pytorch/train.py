@@ -1083,6 +1083,9 @@ def main():
             summary.update(target_loss=l1, target_metric=a1, target_loss_before=l0, target_metric_before=a0)
         else:
             summary.update(retain_loss_after=l1, retain_metric_after=a1, retain_loss_before=l0, retain_metric_before=a0)
+    if "val.x" in data:  # exports before the validation split lack it
+        x, y = data["val.x"].to(device), data["val.labels"].to(device)
+        summary["val_loss"], summary["val_metric"] = evaluate(torch, model.forward, x, y, man.get("val_classes"))
     x, y = data["retain.x"].to(device), data["retain.labels"].to(device)
     summary["forgetting"], summary["forgetting_ce"] = forgetting(torch, model.forward, model.base_forward, x, y,
                                                                  man.get("retain_classes"))
