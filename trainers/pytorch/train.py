@@ -938,7 +938,9 @@ def train(torch, man, data, model, device, out):
     t = man["train"]
     steps, clip = t["steps"], t["grad_clip"]
     X, Y = data["train.x"].to(device), data["train.labels"].to(device)
-    sets = {s: (data[s + ".x"].to(device), data[s + ".labels"].to(device)) for s in ("target", "retain")}
+    # val: the validation set, absent from exports made before it existed.
+    splits = [s for s in ("val", "target", "retain") if s + ".x" in data]
+    sets = {s: (data[s + ".x"].to(device), data[s + ".labels"].to(device)) for s in splits}
     opt = optimizer(torch, man, model)
     params = model.trainable()
     names = [p["name"] for p, _ in model.params]
@@ -946,7 +948,7 @@ def train(torch, man, data, model, device, out):
 
     def report_eval(step):
         model.training = False
-        for split in ("target", "retain"):
+        for split in splits:
             loss, acc = evaluate(torch, model.forward, *sets[split], classes=man.get(split + "_classes"))
             metric(step, split, "loss", loss)
             metric(step, split, "accuracy", acc)
