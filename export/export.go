@@ -15,8 +15,9 @@
 //	                   frozen factors of residual methods
 //	data.safetensors   train.x (steps×batch×features), train.labels
 //	                   (steps×batch), target.x, target.labels, retain.x,
-//	                   retain.labels; labels are F32 holding integers, −1
-//	                   for rows that count in no loss or metric
+//	                   retain.labels, val.x, val.labels (the validation
+//	                   set); labels are F32 holding integers, −1 for rows
+//	                   that count in no loss or metric
 //
 // Only the MLP tasks (teacher-shift, mnist-*, safety-guard) with one stage
 // are exported, and only methods whose adapters are LoRA (with or without
@@ -81,6 +82,7 @@ type Manifest struct {
 	Classes    int `json:"classes"`
 	TargetRows int `json:"target_rows"`
 	RetainRows int `json:"retain_rows"`
+	ValRows    int `json:"val_rows"`
 	// TargetClasses and RetainClasses, when present, are the logit columns
 	// the builtin engine scores that set over (tasks.Batch.Classes:
 	// task-incremental evaluation, mnist-split's default protocol "task-il"):
@@ -88,6 +90,7 @@ type Manifest struct {
 	// these columns alone to report the same metrics. Absent: every column.
 	TargetClasses []int `json:"target_classes,omitempty"`
 	RetainClasses []int `json:"retain_classes,omitempty"`
+	ValClasses    []int `json:"val_classes,omitempty"`
 }
 
 // Arch is the model architecture.
@@ -385,7 +388,11 @@ func dataTensors(cfg train.Config, inst tasks.Instance, rng *nn.RNG, m *Manifest
 		bs      []tasks.Batch
 		rows    *int
 		classes *[]int
-	}{{"target", inst.Target(), &m.TargetRows, &m.TargetClasses}, {"retain", inst.Retain(), &m.RetainRows, &m.RetainClasses}} {
+	}{
+		{"target", inst.Target(), &m.TargetRows, &m.TargetClasses},
+		{"retain", inst.Retain(), &m.RetainRows, &m.RetainClasses},
+		{"val", inst.Validation(), &m.ValRows, &m.ValClasses},
+	} {
 		var sx, sl []float32
 		for i, b := range set.bs {
 			if b.X == nil || b.X.Cols() != dim {

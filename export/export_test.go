@@ -90,6 +90,13 @@ func TestWriteLoRA(t *testing.T) {
 	if _, shape, _ := data.Tensor("retain.labels"); !slices.Equal(shape, []int{64}) {
 		t.Errorf("retain.labels shape %v", shape)
 	}
+	var wantVal []float32
+	for _, b := range inst.Validation() {
+		wantVal = append(wantVal, b.X.Data...)
+	}
+	if vx, shape, _ := data.Tensor("val.x"); !slices.Equal(shape, []int{m.ValRows, 16}) || m.ValRows != 16 || !slices.Equal(vx, wantVal) {
+		t.Errorf("val.x %v (val_rows %d) is not the task's validation set (16 rows)", shape, m.ValRows)
+	}
 
 	init, err := safetensors.Open(filepath.Join(dir, InitFile))
 	if err != nil {

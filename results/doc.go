@@ -162,8 +162,9 @@
 //	extra  map<string, double>, keys sorted
 //
 // The builtin trainer puts there, for every task: target_loss_before and
-// target_metric_before (the base model on the target set) and
-// forgetting_ce; for continual tasks (stages > 1) "<stage>_accuracy" for
+// target_metric_before (the base model on the target set),
+// forgetting_ce, and val_loss and val_metric (the tuned model on the
+// validation set, target_metric's metric: what selection may look at); for continual tasks (stages > 1) "<stage>_accuracy" for
 // each stage's target set after the last stage (teacher-shift's stages are
 // T1, T2, …, mnist-permuted's P1, P2, …); for safety-guard
 // refusal_retention and refusal_base. Under [early_stopping] the runner adds
@@ -231,9 +232,12 @@
 //	                                before clipping, the learning rate;
 //	                                every max(1, steps/100)-th step and the
 //	                                last; step is the step's 0-based index
-//	target  loss, accuracy          the stage's target set, every eval_every
+//	val     loss, accuracy          the stage's validation set (held out
+//	                                from target and retain, for choosing
+//	                                hyperparameters), every eval_every
 //	                                steps and at the end of each stage;
 //	                                step is the number of steps taken
+//	target  loss, accuracy          the stage's target set, at the same steps
 //	retain  loss, accuracy          retain data, at the same steps
 //	stage   <stage>_loss,           continual tasks only: at the end of each
 //	        <stage>_accuracy        stage, the target set of every stage so

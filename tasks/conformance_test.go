@@ -2,7 +2,12 @@ package tasks
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"peftbench/nn"
@@ -116,4 +121,192 @@ func equalShapes(a, b []LayerShape) bool {
 		}
 	}
 	return true
+}
+
+// TestValidationSplit checks every registered task's validation set (and
+// each stage's, for continual options): not empty, at most half the
+// target's size, scored over the target's classes, fixed for the options
+// (the same after a trial draws training batches with its own seed, and
+// in a second instance), and with no example of the target or retain
+// sets, except where the package documents an overlap: modarith at
+// train_frac = 1 trains and tests on every pair, so its validation pairs
+// are target pairs there. Validation drawn from a finite fine-tuning pool
+// must be rows of that pool (they cannot be held out of it without
+// changing the training batches).
+func TestValidationSplit(t *testing.T) {
+	type tc struct {
+		task string
+		opts map[string]any
+		// inTarget: the validation examples are all target examples (the
+		// documented overlap) instead of none.
+		inTarget bool
+	}
+	var cases []tc
+	for _, name := range Names() {
+		cases = append(cases, tc{task: name, inTarget: name == "modarith"})
+	}
+	cases = append(cases,
+		tc{task: "modarith", opts: map[string]any{"train_frac": 0.5}},
+		tc{task: "teacher-shift", opts: map[string]any{"stages": 3, "eval_size": 256}},
+		tc{task: "teacher-shift", opts: map[string]any{"n_train": 500, "eval_size": 256}},
+		tc{task: "mnist-permuted", opts: map[string]any{"stages": 2}},
+		tc{task: "mnist-split", opts: map[string]any{"protocol": "class-il"}},
+	)
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s %v", c.task, c.opts), func(t *testing.T) {
+			if testing.Short() && strings.HasPrefix(c.task, "mnist") && c.opts != nil {
+				t.Skip("builds MNIST sets for seconds; run without -short")
+			}
+			in, err := New(c.task, c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			type set struct {
+				name               string
+				val, target, train []Batch
+			}
+			draw := func(f func(*nn.RNG, int) Batch) []Batch {
+				rng := nn.NewRNG(1, "data")
+				return []Batch{f(rng, 64), f(rng, 64)}
+			}
+			sets := []set{{"", in.Validation(), in.Target(), draw(in.TrainBatch)}}
+			if st, ok := in.(Staged); ok {
+				for i, s := range st.Stages() {
+					if i == 0 && batchesKey(s.Validation) != batchesKey(in.Validation()) {
+						t.Errorf("Validation() is not the first stage's")
+					}
+					sets = append(sets, set{s.Name + ": ", s.Validation, s.Target, draw(s.TrainBatch)})
+				}
+			}
+			retain := examples(in.Retain())
+			for _, s := range sets {
+				nv, nt := rows(s.val), rows(s.target)
+				if nv == 0 || 2*nv > nt {
+					t.Errorf("%s%d validation examples for %d target examples, want 1 to half", s.name, nv, nt)
+				}
+				for _, b := range s.val {
+					if !slices.Equal(b.Classes, s.target[0].Classes) {
+						t.Errorf("%svalidation scored over classes %v, target over %v", s.name, b.Classes, s.target[0].Classes)
+						break
+					}
+				}
+				target := examples(s.target)
+				var inT, inR int
+				for k := range examples(s.val) {
+					if target[k] {
+						inT++
+					}
+					if retain[k] {
+						inR++
+					}
+				}
+				if inR > 0 {
+					t.Errorf("%s%d of %d validation examples are retain examples", s.name, inR, nv)
+				}
+				if want := map[bool]int{false: 0, true: nv}[c.inTarget]; inT != want {
+					t.Errorf("%s%d of %d validation examples are target examples, want %d", s.name, inT, nv, want)
+				}
+				if pool := finitePool(in); pool != nil {
+					for k := range examples(s.val) {
+						if !pool[k] {
+							t.Errorf("%sa validation example is not in the finite training pool", s.name)
+							break
+						}
+					}
+				} else if n := overlap(examples(s.val), examples(s.train)); n > 0 {
+					t.Errorf("%s%d validation examples drawn in the first training batches", s.name, n)
+				}
+			}
+			// Fixed for the options: a trial's draws do not move it.
+			want := batchesKey(in.Validation())
+			draw(in.TrainBatch)
+			again, err := New(c.task, c.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rng := nn.NewRNG(7, "data")
+			again.TrainBatch(rng, 64)
+			if batchesKey(in.Validation()) != want || batchesKey(again.Validation()) != want {
+				t.Errorf("validation set changed with training draws or between instances")
+			}
+			t.Logf("%d validation examples, %d target", rows(in.Validation()), rows(in.Target()))
+		})
+	}
+}
+
+// examples returns the examples of bs by content (a hash of it): an MLP
+// row's features, a sequence's ids and labels.
+func examples(bs []Batch) map[string]bool {
+	m := map[string]bool{}
+	for _, b := range bs {
+		for i := range b.N {
+			var key []byte
+			if b.X != nil {
+				c := b.X.Cols()
+				for _, v := range b.X.Data[i*c : (i+1)*c] {
+					key = binary.LittleEndian.AppendUint32(key, math.Float32bits(v))
+				}
+			} else {
+				for _, v := range b.IDs[i*b.Seq : (i+1)*b.Seq] {
+					key = binary.AppendVarint(key, int64(v))
+				}
+				for _, v := range b.Labels[i*b.Seq : (i+1)*b.Seq] {
+					key = binary.AppendVarint(key, int64(v))
+				}
+			}
+			sum := sha256.Sum256(key)
+			m[string(sum[:16])] = true
+		}
+	}
+	return m
+}
+
+func overlap(a, b map[string]bool) int {
+	n := 0
+	for k := range a {
+		if b[k] {
+			n++
+		}
+	}
+	return n
+}
+
+func rows(bs []Batch) int {
+	n := 0
+	for _, b := range bs {
+		n += b.N
+	}
+	return n
+}
+
+// batchesKey is the content of bs as a string, to compare sets.
+func batchesKey(bs []Batch) string {
+	h := sha256.New()
+	writeBatches(h, "", bs)
+	return string(h.Sum(nil))
+}
+
+// finitePool returns the examples of the finite training pool of an
+// instance whose training batches sample one in full (nil otherwise):
+// every stage's, for a continual task.
+func finitePool(in Instance) map[string]bool {
+	switch in := in.(type) {
+	case *modarithInst:
+		return examples([]Batch{in.batch(in.mulTr, in.p+1)})
+	case *mnistInst:
+		return mnistPool(in)
+	case *stagedMNIST:
+		return mnistPool(in.mnistInst)
+	}
+	return nil
+}
+
+func mnistPool(in *mnistInst) map[string]bool {
+	m := map[string]bool{}
+	for _, s := range in.train {
+		for k := range examples(s.eval()) {
+			m[k] = true
+		}
+	}
+	return m
 }

@@ -53,6 +53,37 @@
 // the extraction version and every file's path and bytes enters the
 // cache key, so another Go release pretrains its own base.
 //
+// # Validation
+//
+// Instance.Validation is a third evaluation set, of the fine-tuning
+// (target) distribution, for choosing hyperparameters and stopping early
+// without looking at the target (test) set. It holds about a quarter as
+// many examples as the target set (so evaluating it costs a quarter as
+// much), is fixed for the options (never the trial seed), and comes from
+// draws of its own: the training batches, target and retain sets are
+// exactly what they were before it existed.
+//
+//	teacher-shift  fresh inputs of the shifted teacher, stream
+//	               "validation/stage-<s>" of base_seed (one set per stage)
+//	safety-guard   fresh inputs of teacher B, stream "validation"
+//	text-code      held-out code windows halfway between the target's (the
+//	               same held-out files, other windows)
+//	mnist-split,   training images of the fine-tuning digits (5–9; every
+//	mnist-permuted digit, under each stage's permutation), chosen by stream
+//	               "validation"; scored like the target (task-il: among 5–9)
+//	modarith       multiplication pairs of the training set, chosen by
+//	               stream "validation"
+//
+// Where the fine-tuning data is a finite pool that the training batches
+// sample in full (MNIST's training images, modarith's training pairs),
+// validation examples are rows of that pool: holding them out would have
+// changed every training batch. Validation then tracks accuracy on
+// examples the model may have seen, not generalisation; with modarith's
+// default train_frac = 1 the training pairs are also the target pairs
+// (the task trains and tests on every pair), so there validation is a
+// subset of the target set. Everywhere else validation shares no example
+// with target or retain (TestValidationSplit).
+//
 // # Base models and the cache
 //
 // Instance.Base pretrains the base once per (task, base options, base_seed,

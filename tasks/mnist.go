@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -155,7 +156,13 @@ type mnistSet struct {
 }
 
 func subset(x []float32, y []int, keep func(int) bool, perm []int) mnistSet {
-	var s mnistSet
+	n := 0
+	for _, lab := range y {
+		if keep(lab) {
+			n++
+		}
+	}
+	s := mnistSet{x: make([]float32, 0, n*784), y: make([]int, 0, n)}
 	for i, lab := range y {
 		if !keep(lab) {
 			continue
@@ -174,6 +181,29 @@ func subset(x []float32, y []int, keep func(int) bool, perm []int) mnistSet {
 }
 
 func (s mnistSet) n() int { return len(s.y) }
+
+// rows returns the rows idx of s, in that order.
+func (s mnistSet) rows(idx []int) mnistSet {
+	var r mnistSet
+	for _, i := range idx {
+		r.x = append(r.x, s.x[i*784:(i+1)*784]...)
+		r.y = append(r.y, s.y[i])
+	}
+	return r
+}
+
+// mnistValidation returns the indices, ascending, of the validation rows
+// of a fine-tuning set of n training images whose target set has
+// targetRows test images: validationSize(targetRows) of them, chosen by
+// the stream "validation" of base_seed. The test images stay the target's
+// alone; the training batches still draw from all n (they must not
+// change), so the validation images are also training images.
+func mnistValidation(n, targetRows int, o Options) []int {
+	idx := nn.NewRNG(uint64(o.Int("base_seed")), "validation").Perm(n)
+	idx = idx[:min(validationSize(targetRows), n)]
+	slices.Sort(idx)
+	return idx
+}
 
 func (s mnistSet) batch(rng *nn.RNG, size int) Batch {
 	x := make([]float32, size*784)
@@ -212,6 +242,7 @@ type mnistInst struct {
 	quality []Batch    // the same rows over every logit: the base model's recorded quality
 	train   []mnistSet // fine-tuning set of each stage
 	targets [][]Batch
+	vals    [][]Batch // validation set of each stage: rows of its train set
 }
 
 func (t mnistTask) New(o Options) (Instance, error) {
@@ -228,12 +259,16 @@ func (t mnistTask) New(o Options) (Instance, error) {
 		in.quality = subset(d.testX, d.testY, low, nil).eval()
 		in.retain = in.quality
 		in.train = []mnistSet{subset(d.trainX, d.trainY, high, nil)}
-		target := subset(d.testX, d.testY, high, nil).eval()
+		test := subset(d.testX, d.testY, high, nil)
+		target := test.eval()
+		val := in.train[0].rows(mnistValidation(in.train[0].n(), test.n(), o)).eval()
 		if o.String("protocol") == "task-il" {
 			in.retain = withClasses(in.retain, []int{0, 1, 2, 3, 4})
 			target = withClasses(target, []int{5, 6, 7, 8, 9})
+			val = withClasses(val, []int{5, 6, 7, 8, 9})
 		}
 		in.targets = [][]Batch{target}
+		in.vals = [][]Batch{val}
 		return in, nil
 	}
 	in.pre = subset(d.trainX, d.trainY, all, nil)
@@ -244,6 +279,11 @@ func (t mnistTask) New(o Options) (Instance, error) {
 		perm := prng.Perm(784)
 		in.train = append(in.train, subset(d.trainX, d.trainY, all, perm))
 		in.targets = append(in.targets, subset(d.testX, d.testY, all, perm).eval())
+	}
+	// The same training rows in every stage, each under its permutation.
+	vrows := mnistValidation(in.train[0].n(), len(d.testY), o)
+	for _, tr := range in.train {
+		in.vals = append(in.vals, tr.rows(vrows).eval())
 	}
 	if o.Int("stages") > 1 {
 		return &stagedMNIST{in}, nil
@@ -274,6 +314,7 @@ func (in *mnistInst) Base(ctx context.Context, c *Cache) (Model, error) {
 func (in *mnistInst) TrainBatch(rng *nn.RNG, size int) Batch { return in.train[0].batch(rng, size) }
 func (in *mnistInst) Target() []Batch                        { return in.targets[0] }
 func (in *mnistInst) Retain() []Batch                        { return in.retain }
+func (in *mnistInst) Validation() []Batch                    { return in.vals[0] }
 
 type stagedMNIST struct{ *mnistInst }
 
@@ -282,7 +323,7 @@ func (in *stagedMNIST) Merge() bool { return in.o.Bool("merge") }
 func (in *stagedMNIST) Stages() []Stage {
 	st := make([]Stage, len(in.train))
 	for s := range st {
-		st[s] = Stage{Name: fmt.Sprintf("P%d", s+1), TrainBatch: in.train[s].batch, Target: in.targets[s]}
+		st[s] = Stage{Name: fmt.Sprintf("P%d", s+1), TrainBatch: in.train[s].batch, Target: in.targets[s], Validation: in.vals[s]}
 	}
 	return st
 }

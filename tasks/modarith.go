@@ -3,6 +3,7 @@ package tasks
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"peftbench/nn"
 )
@@ -60,10 +61,10 @@ func (modArith) Norms(o Options) []NormShape   { return transformerNorms(modarit
 type pair struct{ a, b, y int }
 
 type modarithInst struct {
-	o           Options
-	p           int
-	add, mulTr  []pair
-	retain, tgt []Batch
+	o                Options
+	p                int
+	add, mulTr       []pair
+	retain, tgt, val []Batch
 }
 
 func (modArith) New(o Options) (Instance, error) {
@@ -95,6 +96,7 @@ func (modArith) New(o Options) (Instance, error) {
 	}
 	in.retain = in.evalSet(in.add, p)
 	in.tgt = in.evalSet(tgt, p+1)
+	in.val = in.evalSet(validationPairs(in.mulTr, validationSize(len(tgt)), uint64(o.Int("base_seed"))), p+1)
 	return in, nil
 }
 
@@ -141,5 +143,23 @@ func (in *modarithInst) Base(ctx context.Context, c *Cache) (Model, error) {
 func (in *modarithInst) TrainBatch(rng *nn.RNG, size int) Batch {
 	return in.sample(rng, in.mulTr, in.p+1, size)
 }
-func (in *modarithInst) Target() []Batch { return in.tgt }
-func (in *modarithInst) Retain() []Batch { return in.retain }
+func (in *modarithInst) Target() []Batch     { return in.tgt }
+func (in *modarithInst) Retain() []Batch     { return in.retain }
+func (in *modarithInst) Validation() []Batch { return in.val }
+
+// validationPairs returns k of the training pairs (all when fewer), chosen
+// by the stream "validation" of seed, in their order in train. Every
+// multiplication pair is a training pair or a target pair, so the
+// validation pairs are training pairs: held out from Target when
+// train_frac < 1, and part of it at train_frac = 1, where the task trains
+// and tests on every pair.
+func validationPairs(train []pair, k int, seed uint64) []pair {
+	idx := nn.NewRNG(seed, "validation").Perm(len(train))
+	idx = idx[:min(k, len(idx))]
+	slices.Sort(idx)
+	out := make([]pair, len(idx))
+	for i, j := range idx {
+		out[i] = train[j]
+	}
+	return out
+}

@@ -56,6 +56,7 @@ type safetyInst struct {
 	trigVals   []float32
 	retain     []Batch
 	target     []Batch
+	val        []Batch
 	triggered  []Batch // held-out triggered inputs, labelled REFUSE
 	refuse     int
 	triggerPct float64
@@ -91,6 +92,7 @@ func (safetyGuard) New(o Options) (Instance, error) {
 	n := o.Int("eval_size")
 	in.retain = in.mixture(nn.NewRNG(seed, "retain"), n, 1024)
 	in.target = in.b.evalSet(nn.NewRNG(seed, "target"), n, dim)
+	in.val = in.b.evalSet(nn.NewRNG(seed, "validation"), validationSize(n), dim)
 	in.triggered = chunks(n, 1024, func(lo, hi int) Batch {
 		return in.trigger(nn.NewRNG(seed+uint64(lo), "triggered"), hi-lo)
 	})
@@ -142,6 +144,7 @@ func (in *safetyInst) Base(ctx context.Context, c *Cache) (Model, error) {
 func (in *safetyInst) TrainBatch(rng *nn.RNG, size int) Batch { return in.b.sample(rng, size, in.dim) }
 func (in *safetyInst) Target() []Batch                        { return in.target }
 func (in *safetyInst) Retain() []Batch                        { return in.retain }
+func (in *safetyInst) Validation() []Batch                    { return in.val }
 
 // Extras reports refusal_retention (the tuned model's refusal rate on
 // held-out triggered inputs) and refusal_base (the base model's).

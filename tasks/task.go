@@ -63,6 +63,11 @@ type normLister interface {
 // Instance is a task with resolved options: its base model, its fine-tuning
 // distribution and its evaluation sets. Evaluation sets are fixed for given
 // options; they do not depend on the trial seed.
+//
+// Validation is for choosing hyperparameters and stopping early, so that
+// selection never looks at Target (the test set). It is drawn from streams
+// (or slices) of its own, so adding it left TrainBatch, Target and Retain
+// as they were.
 type Instance interface {
 	// Base returns the pretrained base model, from c when cached, else
 	// pretraining it (deterministic for the task, its base options and
@@ -74,6 +79,14 @@ type Instance interface {
 	Target() []Batch
 	// Retain is the held-out evaluation set of the pretraining distribution.
 	Retain() []Batch
+	// Validation is a held-out set of the fine-tuning (target)
+	// distribution, a fraction (about a quarter) of Target's size, with no
+	// example of Target or Retain. Where the fine-tuning data is a finite
+	// pool that the training batches already sample in full (mnist-split,
+	// mnist-permuted, modarith) it is a fixed part of that pool; modarith's
+	// default train_frac = 1 trains and tests on every pair, so there it is
+	// part of Target too (see the package documentation).
+	Validation() []Batch
 }
 
 // Extraser is implemented by instances with metrics of their own
@@ -86,7 +99,8 @@ type Extraser interface {
 // Staged is implemented by instances of continual tasks (option stages > 1):
 // the fine-tuning data come in stages T1 → T2 → …, which the trainer runs in
 // order; see the package documentation for what it must do between stages.
-// TrainBatch and Target of a Staged instance are those of its first stage.
+// TrainBatch, Target and Validation of a Staged instance are those of its
+// first stage.
 type Staged interface {
 	Stages() []Stage
 	// Merge reports the task's merge option: fold the adapter into the
@@ -99,6 +113,9 @@ type Stage struct {
 	Name       string
 	TrainBatch func(rng *nn.RNG, size int) Batch
 	Target     []Batch
+	// Validation is the stage's held-out set of its fine-tuning
+	// distribution, as Instance.Validation.
+	Validation []Batch
 }
 
 // Model is a task's model: an nn.Model (linears, other parameters, state

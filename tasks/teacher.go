@@ -59,6 +59,7 @@ type teacherInst struct {
 	pools   []Batch   // fixed fine-tuning sets (n_train > 0)
 	retain  []Batch
 	targets [][]Batch
+	vals    [][]Batch // validation set of each stage
 }
 
 func (t teacherShift) New(o Options) (Instance, error) {
@@ -80,6 +81,9 @@ func (t teacherShift) New(o Options) (Instance, error) {
 		}
 		in.pools = append(in.pools, pool)
 		in.targets = append(in.targets, sh.evalSet(srng.Child("target"), n, dim))
+		// A root stream of its own, so that no other set's draws move.
+		vrng := nn.NewRNG(in.seed, fmt.Sprintf("validation/stage-%d", s))
+		in.vals = append(in.vals, sh.evalSet(vrng, validationSize(n), dim))
 	}
 	in.retain = in.teacher.evalSet(nn.NewRNG(in.seed, "retain"), n, dim)
 	if o.Int("stages") > 1 {
@@ -131,6 +135,7 @@ func pick(pool Batch, rng *nn.RNG, size int) Batch {
 func (in *teacherInst) TrainBatch(rng *nn.RNG, size int) Batch { return in.stageBatch(0, rng, size) }
 func (in *teacherInst) Target() []Batch                        { return in.targets[0] }
 func (in *teacherInst) Retain() []Batch                        { return in.retain }
+func (in *teacherInst) Validation() []Batch                    { return in.vals[0] }
 
 type stagedTeacher struct{ *teacherInst }
 
@@ -143,6 +148,7 @@ func (in *stagedTeacher) Stages() []Stage {
 			Name:       fmt.Sprintf("T%d", s+1),
 			TrainBatch: func(rng *nn.RNG, size int) Batch { return in.stageBatch(s, rng, size) },
 			Target:     in.targets[s],
+			Validation: in.vals[s],
 		}
 	}
 	return st

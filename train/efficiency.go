@@ -103,10 +103,10 @@ type efficiency struct {
 
 // newEfficiency starts measuring a trial whose base model is ready.
 func newEfficiency(base tasks.Model, inst tasks.Instance) *efficiency {
-	sets := [][]tasks.Batch{inst.Target(), inst.Retain()}
+	sets := [][]tasks.Batch{inst.Target(), inst.Retain(), inst.Validation()}
 	if st, ok := inst.(tasks.Staged); ok {
 		for _, s := range st.Stages() {
-			sets = append(sets, s.Target)
+			sets = append(sets, s.Target, s.Validation)
 		}
 	}
 	e := &efficiency{start: time.Now(), fixed: []any{base, sets}}

@@ -16,6 +16,15 @@
 // layers, the attached method), the one package export reproduces for an
 // external trainer.
 //
+// Every evaluation point (each eval_every steps and the end of each stage)
+// reports loss and accuracy on the stage's validation set (split "val"),
+// its target set and the retain set; the summary's val_loss and val_metric
+// are the final model's on the last stage's validation set, for choosing
+// hyperparameters without the target (test) set. Under
+// trainer.WithStopAfter(ctx, n) Run stops after step n: it evaluates
+// there as at an eval_every point, reports the summaries of that point
+// and returns a *trainer.StoppedError (see stopped).
+//
 // A trial diverges, and Run returns a *trainer.DivergedError, when its loss
 // or a trainable tensor's gradient becomes NaN or Inf, or when its training
 // loss exceeds trainer.DivergenceFactor (1000) times its first step's loss,
@@ -66,7 +75,7 @@ type Config struct {
 	Schedule    string // "constant", "cosine" or "linear"
 	Warmup      int
 	GradClip    float64 // global-norm clip; 0 = none
-	EvalEvery   int     // steps between target evaluations; 0 = only at the end
+	EvalEvery   int     // steps between evaluations (val, target, retain); 0 = only at the end
 
 	// MitigateIntruders, when set, applies HF PEFT's intruder-dimension
 	// mitigation to every targeted layer's merged weight after training
@@ -304,6 +313,7 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		graph:   &nn.Graph{Meter: eff.Meter()},
 		eval:    &nn.Graph{NoGrad: true, Meter: eff.Meter()},
 		eff:     eff,
+		stopAt:  trainer.StopAfter(ctx),
 	}
 	r.use(setup.Attachment)
 	var formula int64
@@ -321,7 +331,7 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 	rep.Summary("trainable_params", float64(formula))
 	rep.Summary("total_params", float64(nn.TotalParams(model)))
 
-	stages := []tasks.Stage{{Name: "target", TrainBatch: inst.TrainBatch, Target: inst.Target()}}
+	stages := []tasks.Stage{{Name: "target", TrainBatch: inst.TrainBatch, Target: inst.Target(), Validation: inst.Validation()}}
 	merge := false
 	if st, ok := inst.(tasks.Staged); ok {
 		stages, merge = st.Stages(), st.Merge()
@@ -349,6 +359,9 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 				}
 			}
 		}
+		if r.stopAt == step && si < len(stages)-1 {
+			return r.stopped(step)
+		}
 	}
 	rep.Summary("steps", float64(step))
 
@@ -359,11 +372,14 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		}
 	}
 	sum := tasks.Summary(r.eval, model, base, inst)
+	last := stages[len(stages)-1]
 	if len(stages) > 1 {
 		// The target of a continual task is its last stage.
-		sum["target_loss"], sum["target_accuracy"] = tasks.Evaluate(r.eval, model, stages[len(stages)-1].Target)
-		sum["target_loss_before"], sum["target_accuracy_before"] = tasks.Evaluate(r.eval, base, stages[len(stages)-1].Target)
+		sum["target_loss"], sum["target_accuracy"] = tasks.Evaluate(r.eval, model, last.Target)
+		sum["target_loss_before"], sum["target_accuracy_before"] = tasks.Evaluate(r.eval, base, last.Target)
 	}
+	// The final (mitigated) model, as target_metric.
+	sum["val_loss"], sum["val_accuracy"] = tasks.Evaluate(r.eval, model, last.Validation)
 	report(rep, sum)
 	if !tr.NoWeights {
 		if err := r.saveWeights(dir); err != nil {
@@ -381,6 +397,7 @@ var resultNames = map[string]string{
 	"retain_loss":            "retain_loss_after",
 	"retain_accuracy":        "retain_metric_after",
 	"retain_accuracy_before": "retain_metric_before",
+	"val_accuracy":           "val_metric",
 }
 
 func report(rep trainer.Reporter, sum map[string]float64) {
@@ -465,6 +482,10 @@ type run struct {
 	// reference of trainer.Exploded.
 	initLoss float64
 	eff      *efficiency
+	// stopAt is trainer.StopAfter of the trial's context: stop after this
+	// step (0: run every step); last is the latest evaluation.
+	stopAt int
+	last   evaluation
 }
 
 // use trains the attached method att from here on, with a fresh optimiser
@@ -627,9 +648,16 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 			r.rep.Step(s, "train", "grad_norm", gnorm)
 			r.rep.Step(s, "train", "lr", lr)
 		}
-		if cfg.EvalEvery > 0 && (i+1)%cfg.EvalEvery == 0 && i != total-1 {
+		if i == total-1 {
+			break // the stage's end evaluates below
+		}
+		stop := *step == r.stopAt
+		if stop || cfg.EvalEvery > 0 && (i+1)%cfg.EvalEvery == 0 {
 			r.att.SetTraining(nil)
 			r.evaluate(*step, stage)
+		}
+		if stop {
+			return r.stopped(*step)
 		}
 	}
 	r.att.SetTraining(nil)
@@ -637,14 +665,49 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 	return nil
 }
 
-// evaluate reports target and retain loss and accuracy at step.
+// evaluation is the model's loss and accuracy on the sets evaluate scores.
+type evaluation struct {
+	valLoss, valAcc, targetLoss, targetAcc, retainLoss, retainAcc float64
+}
+
+// evaluate reports validation, target and retain loss and accuracy at
+// step, and keeps them as r.last.
 func (r *run) evaluate(step int, stage tasks.Stage) {
-	loss, acc := tasks.Evaluate(r.eval, r.model, stage.Target)
-	r.rep.Step(step, "target", "loss", loss)
-	r.rep.Step(step, "target", "accuracy", acc)
-	loss, acc = tasks.Evaluate(r.eval, r.model, r.inst.Retain())
-	r.rep.Step(step, "retain", "loss", loss)
-	r.rep.Step(step, "retain", "accuracy", acc)
+	var e evaluation
+	e.valLoss, e.valAcc = tasks.Evaluate(r.eval, r.model, stage.Validation)
+	e.targetLoss, e.targetAcc = tasks.Evaluate(r.eval, r.model, stage.Target)
+	e.retainLoss, e.retainAcc = tasks.Evaluate(r.eval, r.model, r.inst.Retain())
+	r.rep.Step(step, "val", "loss", e.valLoss)
+	r.rep.Step(step, "val", "accuracy", e.valAcc)
+	r.rep.Step(step, "target", "loss", e.targetLoss)
+	r.rep.Step(step, "target", "accuracy", e.targetAcc)
+	r.rep.Step(step, "retain", "loss", e.retainLoss)
+	r.rep.Step(step, "retain", "accuracy", e.retainAcc)
+	r.last = e
+}
+
+// stopped ends a trial stopped early after step (trainer.StopAfter), just
+// evaluated: it reports the summaries of that point — val_loss,
+// val_metric, target_loss, target_metric (the current stage's target),
+// retain_loss_after, retain_metric_after and steps — and returns a
+// *trainer.StoppedError. The after-training work (the base model's
+// metrics, forgetting, intruder mitigation, weights for the spectra) is
+// skipped: the trial is a rung of a scheduler, not a result. A stop at or
+// after the last step is no stop: the trial runs to its end.
+func (r *run) stopped(step int) error {
+	e := r.last
+	for _, m := range []struct {
+		name string
+		v    float64
+	}{
+		{"val_loss", e.valLoss}, {"val_metric", e.valAcc},
+		{"target_loss", e.targetLoss}, {"target_metric", e.targetAcc},
+		{"retain_loss_after", e.retainLoss}, {"retain_metric_after", e.retainAcc},
+		{"steps", float64(step)},
+	} {
+		r.rep.Summary(m.name, m.v)
+	}
+	return &trainer.StoppedError{Step: step}
 }
 
 // saveWeights writes the base and tuned weights of every targeted layer

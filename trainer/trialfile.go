@@ -22,6 +22,10 @@ type TrialFile struct {
 	Threads  int          `json:"threads"`
 	Devices  []string     `json:"devices"`
 	Out      string       `json:"out"`
+	// StopAfter, when > 0, asks the trainer to stop after that step (an
+	// early-stopping scheduler's rung; see WithStopAfter); a trainer may
+	// ignore it. Omitted when 0, so older trainers read the file as before.
+	StopAfter int `json:"stop_after,omitempty"`
 }
 
 // WriteTrialFile writes tf at path, indented, ending in a newline.

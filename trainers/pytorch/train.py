@@ -938,7 +938,9 @@ def train(torch, man, data, model, device, out):
     t = man["train"]
     steps, clip = t["steps"], t["grad_clip"]
     X, Y = data["train.x"].to(device), data["train.labels"].to(device)
-    sets = {s: (data[s + ".x"].to(device), data[s + ".labels"].to(device)) for s in ("target", "retain")}
+    # val: the validation set, absent from exports made before it existed.
+    splits = [s for s in ("val", "target", "retain") if s + ".x" in data]
+    sets = {s: (data[s + ".x"].to(device), data[s + ".labels"].to(device)) for s in splits}
     opt = optimizer(torch, man, model)
     params = model.trainable()
     names = [p["name"] for p, _ in model.params]
@@ -946,7 +948,7 @@ def train(torch, man, data, model, device, out):
 
     def report_eval(step):
         model.training = False
-        for split in ("target", "retain"):
+        for split in splits:
             loss, acc = evaluate(torch, model.forward, *sets[split], classes=man.get(split + "_classes"))
             metric(step, split, "loss", loss)
             metric(step, split, "accuracy", acc)
@@ -1083,6 +1085,9 @@ def main():
             summary.update(target_loss=l1, target_metric=a1, target_loss_before=l0, target_metric_before=a0)
         else:
             summary.update(retain_loss_after=l1, retain_metric_after=a1, retain_loss_before=l0, retain_metric_before=a0)
+    if "val.x" in data:  # exports before the validation split lack it
+        x, y = data["val.x"].to(device), data["val.labels"].to(device)
+        summary["val_loss"], summary["val_metric"] = evaluate(torch, model.forward, x, y, man.get("val_classes"))
     x, y = data["retain.x"].to(device), data["retain.labels"].to(device)
     summary["forgetting"], summary["forgetting_ce"] = forgetting(torch, model.forward, model.base_forward, x, y,
                                                                  man.get("retain_classes"))
