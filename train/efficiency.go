@@ -51,9 +51,9 @@ const AdapterFile = safetensors.AdapterWeightsFile
 // trial charges, the analogue of torch.cuda.max_memory_allocated: the
 // buffers reachable from the trial's base model, its tuned clone and the
 // attached method (weights, gradients, adapter tensors and frozen
-// buffers: nn.ReachableBytes), the target, retain and stage evaluation
-// sets, the current training batch, the optimiser's state, and the arenas
-// of the trial's graphs (activations and their gradients on the tape,
+// buffers: nn.ReachableBytes), the target, retain, validation and stage
+// evaluation sets, the current training batch, the optimiser's state, and
+// the arenas of the trial's graphs (activations and their gradients on the tape,
 // which an arena keeps across steps; the gradient estimate's graph of a
 // data-driven init while it runs). Transient buffers outside them
 // (kernels' packing, the intruder mitigation's float64 copies, the Go
