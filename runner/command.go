@@ -119,7 +119,8 @@ func (c *Command) Run(ctx context.Context, t sweeps.Trial, dir string, r Reporte
 	}
 	devices := Devices(ctx)
 	specPath := filepath.Join(absDir, "trial.json")
-	tf := trainer.TrialFile{Protocol: trainer.Protocol, Trial: t, Threads: t.Train.Threads, Devices: devices, Out: absDir}
+	tf := trainer.TrialFile{Protocol: trainer.Protocol, Trial: t, Threads: t.Train.Threads, Devices: devices, Out: absDir,
+		StopAfter: trainer.StopAfter(ctx)}
 	if err := trainer.WriteTrialFile(specPath, tf); err != nil {
 		return err
 	}

@@ -15,10 +15,8 @@ import (
 
 // searchFaultSweep is a random search of 16 learning rates (LoRA on
 // teacher-shift); asha adds successive halving over it (rungs 10, 30, 60).
-// The rungs compare target accuracy, which the builtin trainer reports at
-// eval_every points today; once it reports val step rows (issue 17's part
-// "val") split = "target" should go: selection must not look at the test
-// split.
+// The rungs compare validation accuracy (the default): selection never
+// looks at the test split.
 const searchFaultSweep = `name = "%s"
 seeds = [0]
 [grid]
@@ -44,7 +42,6 @@ const searchFaultASHA = `[early_stopping]
 kind = "asha"
 eta = 3
 min_steps = 10
-split = "target"
 `
 
 // TestSearchKill kills (SIGKILL) a 16-point random search and the same
