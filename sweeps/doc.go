@@ -15,7 +15,6 @@
 //	rank = [4, 8]
 //	task = ["teacher-shift", "modarith"] # see `bench tasks`, `bench methods`
 //	alpha = ["2r", 16]                 # any other key is an axis too
-//	lr = [1e-3, 3e-3]
 //
 //	[defaults]                         # trainer hyperparameters (and option defaults)
 //	steps = 500                        # optimiser steps, > 0

@@ -125,13 +125,15 @@ func runBest(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// ciText is a summary's 95% interval, "[lo, hi]", or "-" when it has too
-// few values for one.
+// ciText is a summary's 95% interval, "[lo, hi]" (Student-t below
+// analysis.SmallN values, the percentile bootstrap's from there, as in the
+// report), or "-" when it has too few values for one.
 func ciText(s analysis.Summary) string {
 	if s.N < 2 {
 		return "-"
 	}
-	return fmt.Sprintf("[%.4g, %.4g]", s.CILo, s.CIHi)
+	lo, hi := s.Interval()
+	return fmt.Sprintf("[%.4g, %.4g]", lo, hi)
 }
 
 func joinAxes(axes []string) string {
