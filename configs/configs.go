@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"peftbench/analysis"
+	"peftbench/internal/numfmt"
 	"peftbench/results"
 )
 
@@ -182,25 +183,7 @@ func shortValue(v string) string {
 	if err != nil {
 		return strings.Trim(v, `"`)
 	}
-	return ShortFloat(f)
-}
-
-// ShortFloat is 'g' format with exponents written without padding or
-// plus sign (1e-4, 2.5e+06 as 2.5e6), scientific below 0.01.
-func ShortFloat(f float64) string {
-	a := math.Abs(f)
-	if a == 0 || (a >= 1e-2 && a < 1e5) {
-		return strconv.FormatFloat(f, 'g', 4, 64)
-	}
-	mant, exp, _ := strings.Cut(strconv.FormatFloat(f, 'e', 3, 64), "e")
-	if strings.Contains(mant, ".") {
-		mant = strings.TrimRight(strings.TrimRight(mant, "0"), ".")
-	}
-	sign := ""
-	if exp[0] == '-' {
-		sign = "-"
-	}
-	return mant + "e" + sign + strings.TrimLeft(exp[1:], "0")
+	return numfmt.ShortFloat(f)
 }
 
 // PairValue is a pair's value as a number, for ordering; NaN if none.

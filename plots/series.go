@@ -13,9 +13,8 @@ import (
 	"gonum.org/v1/plot/text"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-
 	"peftbench/analysis"
-	"peftbench/configs"
+	"peftbench/internal/numfmt"
 )
 
 // point is a mean with its 95% CI in x and y.
@@ -243,7 +242,7 @@ func (siLogTicks) Ticks(lo, hi float64) []plot.Tick {
 // short scientific form (1e-4, 1e12).
 func siFormat(v float64) string {
 	if a := math.Abs(v); a >= 1e12 || (a > 0 && a < 1e-2) {
-		return configs.ShortFloat(v)
+		return numfmt.ShortFloat(v)
 	}
 	for _, u := range []struct {
 		s string

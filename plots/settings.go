@@ -7,8 +7,8 @@ import (
 
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
-
 	"peftbench/configs"
+	"peftbench/internal/numfmt"
 )
 
 // line is one drawn series of a method: its cells across ranks at one α
@@ -39,9 +39,9 @@ func (a alphaRule) String() string {
 		if a.v == 1 {
 			return "α=r"
 		}
-		return "α=" + configs.ShortFloat(a.v) + "r"
+		return "α=" + numfmt.ShortFloat(a.v) + "r"
 	}
-	return "α=" + configs.ShortFloat(a.v)
+	return "α=" + numfmt.ShortFloat(a.v)
 }
 
 // alphaRules covers a method's cells with the fewest α rules, each the

@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"encoding/json"
 	"maps"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
+
+	"peftbench/internal/numfmt"
 )
 
 // labelIdentity are the keys of a trial's JSON that name it rather than set
@@ -165,32 +166,13 @@ func lastElem(p string) string {
 }
 
 // shortValue writes a JSON scalar for a label: strings unquoted, numbers
-// short (shortFloat), anything else as JSON.
+// short (numfmt.ShortFloat), anything else as JSON.
 func shortValue(v string) string {
 	if s, err := strconv.Unquote(v); err == nil && strings.HasPrefix(v, `"`) {
 		return s
 	}
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		return shortFloat(f)
+		return numfmt.ShortFloat(f)
 	}
 	return v
-}
-
-// shortFloat is configs.ShortFloat (sweeps cannot import configs): 'g'
-// format with 4 digits, scientific below 0.01 and from 1e5 with the
-// exponent unpadded (1e-4, 2.5e6).
-func shortFloat(f float64) string {
-	a := math.Abs(f)
-	if a == 0 || (a >= 1e-2 && a < 1e5) {
-		return strconv.FormatFloat(f, 'g', 4, 64)
-	}
-	mant, exp, _ := strings.Cut(strconv.FormatFloat(f, 'e', 3, 64), "e")
-	if strings.Contains(mant, ".") {
-		mant = strings.TrimRight(strings.TrimRight(mant, "0"), ".")
-	}
-	sign := ""
-	if exp[0] == '-' {
-		sign = "-"
-	}
-	return mant + "e" + sign + strings.TrimLeft(exp[1:], "0")
 }
