@@ -186,6 +186,7 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 	d.methodTables(raw, sp)
 	d.taskTables(raw, sp)
 	d.includes(raw, sp)
+	p.Search, sp.points = d.search(raw, sp)
 	if p.Protocol != nil {
 		d.tuneAxes(sp, p.Protocol)
 	}
@@ -196,7 +197,6 @@ func (d *decoder) spec(raw map[string]any, file string, p *Plan) *spec {
 	p.Trainer = d.trainer(raw)
 	sp.trainer = p.Trainer
 	p.Analysis = d.analysis(raw, p.Trainer)
-	p.Search, sp.points = d.search(raw, sp)
 	p.EarlyStopping = d.earlyStopping(raw, p.Executor)
 	return sp
 }

@@ -195,7 +195,8 @@ func (d *decoder) protocolSeeds(t map[string]any, key string, def int, first int
 
 // tuneAxes checks the protocol's axes against the sweep's, or picks the
 // default: every non-structural axis of [grid] or an [[include]] with more
-// than one value.
+// than one value, and every [search] axis when the search has more than
+// one point.
 func (d *decoder) tuneAxes(sp *spec, pr *Protocol) {
 	multi := map[string]bool{}
 	var order []string
@@ -209,6 +210,11 @@ func (d *decoder) tuneAxes(sp *spec, pr *Protocol) {
 	}
 	for _, a := range sp.extras {
 		note(a.key, len(a.vals))
+	}
+	if len(sp.points) > 0 {
+		for _, kv := range sp.points[0] {
+			note(kv.key, len(sp.points))
+		}
 	}
 	for _, inc := range sp.includes {
 		if _, ok := inc.axes["seed"]; ok {
@@ -227,13 +233,13 @@ func (d *decoder) tuneAxes(sp *spec, pr *Protocol) {
 			}
 		}
 		if len(pr.Axes) == 0 {
-			d.es.atKey("protocol", "nothing to tune: no axis of [grid] or [[include]] has more than one value (e.g. lr = [1e-3, 3e-3, 1e-2])")
+			d.es.atKey("protocol", "nothing to tune: no axis of [grid], [[include]] or [search] has more than one value (e.g. lr = [1e-3, 3e-3, 1e-2])")
 		}
 		return
 	}
 	for i, k := range pr.Axes {
 		if !slices.Contains(order, k) {
-			d.es.atVal(index("protocol.axes", i), "%q is no axis of [grid] or [[include]]%s; tuned axes: %s", k, didYouMean(k, order), strings.Join(order, ", "))
+			d.es.atVal(index("protocol.axes", i), "%q is no axis of [grid], [[include]] or [search]%s; tuned axes: %s", k, didYouMean(k, order), strings.Join(order, ", "))
 		}
 	}
 }

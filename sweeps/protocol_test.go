@@ -118,3 +118,35 @@ lr = [1e-3]
 		t.Error("TestTrial shares its search trial's options map")
 	}
 }
+
+// TestTuneSearchAxes: a [search] axis is a tuned axis by default, so a
+// tune sweep may draw its points from a search instead of a grid list;
+// each group's points are the search's points.
+func TestTuneSearchAxes(t *testing.T) {
+	p := mustParse(t, `
+name = "t"
+[protocol]
+kind = "tune"
+test_seeds = 3
+[grid]
+method = ["lora", "full"]
+rank = [4]
+task = ["mlp"]
+[search]
+kind = "sobol"
+n = 4
+lr = {log_uniform = [1e-4, 1e-1]}
+`)
+	pr := p.Protocol
+	if !slices.Equal(pr.Axes, []string{"lr"}) {
+		t.Fatalf("tuned axes %v, want [lr]", pr.Axes)
+	}
+	if len(pr.Groups) != 2 {
+		t.Fatalf("%d groups, want lora and full", len(pr.Groups))
+	}
+	for _, g := range pr.Groups {
+		if len(g.Points) != 4 {
+			t.Errorf("group %s: %d points, want the search's 4", g.Label, len(g.Points))
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"peftbench/catalog"
+	"peftbench/results"
 	"peftbench/runner"
 	"peftbench/sweeps"
 	"peftbench/tasks"
@@ -119,8 +120,9 @@ func runRun(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bench run: %w", err)
 	}
-	if n := sum.Total - sum.Skipped - sum.Counts["ok"]; n > 0 && sum.Counts["ok"]+sum.Skipped < sum.Total {
-		fmt.Fprintf(stderr, "%d of %d trials did not end ok: bench status %s\n", sum.Total-sum.Skipped-sum.Counts["ok"], sum.Total, sum.Dir)
+	// A trial early stopping did not promote ended as planned, not badly.
+	if n := sum.Total - sum.Skipped - sum.Counts[results.StatusOK] - sum.Counts[results.StatusStopped]; n > 0 {
+		fmt.Fprintf(stderr, "%d of %d trials did not end ok: bench status %s\n", n, sum.Total, sum.Dir)
 	}
 	return nil
 }

@@ -159,7 +159,9 @@ func readStatus(dir string) (*sweepStatus, error) {
 	for _, id := range ids {
 		r := shards[id].Trial
 		st.Counts[r.Status]++
-		if r.Status != results.StatusOK {
+		// A trial early stopping did not promote ended as planned: counted,
+		// not listed as a problem.
+		if r.Status != results.StatusOK && r.Status != results.StatusStopped {
 			p := trialProblem{TrialID: r.TrialID, Index: r.Index, Method: r.Method, Rank: r.Rank, Task: r.Task, Seed: r.Seed,
 				Settings: settings[r.TrialID], Status: r.Status, Error: r.Error}
 			if r.Status == results.StatusDiverged {
