@@ -492,10 +492,24 @@ func finished(status string) bool {
 
 // dropStale removes the folders of trials no longer in the plan, after a
 // forced rerun of a changed sweep file.
+//
+// A tune sweep's plan lists its search trials only; the test trial of any
+// search trial at any test seed is kept too (its ID depends on the point
+// and seed alone), so a forced rerun after widening a grid reruns only the
+// test trials of groups whose choice changes.
 func (r *run) dropStale() error {
 	keep := make(map[string]bool, len(r.plan.Trials))
 	for _, t := range r.plan.Trials {
 		keep[t.ID] = true
+		if pr := r.plan.Protocol; pr != nil && t.Phase == sweeps.PhaseSearch {
+			for _, seed := range pr.TestSeeds {
+				tt, err := r.plan.TestTrial(t, seed, 0)
+				if err != nil {
+					return fmt.Errorf("runner: %w", err)
+				}
+				keep[tt.ID] = true
+			}
+		}
 	}
 	root := filepath.Join(r.dir, results.TrialsDir)
 	entries, err := os.ReadDir(root)

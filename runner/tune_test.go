@@ -392,3 +392,29 @@ func TestTuneCrashResume(t *testing.T) {
 		})
 	}
 }
+
+// TestTuneForceWidened: after a grid gains a point that does not change
+// the choice, a forced rerun runs the new search trial only: the test
+// trials of the standing choice survive dropStale, though the plan of the
+// search phase does not list them.
+func TestTuneForceWidened(t *testing.T) {
+	opts := testOptions(t, splitToy(0))
+	if _, err := Run(context.Background(), tunePlan(t, tuneSweep), opts); err != nil {
+		t.Fatal(err)
+	}
+	wider := tunePlan(t, strings.Replace(tuneSweep, "lr = [1e-3, 3e-3, 1e-2]", "lr = [1e-3, 3e-3, 1e-2, 1e-4]", 1))
+	var c counter
+	opts.Trainer = c.wrap(splitToy(0))
+	opts.Force = true
+	sum, err := Run(context.Background(), wider, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// lr = 1e-4 for lora and full: two search trials, no test trial.
+	if c.total() != 2 {
+		t.Errorf("the forced rerun ran %d trials, want the 2 new search trials", c.total())
+	}
+	if sum.Counts[results.StatusOK] != 7 {
+		t.Errorf("counts %v, want 7 ok (4 lora search, 3 test)", sum.Counts)
+	}
+}
