@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -62,6 +63,9 @@ func runTune(ctx context.Context, plan *sweeps.Plan, opts Options) (Summary, err
 	}
 	if err := results.WriteTune(sum.Dir, rec); err != nil {
 		return sum, fmt.Errorf("runner: %w", err)
+	}
+	if err := dropUnchosen(plan, rec, sum.Dir); err != nil {
+		return sum, err
 	}
 	logTune(rec, logf)
 	if len(tests) == 0 {
@@ -258,4 +262,38 @@ func FormatValues(vals map[string]any, axes []string) string {
 		return "(no tuned value applies)"
 	}
 	return strings.Join(parts, " ")
+}
+
+// dropUnchosen removes the test trials of the points a chosen group no
+// longer chooses: a forced rerun after a grid changed keeps every test
+// trial a point could still choose (dropStale), and once the choice is
+// made, those of the other points would otherwise sit in trials.parquet's
+// test phase beside the current choice's. Groups without a choice keep
+// theirs until they have one.
+func dropUnchosen(plan *sweeps.Plan, rec *results.TuneRecord, dir string) error {
+	byID := make(map[string]sweeps.Trial, len(plan.Trials))
+	for _, t := range plan.Trials {
+		byID[t.ID] = t
+	}
+	for _, g := range rec.Groups {
+		if g.Chosen < 0 {
+			continue
+		}
+		for j, pt := range g.Points {
+			s, ok := byID[pt.Trials[0]]
+			if j == g.Chosen || !ok {
+				continue
+			}
+			for _, seed := range rec.TestSeeds {
+				t, err := plan.TestTrial(s, seed, 0)
+				if err != nil {
+					return fmt.Errorf("runner: %w", err)
+				}
+				if err := os.RemoveAll(results.ShardDir(dir, t.ID)); err != nil {
+					return fmt.Errorf("runner: %w", err)
+				}
+			}
+		}
+	}
+	return nil
 }

@@ -418,3 +418,38 @@ func TestTuneForceWidened(t *testing.T) {
 		t.Errorf("counts %v, want 7 ok (4 lora search, 3 test)", sum.Counts)
 	}
 }
+
+// TestTuneForceMoved: a widened grid that moves the choice runs the new
+// point's test trials and removes the old choice's, so trials.parquet's
+// test phase holds the current choice alone.
+func TestTuneForceMoved(t *testing.T) {
+	opts := testOptions(t, splitToy(0))
+	narrow := strings.Replace(tuneSweep, "lr = [1e-3, 3e-3, 1e-2]", "lr = [1e-3, 3e-3]", 1)
+	if _, err := Run(context.Background(), tunePlan(t, narrow), opts); err != nil {
+		t.Fatal(err)
+	}
+	opts.Force = true
+	sum, err := Run(context.Background(), tunePlan(t, tuneSweep), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := results.ReadTune(sum.Dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := rec.Groups[0].ChosenPoint(); p == nil || p.Values["lr"] != 1e-2 {
+		t.Fatalf("lora chose %+v, want lr = 0.01", p)
+	}
+	var tests []string
+	for id, s := range shards(t, sum.Dir) {
+		if strings.Contains(s.Trial.Config, `"phase":"test"`) {
+			tests = append(tests, id)
+			if !strings.Contains(s.Trial.Config, `"lr":0.01`) {
+				t.Errorf("test trial %s of an unchosen point survived: %s", id, s.Trial.Config)
+			}
+		}
+	}
+	if len(tests) != 3 {
+		t.Errorf("%d test trials, want the 3 of the current choice", len(tests))
+	}
+}
