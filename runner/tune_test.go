@@ -293,10 +293,25 @@ func TestTuneSlurmRefused(t *testing.T) {
 }
 
 // The tune crash test's child: it runs tuneSweep into $RUNNER_TUNE_OUT.
-const envTuneOut = "RUNNER_TUNE_OUT"
+const (
+	envTuneOut  = "RUNNER_TUNE_OUT"
+	envTuneHold = "RUNNER_TUNE_HOLD" // a phase: its later trials wait to be killed
+)
 
 func tuneChild(out string) int {
-	opts := Options{Out: out, Workers: 2, CPUs: 4, Now: fixedClock, Trainer: splitToy(15 * time.Millisecond)}
+	toy := splitToy(15 * time.Millisecond)
+	hold := os.Getenv(envTuneHold)
+	trainer := trainerFunc(func(ctx context.Context, t sweeps.Trial, dir string, r Reporter) error {
+		// In the phase to be killed, only its first trials end: the kill
+		// always finds that phase begun and unfinished, however slow the
+		// machine (a timed kill raced a 0.1 s test phase under -race).
+		if t.Phase == hold && ((hold == sweeps.PhaseSearch && t.Index >= 2) || (hold == sweeps.PhaseTest && t.Seed >= 2)) {
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return toy(ctx, t, dir, r)
+	})
+	opts := Options{Out: out, Workers: 2, CPUs: 4, Now: fixedClock, Trainer: trainer}
 	plan, err := sweeps.Parse("tune.toml", []byte(tuneSweep), tuneCatalog{})
 	if err == nil {
 		_, err = Run(context.Background(), plan, opts)
@@ -346,7 +361,7 @@ func TestTuneCrashResume(t *testing.T) {
 		t.Run(phase, func(t *testing.T) {
 			out := filepath.Join(base, phase)
 			dir := filepath.Join(out, "tune")
-			cmd := childEnv(t, envTuneOut+"="+out)
+			cmd := childEnv(t, envTuneOut+"="+out, envTuneHold+"="+phase)
 			deadline := time.Now().Add(60 * time.Second)
 			for {
 				if time.Now().After(deadline) {
@@ -374,7 +389,7 @@ func TestTuneCrashResume(t *testing.T) {
 			}
 			cmd.Wait()
 			if s, _ := results.ReadShards(dir); len(s) == 9 {
-				t.Fatal("the child finished every trial before it was killed; slow the trainer")
+				t.Fatal("the child finished every trial before it was killed")
 			}
 			if err := start(out)(); err != nil {
 				t.Fatalf("rerun: %v", err)
