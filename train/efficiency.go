@@ -99,6 +99,11 @@ type efficiency struct {
 	tokens   int64
 	// estimate is the graph of a running gradient estimate (nil after).
 	estimate *nn.Graph
+	// batchShape and batchBytes are the last training batch's shape and
+	// bytes: a trial's batches have one shape, so its bytes are walked
+	// once, not inside every timed step.
+	batchShape [5]int
+	batchBytes int64
 }
 
 // newEfficiency starts measuring a trial whose base model is ready.
@@ -158,9 +163,12 @@ func (e *efficiency) estimated(roots ...any) {
 // batch charges a training batch's bytes for the duration of its step
 // and returns them for stepDone.
 func (e *efficiency) batch(b tasks.Batch) int64 {
-	n := nn.ReachableBytes(b)
-	e.meter.Add(n)
-	return n
+	shape := [5]int{b.N, b.Seq, len(b.IDs), len(b.Labels), len(b.Classes)}
+	if shape != e.batchShape || e.batchBytes == 0 {
+		e.batchShape, e.batchBytes = shape, nn.ReachableBytes(b)
+	}
+	e.meter.Add(e.batchBytes)
+	return e.batchBytes
 }
 
 // stepDone ends an optimiser step begun at t0 on batch b (of held bytes).
