@@ -35,24 +35,32 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
-// TestReportInBrowser opens report.html in headless Chromium and checks
-// that every figure loaded (an inline script writes the count of loaded
-// images into body[data-figures]) and that the console logged no error,
-// then saves a screenshot next to the report.
-func TestReportInBrowser(t *testing.T) {
+// browserReport is the browser tests' set-up: skipped under -short or
+// without Chromium, it writes the report of a copy of the fixture and
+// returns the browser, the report's path and the fixture's data.
+func browserReport(t *testing.T) (bin, path string, d *Data) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("plots: browser test skipped in -short mode")
 	}
-	bin := chromium(t)
+	bin = chromium(t)
 	dir := copyFixture(t)
 	path, err := WriteReport(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := Load(dir)
-	if err != nil {
+	if d, err = Load(dir); err != nil {
 		t.Fatal(err)
 	}
+	return bin, path, d
+}
+
+// TestReportInBrowser opens report.html in headless Chromium and checks
+// that every figure loaded (an inline script writes the count of loaded
+// images into body[data-figures]) and that the console logged no error,
+// then saves a screenshot next to the report.
+func TestReportInBrowser(t *testing.T) {
+	bin, path, d := browserReport(t)
 	figs, _, err := Figures(d, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +82,7 @@ func TestReportInBrowser(t *testing.T) {
 	}
 
 	// 2. A screenshot, kept for people to look at.
-	shot := filepath.Join(dir, "report.png")
+	shot := filepath.Join(filepath.Dir(path), "report.png")
 	_, logs = runChromium(t, bin, "--screenshot="+shot, "--window-size=1200,3000", url)
 	info, err := os.Stat(shot)
 	if err != nil || info.Size() < 10_000 {
@@ -147,19 +155,7 @@ func TestConsoleErrors(t *testing.T) {
 // columns' directions give, and only the table rows the filter matches.
 // The expectations are computed here from the results, not from the page.
 func TestReportParetoInBrowser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("plots: browser test skipped in -short mode")
-	}
-	bin := chromium(t)
-	dir := copyFixture(t)
-	path, err := WriteReport(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin, path, d := browserReport(t)
 	for _, tc := range []struct {
 		name                 string
 		task, x, y, filter   string
