@@ -372,6 +372,7 @@ func (r *run) run(ctx context.Context) (Summary, error) {
 		}
 		if ok && finished(s.Trial.Status) {
 			sum.Skipped++
+			dropLive(r.dir, t.ID) // live.go: a kill between the shard and the log's removal
 			continue
 		}
 		pending = append(pending, t)

@@ -78,10 +78,12 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 		rep = newReporter(r.newRow(t), log)
 		rep.events = func(ev Event) { ev.Trial = ref(t); r.emit(ev) }
 		rep.row.Attempts = int64(r.attemptBase + attempt)
+		rep.live = r.startLive(t, attempt, log)
 		var end context.CancelCauseFunc
 		tctx, end = r.trialContext(ctx, devices, timeout)
 		defer end(nil)
 		out = r.attempt(ctx, tctx, end, t, dir, rep, timeout)
+		rep.live.close()
 		log.printf("runner: attempt %d ended %s %s", attempt, out.status, out.err)
 		if out.status != results.StatusFailed || attempt > retries || ctx.Err() != nil {
 			break
@@ -108,7 +110,9 @@ func (r *run) runTrial(ctx context.Context, t sweeps.Trial, devices []string) er
 	}
 	annotateRung(ctx, s)
 	werr := results.WriteShard(r.dir, s)
-	if werr != nil {
+	if werr == nil {
+		r.removeLive(t.ID, log)
+	} else {
 		werr = fmt.Errorf("runner: trial %s: %w", t.ID, werr)
 		s.Trial.Status = results.StatusFailed
 		s.Trial.Error = werr.Error()
@@ -321,6 +325,7 @@ type reporter struct {
 	diverged  *DivergedError
 	onDiverge func(*DivergedError)
 	events    func(Event) // trial_step and trial_phase events; nil drops them
+	live      *liveSink   // the attempt's live step log (live.go); nil writes none
 }
 
 func newReporter(row results.TrialRow, log *lineLog) *reporter {
@@ -338,6 +343,7 @@ func (p *reporter) Step(step int, split, metric string, value float64) {
 		return
 	}
 	p.steps = append(p.steps, results.StepRow{TrialID: p.row.TrialID, Step: int64(step), Split: split, Metric: metric, Value: value})
+	p.live.step(step, split, metric, value)
 	p.maxStep = max(p.maxStep, step)
 	var d *DivergedError
 	switch {
