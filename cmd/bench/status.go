@@ -50,6 +50,10 @@ type trialProblem struct {
 	Status   string `json:"status"`
 	Error    string `json:"error"`
 	Step     *int64 `json:"diverged_step,omitempty"`
+	// Running trials (status_live.go): the attempt and last step in
+	// their live log.
+	Attempt  int    `json:"attempt,omitempty"`
+	LastStep *int64 `json:"last_step,omitempty"`
 }
 
 func runStatus(args []string, stdout, stderr io.Writer) error {
@@ -180,7 +184,15 @@ func readStatus(dir string) (*sweepStatus, error) {
 		st.Counts[statusDamaged]++
 		st.Problems = append(st.Problems, trialProblem{TrialID: id, Index: -1, Status: statusDamaged, Error: damaged[id].Error()})
 	}
-	st.Pending = max(0, st.Total-len(shards)-len(damaged))
+	live, err := liveProblems(dir, trials, func(id string) bool { return shards[id] != nil || damaged[id] != nil }, settings)
+	if err != nil {
+		return nil, err
+	}
+	if len(live) > 0 {
+		st.Counts[statusRunning] = len(live)
+		st.Problems = append(live, st.Problems...)
+	}
+	st.Pending = max(0, st.Total-len(shards)-len(damaged)-len(live))
 	return st, nil
 }
 
