@@ -19,6 +19,9 @@
 //	                      spectra.parquet (same schemas as above), its
 //	                      checksums.json, and whatever the runner keeps
 //	                      there (log, artifacts)
+//	    live.jsonl        while the trial runs: its step rows, appended as
+//	                      the trainer reports them (LiveFile); removed once
+//	                      the shard is written, which wins over it
 //
 // Every file is written to a temp name starting ".tmp-" in its folder,
 // synced, renamed into place, and the folder synced, so a crash or kill
