@@ -291,7 +291,7 @@ func hashShard(t *testing.T, dir string) [32]byte {
 
 // checkShards checks a resumed sweep: a trial folder per trial of the
 // reference and no other, one shard in each (its three Parquet files, no
-// more), the shards finished before the resume untouched, and each trial's
+// more) and no live log, the shards finished before the resume untouched, and each trial's
 // log saying it ended ok once, last.
 func checkShards(t *testing.T, sweepDir string, before map[string][32]byte, ref *tables) {
 	t.Helper()
@@ -319,6 +319,9 @@ func checkShards(t *testing.T, sweepDir string, before map[string][32]byte, ref 
 		sort.Strings(names)
 		if !reflect.DeepEqual(names, []string{results.SpectraFile, results.StepsFile, "trial.parquet"}) {
 			t.Errorf("trial %s holds %v, want one shard", id, names)
+		}
+		if _, err := os.Stat(filepath.Join(dir, results.LiveFile)); err == nil {
+			t.Errorf("trial %s: a live log beside its shard after the resume", id)
 		}
 		if h, ok := before[id]; ok && h != hashShard(t, dir) {
 			t.Errorf("trial %s had finished before the resume, and the resume rewrote its shard", id)
