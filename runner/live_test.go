@@ -449,3 +449,28 @@ func plantLive(t *testing.T, sweepDir, id string, attempt, n int) {
 	f.WriteString(`{"step":`)
 	f.Close()
 }
+
+// BenchmarkReporterStep is the cost of one Reporter.Step with and without
+// the live log (one written-through line per step).
+func BenchmarkReporterStep(b *testing.B) {
+	for _, live := range []bool{false, true} {
+		b.Run(fmt.Sprintf("live=%v", live), func(b *testing.B) {
+			log := &lineLog{w: &bytes.Buffer{}}
+			p := newReporter(results.TrialRow{TrialID: "t1"}, log)
+			if live {
+				l, err := results.CreateLive(b.TempDir(), "t1", 1, fixedClock())
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer l.Close()
+				p.live = &liveSink{l: l, log: log}
+			}
+			for i := 0; b.Loop(); i++ {
+				p.Step(i, "train", "grad_norm", 0.123456789)
+				if len(p.steps) > 1<<16 {
+					p.steps = p.steps[:0]
+				}
+			}
+		})
+	}
+}
