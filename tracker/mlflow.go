@@ -146,12 +146,23 @@ func WriteMLflow(out string, sweeps []*Sweep) ([]MLRun, error) {
 type mlWriter struct {
 	root string
 	err  error
+	made map[string]bool // folders made, so each is made once
 }
 
-func (w *mlWriter) mkdir(rel string) {
-	if w.err == nil {
-		w.err = os.MkdirAll(filepath.Join(w.root, filepath.FromSlash(rel)), 0o755)
+func (w *mlWriter) mkdir(rel string) { w.mkdirAll(filepath.Join(w.root, filepath.FromSlash(rel))) }
+
+func (w *mlWriter) mkdirAll(dir string) {
+	if w.err != nil || w.made[dir] {
+		return
 	}
+	if w.err = os.MkdirAll(dir, 0o755); w.err != nil {
+		w.err = fmt.Errorf("mlflow: %w", w.err)
+		return
+	}
+	if w.made == nil {
+		w.made = map[string]bool{}
+	}
+	w.made[dir] = true
 }
 
 func (w *mlWriter) write(rel, content string) {
@@ -159,11 +170,11 @@ func (w *mlWriter) write(rel, content string) {
 		return
 	}
 	p := filepath.Join(w.root, filepath.FromSlash(rel))
-	if w.err = os.MkdirAll(filepath.Dir(p), 0o755); w.err == nil {
-		w.err = os.WriteFile(p, []byte(content), 0o644)
-	}
-	if w.err != nil {
-		w.err = fmt.Errorf("mlflow: %w", w.err)
+	w.mkdirAll(filepath.Dir(p))
+	if w.err == nil {
+		if w.err = os.WriteFile(p, []byte(content), 0o644); w.err != nil {
+			w.err = fmt.Errorf("mlflow: %w", w.err)
+		}
 	}
 }
 

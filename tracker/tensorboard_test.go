@@ -221,7 +221,7 @@ func TestTensorBoardIndependentReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	if keep := os.Getenv("PEFTBENCH_TRACKER_KEEP"); keep != "" {
-		keepExport(t, logdir, keep, trials, stepsOf)
+		keepExport(t, logdir, keep, trials, stepsOf, notes)
 	}
 	got := readEvents(t, logdir)
 	if len(got) != len(trials)+1 {
@@ -453,44 +453,50 @@ func sameHParam(g [2]json.RawMessage, w any) error {
 }
 
 // keepExport copies the export to keep/tb and writes keep/expected.json
-// (every step scalar and final metric per run, float32-rounded) for
-// testdata/tb_accumulator_check.py, which runs TensorBoard's own
-// EventAccumulator where TensorBoard is installed.
-func keepExport(t *testing.T, logdir, keep string, trials []results.TrialRow, stepsOf map[string][]results.StepRow) {
+// for testdata/tb_accumulator_check.py, which reads the export with
+// TensorBoard's own EventAccumulator where TensorBoard is installed: per
+// run every step scalar and final metric (float32-rounded, as text), the
+// hyperparameters and the test's identity of its configuration.
+func keepExport(t *testing.T, logdir, keep string, trials []results.TrialRow, stepsOf map[string][]results.StepRow, notes map[string]results.Annotation) {
 	t.Helper()
 	if err := os.CopyFS(filepath.Join(keep, "tb"), os.DirFS(logdir)); err != nil {
 		t.Fatal(err)
 	}
 	type point struct {
 		Step  int64  `json:"step"`
-		Value string `json:"value"` // the float32, as a float64's shortest text ("NaN", "+Inf" too)
+		Value string `json:"value"` // the float32 as a float64's shortest text ("NaN", "+Inf" too)
 	}
-	exp := map[string]map[string][]point{}
+	type run struct {
+		Scalars map[string][]point `json:"scalars"`
+		HParams map[string]any     `json:"hparams"`
+		Config  string             `json:"config"`
+		Status  int                `json:"status"`
+	}
+	exp := map[string]run{}
 	for i := range trials {
 		r := &trials[i]
-		runDir := findRun(t, logdir, r.TrialID)
 		m := map[string][]point{}
 		var last int64
 		for _, st := range stepsOf[r.TrialID] {
-			v := strconv.FormatFloat(float64(float32(st.Value)), 'g', -1, 64)
 			tag := st.Split + "/" + st.Metric
-			m[tag] = append(m[tag], point{st.Step, v})
+			m[tag] = append(m[tag], point{st.Step, strconv.FormatFloat(float64(float32(st.Value)), 'g', -1, 64)})
 			last = max(last, st.Step)
 		}
 		for col, w := range expectedFinals(r) {
-			v := strconv.FormatFloat(float64(float32(w)), 'g', -1, 64)
-			m[tracker.FinalPrefix+col] = append(m[tracker.FinalPrefix+col], point{last, v})
+			m[tracker.FinalPrefix+col] = []point{{last, strconv.FormatFloat(float64(float32(w)), 'g', -1, 64)}}
 		}
-		exp[runDir] = m
+		hp := expectedHParams(r)
+		hp["tags"] = strings.Join(notes[r.TrialID].Tags, ",")
+		exp[findRun(t, logdir, r.TrialID)] = run{m, hp, configIdentity(r), tracker.TBStatus(r.Status)}
 	}
-	b, err := json.MarshalIndent(exp, "", " ")
+	b, err := json.MarshalIndent(map[string]any{"runs": exp}, "", " ")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(filepath.Join(keep, "expected.json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("kept the export in %s/tb and its expected scalars in %s/expected.json", keep, keep)
+	t.Logf("kept the export in %s/tb and its expected contents in %s/expected.json", keep, keep)
 }
 
 // findRun is the run folder (relative, slash-separated) whose name ends
