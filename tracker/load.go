@@ -1,0 +1,165 @@
+package tracker
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"peftbench/results"
+)
+
+// Sweep is one results folder as the exporters read it.
+type Sweep struct {
+	Name string // the sweep's name (manifest), else the folder's
+	Dir  string
+	// SweepFile is the path the sweep was read from ("" if unknown).
+	SweepFile string
+	// Trials are in plan order; Flat has one row per trial, in that order.
+	Trials []results.TrialRow
+	Flat   *results.FlatTable
+	// Steps are each trial's step rows, in the order recorded.
+	Steps map[string][]results.StepRow
+	// Notes are the user's tags and notes by trial ID.
+	Notes map[string]results.Annotation
+	// nFixed is the number of Flat's columns before the hyperparameters.
+	nFixed int
+}
+
+// Load reads the results folder dir: its compacted tables, or its trial
+// shards where the tables are absent or behind them (note says so).
+// Running trials (live logs without a shard) are not read.
+func Load(dir string) (s *Sweep, note string, err error) {
+	s = &Sweep{Dir: dir, Name: filepath.Base(filepath.Clean(dir)), Steps: map[string][]results.StepRow{}}
+	if m, err := results.ReadManifest(dir); err == nil {
+		s.Name, s.SweepFile = cmp.Or(m.Sweep, s.Name), m.SweepFile
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, "", err
+	}
+	trialsPath := filepath.Join(dir, results.TrialsFile)
+	fromTables := false
+	switch _, err := os.Stat(trialsPath); {
+	case errors.Is(err, fs.ErrNotExist):
+		note = "no " + results.TrialsFile + ": read the trial shards"
+	case err != nil:
+		return nil, "", fmt.Errorf("%s: %w", dir, err)
+	default:
+		stale, err := results.TablesStale(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		if stale == "" {
+			fromTables = true
+		} else {
+			note = results.TrialsFile + " is stale (" + stale + "): read the trial shards"
+		}
+	}
+	if fromTables {
+		if s.Trials, err = results.ReadTrials(trialsPath); err != nil {
+			return nil, "", err
+		}
+		steps, err := results.ReadSteps(filepath.Join(dir, results.StepsFile))
+		if err != nil {
+			return nil, "", err
+		}
+		for _, r := range steps {
+			s.Steps[r.TrialID] = append(s.Steps[r.TrialID], r)
+		}
+	} else {
+		shards, err := results.ReadShards(dir)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(shards) == 0 {
+			return nil, "", fmt.Errorf("%s: no %s and no trial shards: not a results folder", dir, results.TrialsFile)
+		}
+		for id, sh := range shards {
+			s.Trials = append(s.Trials, sh.Trial)
+			s.Steps[id] = sh.Steps
+		}
+		slices.SortFunc(s.Trials, func(a, b results.TrialRow) int {
+			return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.TrialID, b.TrialID))
+		})
+	}
+	if s.Name == "" && len(s.Trials) > 0 {
+		s.Name = s.Trials[0].Sweep
+	}
+	if s.Notes, err = results.ReadAnnotations(dir); err != nil {
+		return nil, "", err
+	}
+	s.Flat = results.Flatten(s.Trials)
+	// Flatten appends the hyperparameter columns, derived from the
+	// configs, after the fixed ones: the same rows without configs give
+	// the count of the fixed ones.
+	bare := make([]results.TrialRow, len(s.Trials))
+	for i, t := range s.Trials {
+		t.Config = ""
+		bare[i] = t
+	}
+	s.nFixed = len(results.Flatten(bare).Columns)
+	return s, note, nil
+}
+
+// Value is one named cell of a trial's flat row: int64, float64, string
+// or bool (TypeJSON cells are their JSON text).
+type Value struct {
+	Name string
+	V    any
+}
+
+// notMetric are the numeric fixed columns that are not final metrics:
+// the plan position, and the ones that are hyperparameters.
+var notMetric = map[string]bool{"plan_index": true, "rank": true, "seed": true, "mitigate_lambda": true}
+
+// identityHParams are the fixed columns that are hyperparameters too.
+var identityHParams = []string{"method", "rank", "task", "seed", "phase", "mitigate_lambda"}
+
+// HParams returns trial i's hyperparameters: method, rank, task, seed
+// (phase and mitigate_lambda where set), then every hyperparameter column
+// of the flat table it has a value for, in the table's order.
+func (s *Sweep) HParams(i int) []Value {
+	row := s.Flat.Rows[i]
+	var out []Value
+	for _, name := range identityHParams {
+		for j := range s.nFixed {
+			if s.Flat.Columns[j].Name == name && row[j] != nil {
+				out = append(out, Value{name, row[j]})
+			}
+		}
+	}
+	for j := s.nFixed; j < len(s.Flat.Columns); j++ {
+		if row[j] != nil {
+			out = append(out, Value{s.Flat.Columns[j].Name, row[j]})
+		}
+	}
+	return out
+}
+
+// Metrics returns trial i's final metrics: every numeric fixed column of
+// the flat table (target_metric, forgetting, the efficiency columns,
+// intruders_<ε>, extra_<key>, …) it has a value for, as float64. A
+// peak_mem_bytes of 0 is "not measured" (as the configs registry reads
+// it), so it is left out.
+func (s *Sweep) Metrics(i int) []Value {
+	row := s.Flat.Rows[i]
+	var out []Value
+	for j := range s.nFixed {
+		c := s.Flat.Columns[j]
+		if notMetric[c.Name] || row[j] == nil {
+			continue
+		}
+		switch v := row[j].(type) {
+		case int64:
+			if v == 0 && c.Name == "peak_mem_bytes" {
+				continue
+			}
+			out = append(out, Value{c.Name, float64(v)})
+		case float64:
+			out = append(out, Value{c.Name, v})
+		}
+	}
+	return out
+}
