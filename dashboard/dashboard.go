@@ -3,8 +3,10 @@
 // curves that grow while a sweep writes its folder in another process, and
 // tags and notes stored in the folder's annotations sidecar. It only reads
 // the folders (but for annotations.json) and holds no state a restart
-// loses. `bench serve` runs it; the HTTP API is in the README of
-// docs/dashboard.md and the page in assets/ (embedded, no CDN).
+// loses. `bench serve` runs it. The HTTP API (all JSON; sweep s is the
+// s-th folder given to New): GET /api/sweeps, /api/runs?s=…, /api/steps?s=&id=,
+// /api/spectra?s=&id=, /api/version, and POST /api/annotate; the page is
+// assets/ (embedded in the binary, no CDN, no build step).
 package dashboard
 
 import (

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"sync"
 
 	"peftbench/results"
@@ -495,7 +494,3 @@ func (f *folder) spectra(id string) ([]results.SpectrumRow, []float64, error) {
 }
 
 var errNotFound = errors.New("not found")
-
-// formatEps is an intruder threshold as a column suffix, as
-// results.Flatten writes it.
-func formatEps(e float64) string { return strconv.FormatFloat(e, 'g', -1, 64) }
