@@ -303,9 +303,11 @@ func rawGet(t *testing.T, addr, path string) int {
 }
 
 // TestTraversal sends path traversals in every spelling as raw request
-// lines: each is 404, while the real files answer 200. Planted bugs it
-// catches: serving assets through http.FileServer over a folder, or
-// decoding the path before checking it (the %2e%2e and %252e rows).
+// lines: each is 404, while the real files answer 200. Planted bug it
+// catches: assets through http.FileServer with the raw-path check dropped
+// (its redirects and listings are not 404). Each traversal is refused
+// twice over (the raw and decoded path check, then exact routes and the
+// asset-name grammar), so dropping one layer alone is not caught.
 func TestTraversal(t *testing.T) {
 	dir := t.TempDir()
 	writeFixture(t, dir, "s", standardTrials[:1])
