@@ -84,6 +84,10 @@ type viewsChecks struct {
 			Lines, Points, Front int
 			Compare              string
 		} `json:"single"`
+		NoDirection struct {
+			Points, Front int
+			Note          string
+		} `json:"noDirection"`
 	} `json:"edge"`
 	TQ        []float64 `json:"tq"`
 	Injection struct {
@@ -332,6 +336,11 @@ func TestViewsInBrowser(t *testing.T) {
 		s := got.Edge.Single
 		if s.Lines != 1 || s.Points != 1 || s.Front != 1 || s.Compare == "" {
 			t.Errorf("one run: %d lines, %d points, %d on the front, compare message %q; want 1, 1, 1 and a message", s.Lines, s.Points, s.Front, s.Compare)
+		}
+		// grad norm has no direction: its two ok runs are drawn, no front.
+		nd := got.Edge.NoDirection
+		if nd.Points != 2 || nd.Front != 0 || !strings.Contains(nd.Note, "No front") {
+			t.Errorf("x without a direction: %d points, %d on a front, note %q; want 2, 0, \"No front…\"", nd.Points, nd.Front, nd.Note)
 		}
 	})
 
