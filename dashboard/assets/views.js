@@ -14,6 +14,18 @@
 // A run is addressed by its key `sweep:id` (peftViews.rowKey), because two
 // sweeps can hold the same trial ID (the ID hashes the configuration).
 // onSelect(keys, rows) gets those keys and the row objects.
+//
+// opts (all optional; a view picks defaults and the reader changes them
+// with the controls it builds, each change re-rendering the view and
+// calling opts.onChange(newOpts) so the page can keep the choice):
+//   parcoords: axes [keys], color key, brushes {key: {lo, hi, na} or
+//              {values, na}}, onBrush(brushes), onSelect(keys, rows),
+//              sweepNames
+//   pareto:    x key, y key, group (one point per configuration, mean over
+//              seeds), onSelect(keys, rows) on a click, onChange, sweepNames
+//   spectra:   eps (index into epsilons; default ε = 0.5), onChange
+//   compare:   metric key, a and b (sweep indices), onChange, sweepNames
+// sweepNames are the /api/sweeps names by index, shown as text.
 (function () {
   'use strict';
 
