@@ -22,8 +22,8 @@ import (
 	"peftbench/analysis"
 )
 
-// The views' browser test: testdata/views.html renders every view of
-// assets/views.js from the fixtures testdata/runs.json, spectra.json and
+// The views' browser test: testdata/views/views.html renders every view of
+// assets/views.js from the fixtures beside it: runs.json, spectra.json and
 // sweeps.json (two sweeps, several methods × seeds, a failed, a diverged
 // and a running run, full fine-tuning without a rank, a key only one sweep
 // has, markup in a sweep name, a tag, a note and a layer name), drives a
@@ -167,7 +167,7 @@ func TestViewsInBrowser(t *testing.T) {
 	// fetch() does not read file:// URLs: serve the package folder on loopback.
 	srv := httptest.NewServer(http.FileServer(http.Dir(".")))
 	defer srv.Close()
-	url := srv.URL + "/testdata/views.html"
+	url := srv.URL + "/testdata/views/views.html"
 
 	dom, logs := viewsRunChromium(t, bin, "--dump-dom", url)
 	if errs := viewsConsoleErrors(logs); len(errs) > 0 {
@@ -549,15 +549,15 @@ func viewsKeysByDesc(runs viewsRuns) map[string]string {
 	return out
 }
 
-// viewsFixture reads testdata/<name> into v.
+// viewsFixture reads testdata/views/<name> into v.
 func viewsFixture(t *testing.T, name string, v any) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := os.ReadFile(filepath.Join("testdata", "views", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatalf("testdata/%s: %v", name, err)
+		t.Fatalf("testdata/views/%s: %v", name, err)
 	}
 }
 
