@@ -6,7 +6,8 @@
 // loses. `bench serve` runs it. The HTTP API (all JSON; sweep s is the
 // s-th folder given to New): GET /api/sweeps, /api/runs?s=…, /api/steps?s=&id=,
 // /api/spectra?s=&id=, /api/version, and POST /api/annotate; the page is
-// assets/ (embedded in the binary, no CDN, no build step).
+// assets/ (embedded in the binary, no CDN, no build step; views.js holds
+// the parallel coordinates, Pareto, spectra and sweep-comparison views).
 package dashboard
 
 import (
