@@ -234,6 +234,24 @@ func TestBrowser(t *testing.T) {
 	waitJS(t, ctx, "tag shown", `document.querySelector('tr[data-run="0:t0"] .tag') !== null && document.querySelector('tr[data-run="0:t0"] .tag').textContent.startsWith("best-run")`)
 	setFilter(t, ctx, `tags == "best-run"`)
 	waitJS(t, ctx, "filter by tag", rowIDs+` === "0:t0"`)
+
+	// The page's tabs draw views.js's views over the filtered runs: a
+	// parallel-coordinates line per run and a Pareto point per finished run.
+	// Planted bug: the page passing all runs, not the filtered ones (5 lines).
+	setFilter(t, ctx, `status != "pending"`)
+	for _, tc := range []struct{ tab, what, expr string }{
+		{"parcoords", "a line per run", `document.querySelectorAll("#view svg path.pv-line").length === 5`},
+		{"pareto", "a point per ok run", `document.querySelectorAll("#view svg circle").length >= 2`},
+	} {
+		if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#tabs button[data-tab="`+tc.tab+`"]`))); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, ctx, tc.tab+": "+tc.what, tc.expr)
+		if got := evalString(t, ctx, `(document.querySelector("#view .error") || {textContent: ""}).textContent`); got != "" {
+			t.Errorf("%s view: %s", tc.tab, got)
+		}
+		screenshot(t, ctx, shots, "dashboard-"+tc.tab+".png")
+	}
 }
 
 // TestBrowserEscapes opens the page over a sweep whose name, a tag and a

@@ -589,13 +589,21 @@
 
   // ---- the views of views.js ----
   let spectraToken = 0;
+  const viewOpts = {};
   async function renderView() {
     const box = $("view");
     const V = window.peftViews || {};
     const fn = V[state.tab];
     const data = { columns: runs.columns, rows: filteredRows() };
-    const opts = { selected: state.sel.slice(), sweeps: sweeps.filter((s) => state.s.includes(s.index)),
-      onSelect: (keys) => { state.sel = keys.slice(); writeHash(); } };
+    // Each view's own choices (axes, brushes, ε, the sweeps compared) live
+    // in viewOpts so a live refetch redraws the view as the user left it.
+    const keep = viewOpts[state.tab] || (viewOpts[state.tab] = {});
+    const names = [];
+    for (const sw of sweeps) names[sw.index] = sw.name;
+    const opts = Object.assign({}, keep, { selected: state.sel.slice(), sweepNames: names,
+      onSelect: (keys) => { state.sel = keys.slice(); writeHash(); renderCurves(); },
+      onBrush: (brushes) => { keep.brushes = brushes; },
+      onChange: (next) => { for (const k of ["axes", "color", "x", "y", "group", "eps", "metric", "a", "b"]) if (k in next) keep[k] = next[k]; } });
     if (typeof fn !== "function") { box.replaceChildren(el("p", { class: "count", text: "This view is not available in this build." })); return; }
     try {
       if (state.tab === "spectra") {
