@@ -151,3 +151,32 @@ func UpdateAnnotation(sweepDir, trialID string, edit func(*Annotation)) (Annotat
 	}
 	return a, nil
 }
+
+// Annotate appends the user's annotations to a flat table as two string
+// columns, "tags" (comma-joined; CheckTag refuses commas in a tag) and
+// "note", null where a trial has none. A table whose sweep has no
+// annotations is left as it is.
+func (t *FlatTable) Annotate(ann map[string]Annotation) {
+	if len(ann) == 0 {
+		return
+	}
+	id := slices.IndexFunc(t.Columns, func(c FlatColumn) bool { return c.Name == "trial_id" })
+	if id < 0 {
+		return
+	}
+	t.Columns = append(t.Columns, FlatColumn{Name: "tags", Type: TypeString}, FlatColumn{Name: "note", Type: TypeString})
+	for i, row := range t.Rows {
+		var tags, note any
+		if s, ok := row[id].(string); ok {
+			if a, ok := ann[s]; ok {
+				if len(a.Tags) > 0 {
+					tags = strings.Join(a.Tags, ",")
+				}
+				if a.Note != "" {
+					note = a.Note
+				}
+			}
+		}
+		t.Rows[i] = append(row, tags, note)
+	}
+}

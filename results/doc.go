@@ -12,6 +12,8 @@
 //	  checksums.json      SHA-256 of the three tables, and the shards they
 //	                      were compacted from
 //	  .lock               held by the run writing the folder (pid, host)
+//	  annotations.json    the user's tags and notes per trial (bench serve;
+//	                      AnnotationsFile); never written by a run
 //	  tune.json           a tune sweep's selection ([protocol] kind = "tune",
 //	                      TuneRecord): per group the search points' validation
 //	                      scores, the point chosen and its test trials
@@ -214,7 +216,9 @@
 // columns only; TrialRow.Params holds the values by column name.
 //
 // `bench export-table DIR --format csv|jsonl` writes the same columns as
-// a flat table for tools without Parquet (pandas from Debian's packages).
+// a flat table for tools without Parquet (pandas from Debian's packages),
+// then, where the sweep has annotations, a tags (comma-joined) and a note
+// column.
 //
 // # steps.parquet
 //

@@ -42,7 +42,8 @@ func runExportTable(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "\nWrites the trials of the results folder DIR, one row per trial in plan order:")
 		fmt.Fprintln(stderr, "the columns of trials.parquet, with intruders as intruders_<ε> and extra as")
 		fmt.Fprintln(stderr, "extra_<key> columns, then one column per hyperparameter (lr, alpha, task_<option>, …;")
-		fmt.Fprintln(stderr, "see results/doc.go). A folder not compacted yet is read from its trial shards.")
+		fmt.Fprintln(stderr, "see results/doc.go), then tags and note where the sweep has annotations (bench serve).")
+		fmt.Fprintln(stderr, "A folder not compacted yet is read from its trial shards.")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, interleave(fs, args)); err != nil {
@@ -69,8 +70,14 @@ func runExportTable(args []string, stdout, stderr io.Writer) error {
 	if note != "" {
 		fmt.Fprintln(stderr, "bench export-table: "+note)
 	}
+	ann, err := results.ReadAnnotations(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("bench export-table: %w", err)
+	}
+	table := results.Flatten(rows)
+	table.Annotate(ann)
 	var buf bytes.Buffer
-	if err := write(&buf, results.Flatten(rows)); err != nil {
+	if err := write(&buf, table); err != nil {
 		return fmt.Errorf("bench export-table: %w", err)
 	}
 	if *out == "" {

@@ -178,6 +178,42 @@ func TestExportTableJSONLTypes(t *testing.T) {
 	}
 }
 
+// TestExportTableAnnotations: a sweep's tags and notes (bench serve's
+// annotations.json) become a tags and a note column, null for a trial
+// without them; a sweep without annotations has neither column (the
+// golden files). Planted bugs: the two columns swapped; one trial's
+// annotation on every row.
+func TestExportTableAnnotations(t *testing.T) {
+	dir, rows := exportFixture(t)
+	if _, err := results.UpdateAnnotation(dir, "t03", func(a *results.Annotation) {
+		a.Tags = []string{"<script>", "bad-lr"}
+		a.Note = "diverged, \"see\" log"
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := runExportTable([]string{dir, "--format", "jsonl"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != len(rows) {
+		t.Fatalf("%d lines, want %d", len(lines), len(rows))
+	}
+	for i, l := range lines {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		wantTags, wantNote := any(nil), any(nil)
+		if m["trial_id"] == "t03" {
+			wantTags, wantNote = "<script>,bad-lr", `diverged, "see" log`
+		}
+		if _, ok := m["tags"]; !ok || m["tags"] != wantTags || m["note"] != wantNote {
+			t.Errorf("line %d (%v): tags %#v note %#v, want %#v %#v", i, m["trial_id"], m["tags"], m["note"], wantTags, wantNote)
+		}
+	}
+}
+
 // TestExportTableUsage: wrong arguments are usage errors; a folder that
 // is not one is an error naming it; shards are read before compaction.
 func TestExportTableUsage(t *testing.T) {
