@@ -234,6 +234,12 @@ func TestServeLive(t *testing.T) {
 	n0 := js(path + `.dataset.points`)
 	wait("running curve grows", `Number(`+path+`.dataset.points) >= `+n0+` + 5`)
 	shot("serve-curve.png")
+	// The y ticks of a loss near 2.56e7 that moves by tens stay distinct
+	// (4 significant digits labelled two of them alike).
+	ticks := js(`[...document.querySelectorAll('#curves svg text[text-anchor="end"]')].map(t => t.textContent).filter(s => s !== "step").join(" ")`)
+	if f := strings.Fields(ticks); len(f) != 5 || len(slices.Compact(slices.Clone(f))) != 5 {
+		t.Errorf("y tick labels %q: want 5 distinct", ticks)
+	}
 
 	fast := js(`[...document.querySelectorAll("#runs tbody tr[data-run]")].find(r => r.querySelector(".status").textContent === "ok").dataset.run`)
 	if err := chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`tr[data-run="`+fast+`"] input.addtag`), "keep\r")); err != nil {

@@ -263,6 +263,17 @@
     return String(Number(v.toPrecision(4)));
   };
 
+  // tickLabels formats an axis's tick values with the fewest significant
+  // digits (3 at least) that keep them distinct: a loss near 2.5e7 that
+  // moves by 50 needs 8, and 4 would label two ticks alike.
+  function tickLabels(vals) {
+    for (let p = 3; p <= 15; p++) {
+      const labs = vals.map((v) => String(Number(v.toPrecision(p))));
+      if (new Set(labs).size === vals.length) return labs;
+    }
+    return vals.map(String);
+  }
+
   // ---- rendering ----
   function renderSweeps() {
     const box = $("sweeps");
@@ -566,10 +577,12 @@
     const sy = (y) => T + (1 - (ty(y) - y0) / (y1 - y0)) * (H - T - B);
     root.append(svg("line", { class: "axis", x1: L, y1: H - B, x2: W - R, y2: H - B }), svg("line", { class: "axis", x1: L, y1: T, x2: L, y2: H - B }));
     const label = (x, y, s, anchor) => { const t = svg("text", { x, y, "text-anchor": anchor || "start" }); t.textContent = s; root.append(t); };
+    const yt = [0, 1, 2, 3, 4].map((i) => { const yv = y0 + (y1 - y0) * i / 4; return state.log ? Math.pow(10, yv) : yv; });
+    const ylab = tickLabels(yt);
     for (let i = 0; i <= 4; i++) {
-      const xv = x0 + (x1 - x0) * i / 4, yv = y0 + (y1 - y0) * i / 4;
+      const xv = x0 + (x1 - x0) * i / 4;
       label(sx(xv), H - B + 14, fmt(Math.round(xv)), "middle");
-      label(L - 4, T + (1 - i / 4) * (H - T - B) + 4, fmt(state.log ? Math.pow(10, yv) : yv), "end");
+      label(L - 4, T + (1 - i / 4) * (H - T - B) + 4, ylab[i], "end");
     }
     label(W - R, H - 4, "step", "end");
     lines.forEach((l, i) => {
