@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,7 +43,7 @@ echo '{"type":"summary","metrics":{"target_loss":0.'$seed'}}'
 // startSweep writes the trainer and a sweep of lora ranks 2 and 4 × 2
 // seeds, and starts `bench run` on it; it returns the sweep folder and the
 // running command (killed at cleanup).
-func startSweep(t *testing.T, bench string, env ...string) (string, *exec.Cmd, *strings.Builder) {
+func startSweep(t *testing.T, bench string, env ...string) (string, *exec.Cmd, *syncBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "trainer.sh"), []byte(liveTrainer), 0o755); err != nil {
@@ -69,12 +70,30 @@ command = ["./trainer.sh"]
 	return filepath.Join(out, "live"), cmd, stderr
 }
 
-func runSweep(t *testing.T, bench, sweep, out string, env ...string) (*exec.Cmd, *strings.Builder) {
+// syncBuffer is a child's stderr, read by the test while the child writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func runSweep(t *testing.T, bench, sweep, out string, env ...string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(bench, "run", sweep, "--out", out, "--cache", t.TempDir())
 	cmd.Dir = filepath.Dir(sweep)
 	cmd.Env = append(os.Environ(), env...)
-	var stderr strings.Builder
+	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -139,7 +158,7 @@ func TestServeLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var srvErr strings.Builder
+	var srvErr syncBuffer
 	srv.Stderr = &srvErr
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
