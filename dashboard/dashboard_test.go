@@ -56,7 +56,8 @@ func writeFixture(t testing.TB, dir, sweep string, trials []fixtureTrial) {
 		switch {
 		case tr.done:
 			row := results.TrialRow{Sweep: sweep, TrialID: tr.id, Method: tr.method, Rank: tr.rank, Task: "teacher-shift",
-				Seed: tr.seed, Index: int64(i), Config: raws[i], Attempts: 1}
+				Seed: tr.seed, Index: int64(i), Config: raws[i], Attempts: 1,
+				StartedAt: fixtureEnded.Add(-time.Minute), EndedAt: fixtureEnded}
 			row.ClearMetrics()
 			row.Status = tr.status
 			if tr.status != results.StatusOK {
@@ -90,6 +91,9 @@ func writeFixture(t testing.TB, dir, sweep string, trials []fixtureTrial) {
 		}
 	}
 }
+
+// fixtureEnded is when the fixture's finished trials ended.
+var fixtureEnded = time.Unix(1700000100, 0).UTC()
 
 // standardTrials: two lora configurations of two seeds each (one seed of
 // the second failed), a full trial running, one pending.
@@ -230,12 +234,20 @@ func TestRuns(t *testing.T) {
 func TestSteps(t *testing.T) {
 	dir := t.TempDir()
 	writeFixture(t, dir, "s", standardTrials)
-	// A stale live log beside t3's complete shard, of an earlier attempt.
-	l, err := results.CreateLive(dir, "t3", 1, time.Now())
+	// A stale live log beside t3's complete shard, begun before its trial
+	// ended (a kill between the shard's write and the log's removal).
+	l, err := results.CreateLive(dir, "t3", 1, fixtureEnded.Add(-30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.Append(1, "train", "loss", 99)
+	l.Close()
+	// t2 rerun (an ASHA promotion, a forced rerun): a log begun after its
+	// shard's trial ended wins until the new shard lands.
+	if l, err = results.CreateLive(dir, "t2", 2, fixtureEnded.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	l.Append(1, "train", "loss", 7)
 	l.Close()
 	srv, err := New([]string{dir})
 	if err != nil {
@@ -257,6 +269,25 @@ func TestSteps(t *testing.T) {
 	}
 	if a.Source != "shard" || len(a.Steps) != 3 || a.Steps[1].Value != "+Inf" || a.Steps[0].Value != 1.0 {
 		t.Errorf("t3: %+v", a)
+	}
+	a = stepsAnswer{}
+	getJSON(t, srv, "/api/steps?s=0&id=t2", &a)
+	if a.Source != "live" || len(a.Steps) != 1 || a.Attempt != 2 || a.Steps[0].Value != 7.0 {
+		t.Errorf("t2 rerunning: %+v, want its live log's one step", a)
+	}
+	var runs runsAnswer
+	getJSON(t, srv, "/api/runs?s=0", &runs)
+	for _, r := range runs.Rows {
+		switch r.ID {
+		case "t2":
+			if r.Status == "ok" || r.Live == nil || r.Live.Attempt != 2 || r.Values["target_metric"] != nil {
+				t.Errorf("t2 rerunning: status %q live %+v target_metric %v, want it shown from its live log", r.Status, r.Live, r.Values["target_metric"])
+			}
+		case "t3":
+			if r.Status != "diverged" || r.Live != nil {
+				t.Errorf("t3 beside a stale log: status %q live %+v, want its shard's", r.Status, r.Live)
+			}
+		}
 	}
 	a = stepsAnswer{}
 	getJSON(t, srv, "/api/steps?s=0&id=t4", &a)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"peftbench/results"
 )
@@ -277,7 +278,7 @@ func (f *folder) refresh(s *scan) error {
 		} else {
 			e.key = k
 		}
-		if k.live.exists && f.shards[id].row == nil {
+		if k.live.exists {
 			if l := f.lives[id]; l == nil || l.key != k.live {
 				lv, err := results.ReadLive(f.dir, id)
 				f.lives[id] = &liveEntry{key: k.live, live: lv, err: err}
@@ -313,6 +314,9 @@ func (f *folder) trialRows(s *scan) []trialState {
 		ts := trialState{id: id}
 		e := f.shards[id]
 		switch {
+		case f.rerunning(id):
+			ts.row = f.completeRow(id)
+			ts.status = f.liveStatus(id, &ts, s)
 		case e != nil && e.row != nil:
 			ts.row = *e.row
 			ts.status = e.row.Status
@@ -326,19 +330,8 @@ func (f *folder) trialRows(s *scan) []trialState {
 			ts.status = "pending"
 			if e != nil && e.err != nil {
 				ts.status, ts.row.Error = "damaged", e.err.Error()
-			} else if l := f.lives[id]; l != nil {
-				ts.status = "killed"
-				if s.writer.alive {
-					ts.status = "running"
-				}
-				if l.err != nil {
-					ts.row.Error = l.err.Error()
-				} else {
-					ts.live = &liveRef{Attempt: l.live.Header.Attempt}
-					for _, st := range l.live.Steps {
-						ts.live.Step = max(ts.live.Step, st.Step)
-					}
-				}
+			} else if f.lives[id] != nil {
+				ts.status = f.liveStatus(id, &ts, s)
 			}
 			if pl == nil && ts.status == "pending" {
 				return // a folder with no row nor plan entry: nothing to show
@@ -407,9 +400,60 @@ func (f *folder) shard(id string, s *scan) (*results.Shard, error) {
 	return sh, nil
 }
 
+// liveStatus is the status of a trial shown from its live log: running
+// while the folder's writer is alive, else killed; it sets ts's live
+// reference (attempt, last step) or the log's read error.
+func (f *folder) liveStatus(id string, ts *trialState, s *scan) string {
+	l := f.lives[id]
+	status := "killed"
+	if s.writer.alive {
+		status = "running"
+	}
+	if l.err != nil {
+		ts.row.Error = l.err.Error()
+		return status
+	}
+	ts.live = &liveRef{Attempt: l.live.Header.Attempt}
+	for _, st := range l.live.Steps {
+		ts.live.Step = max(ts.live.Step, st.Step)
+	}
+	return status
+}
+
+// completeRow is the trial's row from its shard, else from the table.
+func (f *folder) completeRow(id string) results.TrialRow {
+	if e := f.shards[id]; e != nil && e.row != nil {
+		return *e.row
+	}
+	return *f.table[id]
+}
+
+// rerunning reports whether a trial with a complete row is being run
+// again: its live log began after that row's trial ended (an ASHA
+// promotion, or a forced rerun). The log then wins until the new shard
+// lands. A log that began before is stale (a kill between the shard's
+// write and the log's removal) and the row wins.
+func (f *folder) rerunning(id string) bool {
+	l := f.lives[id]
+	if l == nil || l.err != nil || l.live == nil {
+		return false
+	}
+	var ended time.Time
+	switch e := f.shards[id]; {
+	case e != nil && e.row != nil:
+		ended = e.row.EndedAt
+	case f.table[id] != nil && (e == nil || e.err == nil):
+		ended = f.table[id].EndedAt
+	default:
+		return false
+	}
+	return !ended.IsZero() && l.live.Header.Started.After(ended)
+}
+
 // steps returns a trial's per-step rows and where they came from: its
-// shard, else the compacted steps table, else its live log (a shard wins
-// over a live log, which is then stale).
+// shard, else the compacted steps table, else its live log. A shard wins
+// over a live log that began before the shard's trial ended (stale); a
+// log that began after it is a rerun's and wins (see rerunning).
 func (f *folder) steps(id string) (rows []results.StepRow, attempt int64, source string, err error) {
 	s, err := f.scan()
 	if err != nil {
@@ -419,6 +463,10 @@ func (f *folder) steps(id string) (rows []results.StepRow, attempt int64, source
 	defer f.mu.Unlock()
 	if err := f.refresh(s); err != nil {
 		return nil, 0, "", err
+	}
+	if f.rerunning(id) {
+		l := f.lives[id]
+		return l.live.Steps, int64(l.live.Header.Attempt), "live", nil
 	}
 	sh, err := f.shard(id, s)
 	if err != nil {

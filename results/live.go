@@ -27,7 +27,9 @@ import (
 // attempt's steps. When the trial's shard is written its steps are in the
 // shard, and through compaction in steps.parquet; the runner then removes
 // the log. A log beside no complete shard is a trial that is running or
-// was killed.
+// was killed; one beside a shard is a rerun's (an ASHA promotion, a
+// forced rerun) when its header's Started is after the shard's EndedAt,
+// else stale (a kill between the shard's write and the log's removal).
 const LiveFile = "live.jsonl"
 
 // LiveHeader is a live log's first line.
