@@ -4,8 +4,8 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"peftbench/internal/browsertest"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,28 +17,9 @@ import (
 	"peftbench/results"
 )
 
-// chromium returns the browser to test with: $PEFTBENCH_CHROMIUM, else
-// chromium on PATH; it skips the test under -short or without one.
-func chromium(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("dashboard: browser test skipped in -short mode")
-	}
-	if p := os.Getenv("PEFTBENCH_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("dashboard: no chromium on PATH (apt-get install chromium, or set PEFTBENCH_CHROMIUM): skipping the browser test")
-	return ""
-}
-
 // browser starts headless Chromium for the test, bounded by limit.
 func browser(t *testing.T, limit time.Duration) context.Context {
-	bin := chromium(t)
+	bin := browsertest.Chromium(t, "dashboard: the page")
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(bin), chromedp.NoSandbox,
 		chromedp.DisableGPU, chromedp.WindowSize(1400, 1000), chromedp.UserDataDir(t.TempDir()))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)

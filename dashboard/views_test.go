@@ -1,8 +1,6 @@
 package dashboard
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -10,14 +8,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"peftbench/internal/browsertest"
 	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"peftbench/analysis"
 )
@@ -151,7 +148,7 @@ func TestViewsInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("dashboard: browser test skipped in -short mode")
 	}
-	bin := viewsChromium(t)
+	bin := browsertest.Chromium(t, "dashboard: views.js")
 	var runs viewsRuns
 	var spectra viewsSpectra
 	var sweeps []struct{ Name string }
@@ -169,8 +166,8 @@ func TestViewsInBrowser(t *testing.T) {
 	defer srv.Close()
 	url := srv.URL + "/testdata/views/views.html"
 
-	dom, logs := viewsRunChromium(t, bin, "--dump-dom", url)
-	if errs := viewsConsoleErrors(logs); len(errs) > 0 {
+	dom, logs := browsertest.Run(t, bin, "--virtual-time-budget=10000", "--dump-dom", url)
+	if errs := browsertest.ConsoleErrors(logs); len(errs) > 0 {
 		t.Errorf("console messages (the page logs none):\n%s", strings.Join(errs, "\n"))
 	}
 	if strings.Contains(dom, "data-pwned") {
@@ -372,7 +369,7 @@ func TestViewsInBrowser(t *testing.T) {
 	shots := t.TempDir()
 	for _, v := range []string{"parcoords", "pareto", "spectra", "compare"} {
 		shot := filepath.Join(shots, "views-"+v+".png")
-		_, logs := viewsRunChromium(t, bin, "--screenshot="+shot, "--window-size=1100,800", url+"?only="+v)
+		_, logs := browsertest.Run(t, bin, "--virtual-time-budget=10000", "--screenshot="+shot, "--window-size=1100,800", url+"?only="+v)
 		info, err := os.Stat(shot)
 		if err != nil || info.Size() < 5_000 {
 			t.Errorf("no screenshot of %s (%v); stderr:\n%s", v, err, logs)
@@ -559,52 +556,4 @@ func viewsFixture(t *testing.T, name string, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("testdata/views/%s: %v", name, err)
 	}
-}
-
-// viewsChromium finds a Chromium binary: $PEFTBENCH_CHROMIUM, else
-// chromium or chromium-browser on PATH; skips the test without one.
-func viewsChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PEFTBENCH_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("dashboard: no chromium on PATH (apt-get install chromium, or set PEFTBENCH_CHROMIUM): skipping the browser test of views.js")
-	return ""
-}
-
-// viewsRunChromium runs headless Chromium once (bounded by a minute) and
-// returns its stdout and stderr. The virtual-time budget lets the page's
-// fetches and rendering finish before the DOM is dumped or shot.
-func viewsRunChromium(t *testing.T, bin string, args ...string) (stdout, stderr string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-dev-shm-usage", "--hide-scrollbars", "--enable-logging=stderr", "--v=0",
-		"--virtual-time-budget=10000", "--user-data-dir=" + t.TempDir()}
-	cmd := exec.CommandContext(ctx, bin, append(base, args...)...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s", bin, err, errb.String())
-	}
-	return out.String(), errb.String()
-}
-
-// viewsConsoleErrors picks the console messages out of Chromium's log
-// (lines with ":CONSOLE"); the test page logs nothing, so every one counts.
-func viewsConsoleErrors(log string) []string {
-	var errs []string
-	for _, line := range strings.Split(log, "\n") {
-		if strings.Contains(line, ":CONSOLE") {
-			errs = append(errs, line)
-		}
-	}
-	return errs
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"peftbench/internal/browsertest"
 	"slices"
 	"strings"
 	"sync"
@@ -149,7 +150,7 @@ func slowTrials(t *testing.T, sweepDir string, n int) []string {
 // for the page's own origin (no tag in the file).
 func TestServeLive(t *testing.T) {
 	bench := benchBinary(t)
-	browser := chromiumPath(t)
+	browser := browsertest.Chromium(t, "bench serve: TestServeLive")
 	sweepDir, run, runErr := startSweep(t, bench)
 	slow := slowTrials(t, sweepDir, 5) // the fast trials write 3
 
@@ -272,22 +273,6 @@ func TestServeLive(t *testing.T) {
 	if run.ProcessState != nil {
 		t.Errorf("the sweep ended before the checks: the slow trials were not running throughout")
 	}
-}
-
-// chromiumPath is the browser for the browser tests (see plots'): skipped
-// without one.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("PEFTBENCH_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("bench: no chromium on PATH (apt-get install chromium, or set PEFTBENCH_CHROMIUM): skipping the dashboard browser test")
-	return ""
 }
 
 type runRow struct {
