@@ -1,11 +1,13 @@
 package results
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -118,4 +120,57 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
+}
+
+// ReadFinished reads the finished trials of the results folder dir, in
+// plan order, and with steps their step rows: from the compacted tables
+// when they hold exactly the shards there are, else from the shards, with
+// a note saying why. A folder with neither is an error naming it. It is
+// the one reading of a folder that the exports (bench export-table,
+// bench export-tracker) share.
+func ReadFinished(dir string, steps bool) (trials []TrialRow, stepRows []StepRow, note string, err error) {
+	path := filepath.Join(dir, TrialsFile)
+	_, err = os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		note = "no " + TrialsFile + ": read the trial shards"
+	case err != nil:
+		return nil, nil, "", err
+	default:
+		stale, err := TablesStale(dir)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if stale == "" {
+			if trials, err = ReadTrials(path); err != nil {
+				return nil, nil, "", err
+			}
+			if steps {
+				if stepRows, err = ReadSteps(filepath.Join(dir, StepsFile)); err != nil {
+					return nil, nil, "", err
+				}
+			}
+			return trials, stepRows, "", nil
+		}
+		note = TrialsFile + " is stale (" + stale + "): read the trial shards"
+	}
+	shards, err := ReadShards(dir)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if len(shards) == 0 {
+		return nil, nil, "", fmt.Errorf("%s: no %s and no trial shards: not a results folder", dir, TrialsFile)
+	}
+	for _, s := range shards {
+		trials = append(trials, s.Trial)
+	}
+	slices.SortFunc(trials, func(a, b TrialRow) int {
+		return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.TrialID, b.TrialID))
+	})
+	if steps {
+		for _, t := range trials {
+			stepRows = append(stepRows, shards[t.TrialID].Steps...)
+		}
+	}
+	return trials, stepRows, note, nil
 }

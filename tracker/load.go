@@ -3,11 +3,8 @@ package tracker
 import (
 	"cmp"
 	"errors"
-	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"slices"
 
 	"peftbench/results"
 )
@@ -39,50 +36,12 @@ func Load(dir string) (s *Sweep, note string, err error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, "", err
 	}
-	trialsPath := filepath.Join(dir, results.TrialsFile)
-	fromTables := false
-	switch _, err := os.Stat(trialsPath); {
-	case errors.Is(err, fs.ErrNotExist):
-		note = "no " + results.TrialsFile + ": read the trial shards"
-	case err != nil:
-		return nil, "", fmt.Errorf("%s: %w", dir, err)
-	default:
-		stale, err := results.TablesStale(dir)
-		if err != nil {
-			return nil, "", err
-		}
-		if stale == "" {
-			fromTables = true
-		} else {
-			note = results.TrialsFile + " is stale (" + stale + "): read the trial shards"
-		}
+	var steps []results.StepRow
+	if s.Trials, steps, note, err = results.ReadFinished(dir, true); err != nil {
+		return nil, "", err
 	}
-	if fromTables {
-		if s.Trials, err = results.ReadTrials(trialsPath); err != nil {
-			return nil, "", err
-		}
-		steps, err := results.ReadSteps(filepath.Join(dir, results.StepsFile))
-		if err != nil {
-			return nil, "", err
-		}
-		for _, r := range steps {
-			s.Steps[r.TrialID] = append(s.Steps[r.TrialID], r)
-		}
-	} else {
-		shards, err := results.ReadShards(dir)
-		if err != nil {
-			return nil, "", err
-		}
-		if len(shards) == 0 {
-			return nil, "", fmt.Errorf("%s: no %s and no trial shards: not a results folder", dir, results.TrialsFile)
-		}
-		for id, sh := range shards {
-			s.Trials = append(s.Trials, sh.Trial)
-			s.Steps[id] = sh.Steps
-		}
-		slices.SortFunc(s.Trials, func(a, b results.TrialRow) int {
-			return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.TrialID, b.TrialID))
-		})
+	for _, r := range steps {
+		s.Steps[r.TrialID] = append(s.Steps[r.TrialID], r)
 	}
 	if s.Name == "" && len(s.Trials) > 0 {
 		s.Name = s.Trials[0].Sweep

@@ -2,18 +2,13 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/csv"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -63,7 +58,7 @@ func runExportTable(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return usageErrorf("bench export-table: --format %q: want csv or jsonl", *format)
 	}
-	rows, note, err := loadTrialRows(fs.Arg(0))
+	rows, _, note, err := results.ReadFinished(fs.Arg(0), false)
 	if err != nil {
 		return fmt.Errorf("bench export-table: %w", err)
 	}
@@ -88,44 +83,6 @@ func runExportTable(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("bench export-table: %w", err)
 	}
 	return nil
-}
-
-// loadTrialRows reads the trials of the results folder dir: its
-// trials.parquet, or its shards (in plan order) when the table is absent
-// or behind them, with a note saying so.
-func loadTrialRows(dir string) (rows []results.TrialRow, note string, err error) {
-	path := filepath.Join(dir, results.TrialsFile)
-	_, err = os.Stat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		note = "no " + results.TrialsFile + ": read the trial shards"
-	case err != nil:
-		return nil, "", err
-	default:
-		stale, serr := results.TablesStale(dir)
-		if serr == nil && stale == "" {
-			rows, err = results.ReadTrials(path)
-			return rows, "", err
-		}
-		if serr != nil {
-			return nil, "", serr
-		}
-		note = results.TrialsFile + " is stale (" + stale + "): read the trial shards"
-	}
-	shards, err := results.ReadShards(dir)
-	if err != nil {
-		return nil, "", err
-	}
-	if len(shards) == 0 {
-		return nil, "", fmt.Errorf("%s: no %s and no trial shards: not a results folder", dir, results.TrialsFile)
-	}
-	for _, s := range shards {
-		rows = append(rows, s.Trial)
-	}
-	slices.SortFunc(rows, func(a, b results.TrialRow) int {
-		return cmp.Or(cmp.Compare(a.Index, b.Index), cmp.Compare(a.TrialID, b.TrialID))
-	})
-	return rows, note, nil
 }
 
 // writeCSV writes t as RFC 4180 CSV (CRLF line ends, quoted where
