@@ -56,7 +56,7 @@ func TestRoPEHalfSplit(t *testing.T) {
 	x.Data[0] = 1 // column 0 pairs with column 2
 	g := NewGraph()
 	y := g.RoPE(x, r, []int{3})
-	a0 := 3.0 * 1                   // inv_freq[0] = 1
+	a0 := 3.0 * 1                    // inv_freq[0] = 1
 	a1 := 3.0 / math.Pow(100, 2.0/4) // inv_freq[1]
 	want := []float64{math.Cos(a0), 0, math.Sin(a0), 0, 0, 0}
 	for i, w := range want {
