@@ -80,17 +80,23 @@ var parityCases = []string{"gpt2", "gpt2-bare", "neox", "neox-sequential", "llam
 
 // TestLogitsMatchPython is the first half of acceptance 1: the logits of
 // each tiny checkpoint equal those of parity.py's own forward, to 1e-5
-// relative (max |Δ| / max |logit|).
+// relative (max |Δ| / max |logit|; measured 3e-7 to 1.1e-6), and Loss
+// equals its shifted, −100-ignoring cross-entropy to 1e-5.
 //
-// Planted bugs, each confirmed to fail this test (relative error in
-// brackets, the case that catches it):
-//   - RoPE interleaved (pairs 2i, 2i+1) instead of rotate_half: llama,
-//     qwen2, neox [≈1e-1];
-//   - NeoX activation tanh-GELU instead of erf-GELU: neox [≈1e-4];
-//   - NeoX q|k|v as three blocks instead of per head: neox [≈1];
-//   - GQA kv head j%nKV instead of j/nRep: llama, qwen2 [≈1e-1];
-//   - GPT-2 Conv1D weights not transposed: gpt2 (shape error at load, as
-//     c_attn is [in, 3·in]; with the shape check removed [≈1]).
+// Planted bugs, each confirmed to fail this test (relative logit error
+// measured, the cases that caught it):
+//   - RoPE interleaved (pairs 2i, 2i+1) instead of rotate_half: neox 0.33,
+//     neox-sequential 0.54, llama 1.0, llama-tied-sharded 0.62, qwen2 0.56;
+//   - NeoX activation tanh-GELU instead of erf-GELU: neox 2.6e-4,
+//     neox-sequential 2.2e-4;
+//   - NeoX q|k|v as three blocks instead of per head: neox 0.82,
+//     neox-sequential 1.2;
+//   - GQA kv head h%nKV instead of h/nRep: llama 1.4, llama-tied-sharded
+//     1.2, qwen2 1.0 (and nn's TestGroupedAttentionHeadMap);
+//   - GPT-2 Conv1D weights read as [out, in] without the transpose: gpt2
+//     1.2, gpt2-bare 1.6;
+//   - Loss without the shift (position t scored against label t): every
+//     case's loss differs (3.44 against 6.12 for gpt2).
 func TestLogitsMatchPython(t *testing.T) {
 	dir := parityFolders(t)
 	for _, name := range parityCases {
@@ -101,8 +107,9 @@ func TestLogitsMatchPython(t *testing.T) {
 				t.Fatal(err)
 			}
 			var in struct {
-				Batch, Seq int
-				IDs        []int
+				Batch, Seq  int
+				IDs, Labels []int
+				Loss        float64
 			}
 			data, err := os.ReadFile(filepath.Join(d, "ids.json"))
 			if err != nil {
@@ -133,6 +140,11 @@ func TestLogitsMatchPython(t *testing.T) {
 			t.Logf("%s (%s, %d layers, vocab %d): max |Δ| %.3g, max |logit| %.3g, relative %.3g", name, m.Cfg.ModelType, m.Cfg.Layers, m.Cfg.Vocab, diff, scale, rel)
 			if rel > 1e-5 {
 				t.Errorf("logits differ from parity.py's: relative %.3g > 1e-5", rel)
+			}
+			// The loss: shifted labels, −100 ignored, one mean over the batch.
+			loss := m.Loss(g, in.IDs, in.Labels, in.Batch, in.Seq).Data[0]
+			if d := math.Abs(float64(loss) - in.Loss); d > 1e-5*in.Loss {
+				t.Errorf("Loss %.7g, parity.py %.7g", loss, in.Loss)
 			}
 		})
 	}

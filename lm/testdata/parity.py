@@ -7,7 +7,7 @@ Writes one tiny random Hugging Face checkpoint folder per case under OUTDIR
 hand-made safetensors writer (8-byte little-endian header length, JSON
 header, raw little-endian data), plus ids.json (the token ids) and
 logits.f32 (little-endian float32, batch*seq*vocab) computed by the forward
-passes below. They are written from the published architectures (GPT-2,
+passes below, with labels and the shifted causal-LM loss in ids.json. They are written from the published architectures (GPT-2,
 GPT-NeoX/Pythia, Llama, Qwen2), in fp32 on the weights as stored (F16/BF16
 rounded), with torch only: transformers is not used and nothing computed by
 the Go code is read. Exit status 3 when torch is missing.
@@ -319,6 +319,13 @@ def main(out):
                 logits = neox_forward(cfg, w, ids)
             else:
                 logits = llama_forward(cfg, w, ids)
+        # The causal-LM loss as transformers defines it: shift inside,
+        # ignore_index -100, mean over the batch's non-ignored targets.
+        labels = ids.clone()
+        labels[0, 2] = -100
+        labels[1, 5] = -100
+        v = logits.shape[-1]
+        loss = F.cross_entropy(logits[:, :-1].reshape(-1, v), labels[:, 1:].reshape(-1), ignore_index=-100)
         files = {}
         prefix = opt.get("prefix", "")
         for k, v in w.items():
@@ -357,7 +364,8 @@ def main(out):
         else:
             write_safetensors(os.path.join(d, "model.safetensors"), files)
         with open(os.path.join(d, "ids.json"), "w") as f:
-            json.dump({"batch": B, "seq": T, "ids": ids.flatten().tolist()}, f)
+            json.dump({"batch": B, "seq": T, "ids": ids.flatten().tolist(),
+                       "labels": labels.flatten().tolist(), "loss": float(loss)}, f)
         with open(os.path.join(d, "logits.f32"), "wb") as f:
             f.write(logits.contiguous().numpy().astype("<f4").tobytes())
         print(name, tuple(logits.shape), float(logits.abs().max()))
