@@ -32,6 +32,9 @@ import (
 // The model has no dropout (transformers' eval mode; a parity run switches
 // HF's off), positions are 0…seq−1 in every sequence (right padding), and
 // attention is causal over the whole sequence (no padding mask).
+//
+// Forward passes on one Model share its position buffer: run them from one
+// goroutine, or Clone a model per goroutine.
 type Model struct {
 	Cfg *Config
 	Dir string // the folder it was loaded from
