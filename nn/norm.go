@@ -9,6 +9,12 @@ const NormEps = 1e-5
 // variance, ε = NormEps) and applies y = x̂·gamma + beta. gamma and beta
 // have length Cols; beta may be nil.
 func (g *Graph) LayerNorm(x, gamma, beta *Tensor) *Tensor {
+	return g.LayerNormEps(x, gamma, beta, NormEps)
+}
+
+// LayerNormEps is LayerNorm with its own ε (a checkpoint's
+// layer_norm_epsilon).
+func (g *Graph) LayerNormEps(x, gamma, beta *Tensor, eps float64) *Tensor {
 	r, c := x.Rows(), x.Cols()
 	mustVec("LayerNorm", gamma, c, "gamma")
 	if beta != nil {
@@ -28,7 +34,7 @@ func (g *Graph) LayerNorm(x, gamma, beta *Tensor) *Tensor {
 			d := float64(e) - mu
 			v += d * d
 		}
-		rs := 1 / math.Sqrt(v/float64(c)+NormEps)
+		rs := 1 / math.Sqrt(v/float64(c)+eps)
 		for j, e := range xr {
 			h := float32((float64(e) - mu) * rs)
 			if rec {
@@ -80,7 +86,10 @@ func backLayerNorm(g *Graph, n *node) {
 
 // RMSNorm scales each row of x by 1/√(mean(x²)+ε) (ε = NormEps) and then
 // by gamma (length Cols).
-func (g *Graph) RMSNorm(x, gamma *Tensor) *Tensor {
+func (g *Graph) RMSNorm(x, gamma *Tensor) *Tensor { return g.RMSNormEps(x, gamma, NormEps) }
+
+// RMSNormEps is RMSNorm with its own ε (a checkpoint's rms_norm_eps).
+func (g *Graph) RMSNormEps(x, gamma *Tensor, eps float64) *Tensor {
 	r, c := x.Rows(), x.Cols()
 	mustVec("RMSNorm", gamma, c, "gamma")
 	rec := g.needs(x, gamma)
@@ -91,7 +100,7 @@ func (g *Graph) RMSNorm(x, gamma *Tensor) *Tensor {
 	}
 	for i := range r {
 		xr, yr := x.Data[i*c:(i+1)*c], y.Data[i*c:(i+1)*c]
-		rs := float32(1 / math.Sqrt(dot(xr, xr)/float64(c)+NormEps))
+		rs := float32(1 / math.Sqrt(dot(xr, xr)/float64(c)+eps))
 		for j, e := range xr {
 			yr[j] = e * rs * gamma.Data[j]
 		}

@@ -48,6 +48,9 @@ type Norm struct {
 	// place of Weight and Bias (LN tuning); nil: the base norm. It is the
 	// norms' adapter slot, as Linear.Adapter is the linears'.
 	Tuned *Norm
+	// Eps is the ε added to the variance; 0 means NormEps. Checkpoints set
+	// their own (Qwen2.5 1e-6).
+	Eps float64
 }
 
 func newNorm(name string, dim int, rms bool) *Norm {
@@ -69,7 +72,7 @@ func (n *Norm) Dim() int { return n.Weight.Size() }
 // Copy returns a norm of the same name with copies of Weight and Bias
 // (LN tuning's trainable copy; frozen until the caller sets gradients).
 func (n *Norm) Copy() *Norm {
-	c := &Norm{Name: n.Name, Weight: n.Weight.Clone()}
+	c := &Norm{Name: n.Name, Weight: n.Weight.Clone(), Eps: n.Eps}
 	c.Weight.Grad = nil
 	if n.Bias != nil {
 		c.Bias = n.Bias.Clone()
@@ -96,10 +99,14 @@ func (n *Norm) Forward(g *Graph, x *Tensor) *Tensor {
 	if n.Tuned != nil {
 		return n.Tuned.Forward(g, x)
 	}
-	if n.Bias == nil {
-		return g.RMSNorm(x, n.Weight)
+	eps := n.Eps
+	if eps == 0 {
+		eps = NormEps
 	}
-	return g.LayerNorm(x, n.Weight, n.Bias)
+	if n.Bias == nil {
+		return g.RMSNormEps(x, n.Weight, eps)
+	}
+	return g.LayerNormEps(x, n.Weight, n.Bias, eps)
 }
 
 func (n *Norm) params(ps []ParamRef) []ParamRef {

@@ -195,6 +195,15 @@ func (m *Model) Shards() []string {
 	return p
 }
 
+// FileOf returns the path of the shard file holding the named tensor, or
+// the model's path when no shard holds it (for error messages).
+func (m *Model) FileOf(name string) string {
+	if f, ok := m.where[name]; ok && f.name != "" {
+		return f.name
+	}
+	return m.path
+}
+
 // Metadata returns the single file's __metadata__, or a sharded model's
 // index metadata.
 func (m *Model) Metadata() map[string]string { return maps.Clone(m.meta) }
