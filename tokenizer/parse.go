@@ -553,6 +553,13 @@ func (t *Tokenizer) parseAdded(raw []rawAddedToken) error {
 	a := &t.added
 	a.byContent = map[string]int{}
 	a.byID = map[int]*addedToken{}
+	var rev []string // vocabulary id → token
+	for s, id := range t.model.vocab {
+		if int(id) >= len(rev) {
+			rev = append(rev, make([]string, int(id)+1-len(rev))...)
+		}
+		rev[id] = s
+	}
 	for i, r := range raw {
 		where := fmt.Sprintf("added_tokens[%d]", i)
 		if r.ID == nil || *r.ID < 0 || *r.ID >= 1<<31-1 {
@@ -569,6 +576,9 @@ func (t *Tokenizer) parseAdded(raw []rawAddedToken) error {
 			singleWord: r.SingleWord, lstrip: r.LStrip, rstrip: r.RStrip, pattern: r.Content}
 		if vid, ok := t.model.vocab[r.Content]; ok && int(vid) != tok.id {
 			return loadErr(t.path, where, "token %q has id %d but the vocabulary gives it %d", r.Content, tok.id, vid)
+		}
+		if tok.id < len(rev) && rev[tok.id] != "" && rev[tok.id] != tok.content {
+			return loadErr(t.path, where, "token %q: id %d is the vocabulary's %q", r.Content, tok.id, rev[tok.id])
 		}
 		if old, ok := a.byID[tok.id]; ok {
 			return loadErr(t.path, where, "token %q: id %d already taken by %q", r.Content, tok.id, old.content)
