@@ -62,8 +62,12 @@ func (m runeMatcher) find(s string, fn func(start, end int)) {
 // the patterns these files use).
 type regexMatcher struct{ re *regexp2.Regexp }
 
-// maxBacktrack bounds regexp2's backtracking stack (integer slots).
-const maxBacktrack = 1 << 26
+// maxBacktrack bounds regexp2's backtracking stack (integer slots, 128 MB).
+const maxBacktrack = 1 << 24
+
+// regexError is a regex that gave up on a piece (its backtracking stack
+// full); Encode turns it into an error.
+type regexError struct{ err error }
 
 func compileRegex(pattern string) (regexMatcher, error) {
 	re, err := regexp2.Compile(pattern, regexp2.OptionMaxBacktrackingStackSize(maxBacktrack))
@@ -78,7 +82,7 @@ func (m regexMatcher) find(s string, fn func(start, end int)) {
 	if err != nil {
 		// Only a backtracking-stack overflow gets here, on a pathological
 		// piece far beyond any text the bound was sized for.
-		panic(fmt.Sprintf("tokenizer: regex %q: %v", m.re.String(), err))
+		panic(regexError{fmt.Errorf("tokenizer: Encode: regex %q on a piece of %d bytes: %w", m.re.String(), len(s), err)})
 	}
 	for _, p := range idx {
 		fn(p[0], p[1])

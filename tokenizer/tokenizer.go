@@ -123,7 +123,16 @@ func (t *Tokenizer) Encode(text string, addSpecial bool) ([]int, error) {
 }
 
 // encodeText appends the IDs of text without any post-processing.
-func (t *Tokenizer) encodeText(ids []int, text string) ([]int, error) {
+func (t *Tokenizer) encodeText(ids []int, text string) (_ []int, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			re, ok := r.(regexError)
+			if !ok {
+				panic(r)
+			}
+			err = re.err
+		}
+	}()
 	for _, seg := range t.added.split(text, false) {
 		if seg.id >= 0 {
 			ids = append(ids, seg.id)
@@ -149,7 +158,6 @@ func (t *Tokenizer) encodeText(ids []int, text string) ([]int, error) {
 				words = p.preTokenize(words)
 			}
 			for _, w := range words {
-				var err error
 				if ids, err = t.model.tokenize(ids, w.s); err != nil {
 					return nil, err
 				}
