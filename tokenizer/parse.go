@@ -268,9 +268,6 @@ func parsePattern(path, where string, m json.RawMessage) (matcher, error) {
 	case p.String != nil && p.Regex == nil:
 		return literalMatcher(*p.String), nil
 	case p.Regex != nil && p.String == nil:
-		if fast := knownPattern(*p.Regex); fast != nil {
-			return fast, nil
-		}
 		re, err := compileRegex(*p.Regex)
 		if err != nil {
 			return nil, loadErr(path, where+".Regex", "%q: %v", *p.Regex, err)

@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -209,6 +210,15 @@ func (p digitsPre) preTokenize(ps []piece) []piece {
 
 // gpt2Pattern is the ByteLevel pre-tokenizer's regex (use_regex).
 const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
+
+// gpt2Matcher is the ByteLevel pre-tokenizer's split, compiled once.
+var gpt2Matcher = sync.OnceValue(func() matcher {
+	m, err := compileRegex(gpt2Pattern)
+	if err != nil {
+		panic(err)
+	}
+	return m
+})
 
 // byteLevelPre is the ByteLevel pre-tokenizer: an optional leading space
 // on every piece, the GPT-2 split, then each byte written as its printable
