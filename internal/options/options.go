@@ -282,6 +282,9 @@ type LayerShape struct {
 	Name    string
 	Out, In int
 	Bias    bool // the layer has a bias (full fine-tuning trains it)
+	// Output marks the model's output projection (a language model's
+	// lm_head / embed_out), which HF PEFT's "all-linear" leaves out.
+	Output bool
 }
 
 // NormShape is a norm layer (LayerNorm or RMSNorm) that options are checked
