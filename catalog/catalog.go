@@ -77,6 +77,14 @@ func (Registries) ResolveTask(task string, opts map[string]any) (map[string]any,
 	return o, err
 }
 
+var _ sweeps.TaskIdentifier = Registries{}
+
+// TaskIdentity is tasks.Identity: a file-reading task's options with each
+// path replaced by its content's digest.
+func (Registries) TaskIdentity(task string, resolved map[string]any) (map[string]any, error) {
+	return tasks.Identity(task, resolved)
+}
+
 func (Registries) Layers(task string, opts map[string]any) ([]sweeps.Layer, error) {
 	return tasks.Layers(task, opts)
 }

@@ -56,6 +56,16 @@ type TaskChecker interface {
 	CheckMethodTask(method string, resolved map[string]any, task string, taskOpts map[string]any) error
 }
 
+// TaskIdentifier is implemented by a Catalog whose tasks name files in
+// their options (the lm task's checkpoint and data): TaskIdentity returns
+// the resolved options as they enter the trial ID, each path replaced by
+// a digest of the file's content, or nil when they enter as they are. The
+// trial keeps its options (the paths, to run from) and records the
+// identity in Trial.TaskIdentity. Errors should be *OptionError.
+type TaskIdentifier interface {
+	TaskIdentity(task string, resolved map[string]any) (map[string]any, error)
+}
+
 // Layer is a linear layer of a task's model: its dotted name and the shape
 // (Out×In) of its weight (the one layer shape of internal/options).
 type Layer = options.LayerShape

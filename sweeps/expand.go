@@ -305,8 +305,9 @@ type resolver struct {
 }
 
 type cached struct {
-	opts map[string]any
-	err  error
+	opts  map[string]any
+	err   error
+	ident map[string]any // TaskIdentifier's answer for a task; nil otherwise
 }
 
 type cachedLayers struct {
@@ -376,6 +377,7 @@ func (r *resolver) resolve(c combo) (Trial, bool) {
 		Seed:          c.seed.val.(int64),
 		MethodOptions: maps.Clone(mres.opts),
 		TaskOptions:   maps.Clone(tres.opts),
+		TaskIdentity:  tres.ident,
 		Train:         train,
 		Phase:         sp.phase,
 	}
@@ -421,7 +423,7 @@ func (r *resolver) method(name string, rank int, opts map[string]any) cached {
 		return c
 	}
 	o, err := r.d.cat.ResolveMethod(name, rank, maps.Clone(opts))
-	c := cached{o, err}
+	c := cached{opts: o, err: err}
 	r.methodCache[k] = c
 	return c
 }
@@ -432,7 +434,10 @@ func (r *resolver) task(name string, opts map[string]any) cached {
 		return c
 	}
 	o, err := r.d.cat.ResolveTask(name, maps.Clone(opts))
-	c := cached{o, err}
+	c := cached{opts: o, err: err}
+	if ti, ok := r.d.cat.(TaskIdentifier); ok && err == nil {
+		c.ident, c.err = ti.TaskIdentity(name, maps.Clone(o))
+	}
 	r.taskCache[k] = c
 	return c
 }
@@ -591,6 +596,9 @@ func trialID(t Trial, tr TrainerSpec) (string, error) {
 		Train:         t.Train,
 		Mitigate:      t.MitigateIntruders,
 		Phase:         t.Phase,
+	}
+	if t.TaskIdentity != nil {
+		id.TaskOptions = t.TaskIdentity
 	}
 	if tr.Kind == "command" {
 		id.Trainer = tr.Command

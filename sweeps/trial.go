@@ -24,6 +24,11 @@ type Trial struct {
 	MethodOptions map[string]any `json:"method_options"`
 	// TaskOptions are the task's resolved options with defaults filled in.
 	TaskOptions map[string]any `json:"task_options"`
+	// TaskIdentity, when set, replaces TaskOptions in the trial's ID: the
+	// options with each file path replaced by a digest of the file's
+	// content (Catalog's TaskIdentifier), so that the ID follows the data
+	// rather than where it lies. Absent for tasks without files.
+	TaskIdentity map[string]any `json:"task_identity,omitempty"`
 	// Train holds the optimiser-loop hyperparameters.
 	Train TrainConfig `json:"train"`
 	// MitigateIntruders, when set, is HF PEFT's intruder-dimension

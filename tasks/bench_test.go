@@ -10,7 +10,7 @@ import (
 func BenchmarkPretrain(b *testing.B) {
 	for _, name := range Names() {
 		b.Run(name, func(b *testing.B) {
-			in, err := New(name, nil)
+			in, err := New(name, testOptions[name])
 			if err != nil {
 				b.Fatal(err)
 			}

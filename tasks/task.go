@@ -147,3 +147,34 @@ type Batch struct {
 	Labels  []int
 	Classes []int
 }
+
+// Losser is implemented by models that compute the training loss of a
+// batch without forming its full logits (the lm task's checkpoints: a
+// chunked cross-entropy over a large vocabulary). Loss must equal
+// g.CrossEntropy(Logits(g, b), b.Labels) up to rounding; the trainer uses
+// it, when present, for every training and gradient-estimate step.
+type Losser interface {
+	Loss(g *nn.Graph, b Batch) *nn.Tensor
+}
+
+// Identifier is implemented by tasks whose options name files (the lm
+// task's checkpoint and data): Identity returns the resolved options as
+// they enter a trial's ID, each path replaced by a digest of its content,
+// so that moving the files keeps the ID and changing a byte changes it.
+type Identifier interface {
+	Identity(o Options) (map[string]any, error)
+}
+
+// Identity returns what of the named task's resolved options enters a
+// trial's identity: Identifier's answer, or nil when the task has none
+// (the options themselves).
+func Identity(name string, opts map[string]any) (map[string]any, error) {
+	t, o, err := resolved(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	if id, ok := t.(Identifier); ok {
+		return id.Identity(o)
+	}
+	return nil, nil
+}

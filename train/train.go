@@ -238,7 +238,7 @@ func attach(cfg Config, o methods.Options, inst tasks.Instance, model tasks.Mode
 			for len(batches) <= i {
 				batches = append(batches, inst.TrainBatch(estRNG, cfg.Batch))
 			}
-			return g.CrossEntropy(model.Logits(g, batches[i]), batches[i].Labels)
+			return trainLoss(g, model, batches[i])
 		})
 		err := bt.BeforeTraining(est)
 		eff.estimated(model, att)
@@ -605,7 +605,7 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 		r.att.SetTraining(r.dropRNG)
 		g := r.graph
 		g.Reset()
-		loss := g.CrossEntropy(r.model.Logits(g, b), b.Labels)
+		loss := trainLoss(g, r.model, b)
 		lossVal := float64(loss.Data[0])
 		if reg != nil {
 			if t := reg.Regularizer(g); t != nil {
@@ -738,4 +738,14 @@ func (r *run) saveWeights(dir string) error {
 	}
 	r.rep.Artifact("weights", WeightsFile)
 	return nil
+}
+
+// trainLoss is the training loss of b: the model's own (tasks.Losser: the
+// lm task's chunked cross-entropy, which never forms the logits) when it
+// has one, else the cross-entropy of its logits.
+func trainLoss(g *nn.Graph, m tasks.Model, b tasks.Batch) *nn.Tensor {
+	if l, ok := m.(tasks.Losser); ok {
+		return l.Loss(g, b)
+	}
+	return g.CrossEntropy(m.Logits(g, b), b.Labels)
 }
