@@ -259,6 +259,9 @@ func TestNightlyCoversRegistries(t *testing.T) {
 	}
 	for _, m := range methods.Names() {
 		for _, task := range tasks.Names() {
+			if _, err := tasks.ResolveOptions(task, nil); err != nil {
+				continue // a task that needs files (lm) is not in the nightly
+			}
 			o, err := methods.ResolveOptions(m, 0, nil)
 			if err != nil {
 				t.Fatal(err)
