@@ -61,7 +61,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	if testOptions["lm"], err = writeTinyLM(lmDir, "neox", lmfolder.Spec{}); err != nil {
+	if testOptions["lm"], err = writeTinyLM(lmDir, "neox", lmfolder.Spec{Layers: 1, Dim: 32, Heads: 2, Vocab: 300}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
