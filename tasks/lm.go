@@ -7,7 +7,6 @@ import (
 	"os"
 	"regexp"
 	"strings"
-	"sync"
 
 	"peftbench/lm"
 	"peftbench/nn"
@@ -244,10 +243,6 @@ type lmInst struct {
 	qa    []doc // the eval file's prompt+completion documents (generation)
 	re    *regexp.Regexp
 	gen   int
-
-	once sync.Once
-	base *lm.Model
-	err  error
 }
 
 // evalBatchRows bounds an evaluation batch so that its logits (rows·seq ×
@@ -330,14 +325,18 @@ func (t lmTask) New(o Options) (Instance, error) {
 	return in, nil
 }
 
-// Base loads the checkpoint once per instance (no pretraining, no cache)
-// and returns a fresh clone each call.
+// Base loads the checkpoint (lm.Load; no pretraining, no cache) on each
+// call: every call returns an independent model, and the instance holds
+// no copy of the weights beside the trial's base and tuned models.
 func (in *lmInst) Base(ctx context.Context, _ *Cache) (Model, error) {
-	in.once.Do(func() { in.base, in.err = lm.Load(in.ck.dir) })
-	if in.err != nil {
-		return nil, in.err
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
-	return &hfModel{in.base.Clone()}, nil
+	m, err := lm.Load(in.ck.dir)
+	if err != nil {
+		return nil, err
+	}
+	return &hfModel{m}, nil
 }
 
 // TrainBatch draws size training rows uniformly (with replacement) by rng.

@@ -112,7 +112,8 @@ func TestLMBadInput(t *testing.T) {
 // copied elsewhere give the same identity (and $VARS resolve), one byte
 // changed in the weights or a data file a different one. Planted bugs
 // caught: hashing paths (copies differ), skipping a weight shard or a
-// data file (the changed byte goes unnoticed).
+// data file (the changed byte goes unnoticed), no digest cache (files
+// reread for every trial).
 func TestLMIdentity(t *testing.T) {
 	o := lmOpts(t, "llama", lmfolder.Spec{Shards: 2})
 	copyDir := func(src string) string {
@@ -141,6 +142,15 @@ func TestLMIdentity(t *testing.T) {
 		return string(b)
 	}
 	base := ident(o)
+	reads := digestReads.Load()
+	for range 50 {
+		if ident(o) != base {
+			t.Fatal("identity changed between calls")
+		}
+	}
+	if n := digestReads.Load() - reads; n != 0 {
+		t.Errorf("50 more identities read %d files, want 0 (cached per path, size, mtime)", n)
+	}
 	if strings.Contains(base, o["model"].(string)) {
 		t.Errorf("identity holds the path: %s", base)
 	}

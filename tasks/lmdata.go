@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"peftbench/lm"
@@ -84,6 +85,10 @@ func keyOf(ks ...statKey) string {
 
 var fileDigests memo[string]
 
+// digestReads counts the files fileDigest has read (for a test of the
+// cache).
+var digestReads atomic.Int64
+
 // fileDigest is the hex SHA-256 of a file's bytes, cached by statKey.
 func fileDigest(path string) (string, error) {
 	k, err := statOf(path)
@@ -96,6 +101,7 @@ func fileDigest(path string) (string, error) {
 			return "", err
 		}
 		defer f.Close()
+		digestReads.Add(1)
 		h := sha256.New()
 		if _, err := io.Copy(h, f); err != nil {
 			return "", fmt.Errorf("%s: %w", path, err)
@@ -120,32 +126,41 @@ var checkpoints memo[*checkpoint]
 // config (lm.ReadConfig: family, architecture), the weight files'
 // headers (every shard of an index present; safetensors.OpenModel), the
 // tokenizer (tokenizer.Load), whose vocabulary must fit the embedding.
-// Cached by the stat of config.json, tokenizer.json and the weight files.
+// Cached by the stat of config.json, tokenizer.json and model.safetensors
+// (or the index).
 func openCheckpoint(dir string) (*checkpoint, error) {
-	cfg, err := lm.ReadConfig(dir)
-	if err != nil {
-		return nil, err
-	}
-	st, err := safetensors.OpenModel(dir)
-	if err != nil {
-		return nil, err
-	}
-	weights := st.Shards()
-	st.Close()
-	if _, err := os.Stat(filepath.Join(dir, safetensors.ModelFile)); err != nil {
-		weights = append([]string{filepath.Join(dir, safetensors.IndexFile)}, weights...)
-	}
-	files := append([]string{cfg.Path}, weights...)
-	files = append(files, filepath.Join(dir, TokenizerFile))
 	var keys []statKey
-	for _, f := range files {
+	weights := filepath.Join(dir, safetensors.ModelFile)
+	if _, err := os.Stat(weights); err != nil {
+		weights = filepath.Join(dir, safetensors.IndexFile)
+	}
+	for _, f := range []string{filepath.Join(dir, lm.ConfigFile), weights, filepath.Join(dir, TokenizerFile)} {
 		k, err := statOf(f)
 		if err != nil {
+			if _, err := lm.ReadConfig(dir); err != nil {
+				return nil, err // the config's own message (no config.json, …)
+			}
+			if _, err := safetensors.OpenModel(dir); err != nil {
+				return nil, err
+			}
 			return nil, fmt.Errorf("lm task: %w", err)
 		}
 		keys = append(keys, k)
 	}
-	return checkpoints.get(keyOf(keys...), func() (*checkpoint, error) {
+	ck, err := checkpoints.get(keyOf(keys...), func() (*checkpoint, error) {
+		cfg, err := lm.ReadConfig(dir)
+		if err != nil {
+			return nil, err
+		}
+		st, err := safetensors.OpenModel(dir)
+		if err != nil {
+			return nil, err
+		}
+		files := append([]string{cfg.Path, filepath.Join(dir, TokenizerFile)}, st.Shards()...)
+		st.Close()
+		if filepath.Base(weights) == safetensors.IndexFile {
+			files = append(files, weights)
+		}
 		tok, err := tokenizer.Load(filepath.Join(dir, TokenizerFile))
 		if err != nil {
 			return nil, err
@@ -154,10 +169,21 @@ func openCheckpoint(dir string) (*checkpoint, error) {
 			return nil, fmt.Errorf("%s: vocabulary of %d tokens exceeds the %d embedding rows of %s (vocab_size)",
 				filepath.Join(dir, TokenizerFile), tok.VocabSize(), cfg.Vocab, cfg.Path)
 		}
-		sorted := slices.Clone(files)
-		slices.Sort(sorted)
-		return &checkpoint{dir: dir, cfg: cfg, tok: tok, files: sorted}, nil
+		slices.Sort(files)
+		files = slices.Compact(files)
+		return &checkpoint{dir: dir, cfg: cfg, tok: tok, files: files}, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	// The shards are checked once per version of the index; one removed
+	// since is still refused here, by name.
+	for _, f := range ck.files {
+		if _, err := os.Stat(f); err != nil {
+			return nil, fmt.Errorf("lm task: %w", err)
+		}
+	}
+	return ck, nil
 }
 
 // digest is "sha256:<hex>" of the checkpoint's content: the SHA-256 of
