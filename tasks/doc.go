@@ -89,8 +89,8 @@
 // = KL(base ‖ tuned) per retain token, forgetting_ce against the base's
 // distribution; retain_loss is the tuned model's own retain
 // cross-entropy), plus perplexity = exp(target_loss), and with gen_tokens
-// > 0 answer_accuracy: greedy generation (recomputing the prefix for each
-// token, no KV cache) from the eval file's prompts, the answer_regex
+// > 0 answer_accuracy: greedy generation (lm.Model.Generate, with a
+// key/value cache) from the eval file's prompts, the answer_regex
 // answer (first group, commas removed) compared with the completion's.
 // The model implements Losser: training uses the chunked cross-entropy
 // (nn.LMCrossEntropy), never the full logits.

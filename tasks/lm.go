@@ -365,9 +365,9 @@ func (in *lmInst) Extras(g *nn.Graph, tuned, base Model) map[string]float64 {
 
 // answerAccuracy generates greedily from each eval prompt (at most
 // gen_tokens, stopping at EOS) and scores the exact match of the
-// answer_regex answer (commas removed) with the completion's. Each token
-// recomputes the whole prefix (no KV cache): O(gen·len) forwards, fine
-// for the small eval sets this is meant for.
+// answer_regex answer (commas removed) with the completion's, generating
+// with lm.Model.Generate's key/value cache. A prompt longer than the
+// positions keeps its last tokens.
 func (in *lmInst) answerAccuracy(g *nn.Graph, m *hfModel) float64 {
 	answer := func(s string) (string, bool) {
 		sm := in.re.FindStringSubmatch(s)
@@ -391,16 +391,8 @@ func (in *lmInst) answerAccuracy(g *nn.Graph, m *hfModel) float64 {
 		if err != nil || len(ids) == 0 {
 			continue
 		}
-		var out []int
-		for range in.gen {
-			ctx := ids[max(0, len(ids)-maxPos):]
-			next := m.next(g, ctx)
-			if next == eos {
-				break
-			}
-			ids, out = append(ids, next), append(out, next)
-		}
-		text, err := tok.Decode(out)
+		ids = ids[max(0, len(ids)-(maxPos-1)):] // room for one generated token
+		text, err := tok.Decode(m.Generate(g, ids, in.gen, eos))
 		if err != nil {
 			continue
 		}
@@ -432,16 +424,4 @@ func (m *hfModel) Loss(g *nn.Graph, b Batch) *nn.Tensor {
 		return g.CrossEntropy(m.Head.Forward(g, h), b.Labels)
 	}
 	return g.LMCrossEntropy(h, m.Head.Weight, b.Labels, 0)
-}
-
-// next returns the greedy next token after ids.
-func (m *hfModel) next(g *nn.Graph, ids []int) int {
-	g.Reset()
-	h := m.Hidden(g, ids, 1, len(ids))
-	d := h.Cols()
-	last := nn.New(1, d)
-	copy(last.Data, h.Data[(len(ids)-1)*d:])
-	lg := m.Head.Forward(g, last)
-	_, arg := logSumExp(lg.Data)
-	return arg
 }
