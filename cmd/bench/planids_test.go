@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"peftbench/lmfolder"
 )
 
 // TestExperimentTrialIDs pins the trial IDs of every experiment in
@@ -17,6 +19,18 @@ func TestExperimentTrialIDs(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no experiments: %v", err)
 	}
+	// experiments/lm-quick.toml reads its checkpoint and data from
+	// $PEFTBENCH_LM_QUICK: write them as its comment says (make-lm output is
+	// byte-identical for the same flags, and the IDs hash content, so they
+	// are pinned too).
+	lmq := t.TempDir()
+	if _, _, err := lmfolder.Write(filepath.Join(lmq, "model"), lmfolder.Spec{Family: "neox"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lmfolder.WriteData(filepath.Join(lmq, "data"), 0); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PEFTBENCH_LM_QUICK", lmq)
 	var got bytes.Buffer
 	for _, f := range files {
 		var out, errb bytes.Buffer
