@@ -77,6 +77,11 @@ func TestLMBadInput(t *testing.T) {
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, append(b, []byte("{\"txt\": \"x\"}\n")...), 0o644)
 		}, "eval", []string{"eval.jsonl:", "\"text\""}},
+		{".txt not UTF-8", lmfolder.Spec{}, func(t *testing.T, o map[string]any) {
+			p := filepath.Join(filepath.Dir(o["train"].(string)), "bad.txt")
+			os.WriteFile(p, []byte("one\n\ntwo \xff\n"), 0o644)
+			o["retain"] = p
+		}, "retain", []string{"bad.txt", "UTF-8"}},
 		{"seq_len above the positions", lmfolder.Spec{Seq: 64}, func(t *testing.T, o map[string]any) {
 			o["seq_len"] = 65
 		}, "seq_len", []string{"config.json", "64"}},
@@ -299,5 +304,30 @@ func TestLMAnswer(t *testing.T) {
 	li.re = regexp.MustCompile(`()`)
 	if a := li.answerAccuracy(&nn.Graph{NoGrad: true}, m.(*hfModel)); a != 1 {
 		t.Errorf("empty answers: accuracy %v, want 1", a)
+	}
+}
+
+// TestLMReadDocs: .txt splits at blank lines; JSONL takes "text" or
+// "prompt" + "completion" and skips blank lines. Planted bugs caught: a
+// .txt read as one document, a completion taken as text (its prompt lost).
+func TestLMReadDocs(t *testing.T) {
+	dir := t.TempDir()
+	txt := filepath.Join(dir, "a.txt")
+	os.WriteFile(txt, []byte("first para\nstill first\n\n\nsecond\r\n\r\nthird\n"), 0o644)
+	docs, err := readDocs(txt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []doc{{Text: "first para\nstill first"}, {Text: "second"}, {Text: "third"}}; !slices.Equal(docs, want) {
+		t.Errorf(".txt docs %+v, want %+v", docs, want)
+	}
+	jl := filepath.Join(dir, "a.jsonl")
+	os.WriteFile(jl, []byte("{\"text\": \"t\"}\n\n{\"prompt\": \"p\", \"completion\": \"c\"}\n"), 0o644)
+	docs, err = readDocs(jl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []doc{{Text: "t"}, {Prompt: "p", Text: "c", QA: true}}; !slices.Equal(docs, want) {
+		t.Errorf("JSONL docs %+v, want %+v", docs, want)
 	}
 }

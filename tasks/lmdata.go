@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"peftbench/lm"
 	"peftbench/safetensors"
@@ -228,6 +229,9 @@ func readDocs(path string) ([]doc, error) {
 		}
 		var docs []doc
 		if strings.EqualFold(filepath.Ext(path), ".txt") {
+			if !utf8.Valid(data) {
+				return nil, fmt.Errorf("%s: not valid UTF-8", path)
+			}
 			for _, p := range strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n\n") {
 				if p = strings.TrimSpace(p); p != "" {
 					docs = append(docs, doc{Text: p})
