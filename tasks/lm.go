@@ -187,7 +187,6 @@ func lmLayers(c *lm.Config) []LayerShape {
 			add(p+"attention.dense", d, d, c.OBias)
 			add(p+"mlp.dense_h_to_4h", c.FFN, d, c.MLPBias)
 			add(p+"mlp.dense_4h_to_h", d, c.FFN, c.MLPBias)
-			head = "embed_out"
 		default:
 			p := fmt.Sprintf("model.layers.%d.", i)
 			add(p+"self_attn.q_proj", qd, d, c.QKVBias)

@@ -331,3 +331,36 @@ func TestLMReadDocs(t *testing.T) {
 		t.Errorf("JSONL docs %+v, want %+v", docs, want)
 	}
 }
+
+// TestLMCompletionLabels: on prompt + completion data without packing,
+// each row's labelled tokens are exactly its completion's tokens and EOS.
+// Planted bugs caught: prompt tokens labelled, the EOS or the completion's
+// first token dropped.
+func TestLMCompletionLabels(t *testing.T) {
+	o := lmOpts(t, "llama", lmfolder.Spec{})
+	qa := filepath.Join(filepath.Dir(o["train"].(string)), lmfolder.QAFile)
+	o["train"], o["packing"], o["seq_len"] = qa, false, 128
+	in, err := New("lm", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	li := in.(*lmInst)
+	docs, _ := readDocs(qa)
+	d := docs[0]
+	want, _ := li.ck.tok.Encode(d.Text, false)
+	want = append(want, li.ck.tok.EOS())
+	r := li.train[0]
+	var got []int
+	for _, l := range r.labels {
+		if l != lm.IgnoreIndex {
+			got = append(got, l)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("labelled tokens %v, want the completion and EOS %v", got, want)
+	}
+	p, _ := li.ck.tok.Encode(d.Prompt, false)
+	if !slices.Equal(r.ids[:len(p)], p) {
+		t.Errorf("row starts %v, want the prompt %v", r.ids[:len(p)], p)
+	}
+}
