@@ -139,14 +139,16 @@ func (tr *trainer) runNorm(step, total int, lr, clip float32) (float32, float64)
 }
 
 // TestConformance runs every registered method on the reference MLP and
-// transformer, at its defaults and at the second option set it declares
-// (Info.AltOptions), and checks (a) the declared step-0 behaviour: the
+// transformer and on a tiny checkpoint of each LM family (lmRefModels), at
+// its defaults and at the second option set it declares (Info.AltOptions,
+// or the model's own alt for options that name layers), and checks (a) the declared step-0 behaviour: the
 // adapted model starts at the base model, or, for a method whose default
 // init is not a no-op (Info.RandomInit), it does not, and does under its
 // IdentityOptions; (b) the trainable-parameter count matches the method's
 // formula; (c) a few steps on a fixed batch reduce the loss; (d) the
 // merged weights give the adapter's outputs and (e) the adapter's gradients
-// match finite differences.
+// match finite differences. A run a model lists in refuse must instead be
+// refused, with the error it names.
 func TestConformance(t *testing.T) {
 	var models []string
 	for _, m := range refModels(1) {
