@@ -147,7 +147,7 @@ func OpenAdapter(dir string) (a *Adapter, err error) {
 		if want := int(patternValue(cfg.RankPattern, layer, float64(cfg.R))); l.r != want {
 			return nil, fail("layer %q: rank %d, but the config says %d", layer, l.r, want)
 		}
-		if !cfg.targets(layer) {
+		if !cfg.Targets(layer) {
 			return nil, fail("layer %q: not among the config's target_modules", layer)
 		}
 		l.alpha = patternValue(cfg.AlphaPattern, layer, cfg.LoRAAlpha)
@@ -280,10 +280,10 @@ func patternValue(ps []Pattern, layer string, def float64) float64 {
 	return def
 }
 
-// targets reports whether the config's target_modules cover layer, as PEFT
+// Targets reports whether the config's target_modules cover layer, as PEFT
 // matches them: a list entry equals the name or is a dotted suffix of it; a
 // string is a regex that must match the whole name.
-func (c *AdapterConfig) targets(layer string) bool {
+func (c *AdapterConfig) Targets(layer string) bool {
 	switch {
 	case c.TargetRegex == "all-linear":
 		return true

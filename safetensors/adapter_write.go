@@ -68,7 +68,7 @@ func WriteAdapter(dir string, cfg AdapterConfig, layers []AdapterLayer) error {
 				l.Name, len(l.A), len(l.B), l.R, l.In, l.Out, l.R)
 		case l.R != int(patternValue(cfg.RankPattern, l.Name, float64(cfg.R))):
 			return fail("layer %q: rank %d, but the config says %d", l.Name, l.R, int(patternValue(cfg.RankPattern, l.Name, float64(cfg.R))))
-		case !cfg.targets(l.Name):
+		case !cfg.Targets(l.Name):
 			return fail("layer %q: not among the config's target_modules", l.Name)
 		}
 		seen[l.Name] = true
