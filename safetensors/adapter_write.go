@@ -31,8 +31,12 @@ type AdapterLayer struct {
 //     fan_in_fan_out, target_modules (cfg.TargetModules, sorted, or
 //     cfg.TargetRegex), rank_pattern and alpha_pattern, bias "none",
 //     lora_dropout 0, init_lora_weights true, inference_mode true, and the
-//     fields every LoRA method here leaves at PEFT's defaults (use_dora,
-//     lora_bias false; modules_to_save, layers_to_transform … null);
+//     fields every LoRA method here leaves at PEFT's defaults (use_dora
+//     false; modules_to_save, layers_to_transform … null). Fields PEFT added
+//     in 0.14 and later (exclude_modules, lora_bias, eva_config,
+//     corda_config, trainable_token_indices) are left out at their
+//     defaults: PEFT before 0.14 refuses a config with keys it does not
+//     know, later versions fill absent keys with their defaults;
 //   - adapter_model.safetensors: "base_model.model.<layer>.lora_A.weight"
 //     (r×in) and ".lora_B.weight" (out×r) in float32, metadata
 //     {"format": "pt"}, as get_peft_model_state_dict names them (adapter
@@ -135,9 +139,7 @@ func adapterConfigJSON(cfg AdapterConfig) ([]byte, error) {
 		"use_rslora":              cfg.UseRSLoRA,
 		"fan_in_fan_out":          cfg.FanInFanOut,
 		"target_modules":          target,
-		"exclude_modules":         nil,
 		"bias":                    "none",
-		"lora_bias":               false,
 		"use_dora":                false,
 		"init_lora_weights":       true,
 		"modules_to_save":         nil,
@@ -149,9 +151,6 @@ func adapterConfigJSON(cfg AdapterConfig) ([]byte, error) {
 		"megatron_config":         nil,
 		"megatron_core":           "megatron.core",
 		"loftq_config":            map[string]any{},
-		"eva_config":              nil,
-		"corda_config":            nil,
-		"trainable_token_indices": nil,
 	}
 	data, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
