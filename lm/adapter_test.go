@@ -149,3 +149,54 @@ func TestSaveAdapterMatchesPython(t *testing.T) {
 		})
 	}
 }
+
+// TestSaveAdapterPatterns: layers of another rank or scale than most are
+// written in rank_pattern / alpha_pattern under their full names, and
+// OpenAdapter gives back each layer's rank and scale; a name that is not a
+// linear layer of the model is refused. Catches patterns keyed by short
+// name (which would also match the other layers) or a scale read back as
+// the default's.
+func TestSaveAdapterPatterns(t *testing.T) {
+	m, err := Load(writeTiny(t, "llama"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, r int, scale float64) AdapterLayer {
+		for _, l := range m.Linears() {
+			if l.Name == name {
+				return AdapterLayer{Name: name, R: r, A: make([]float32, r*l.In), B: make([]float32, l.Out*r), Scale: scale}
+			}
+		}
+		t.Fatalf("no layer %s", name)
+		return AdapterLayer{}
+	}
+	layers := []AdapterLayer{
+		mk("model.layers.0.self_attn.q_proj", 4, 2),
+		mk("model.layers.1.self_attn.q_proj", 4, 2),
+		mk("model.layers.0.self_attn.v_proj", 4, 2),
+		mk("model.layers.1.self_attn.v_proj", 2, 1.5),
+	}
+	dir := filepath.Join(t.TempDir(), "a")
+	if err := m.SaveAdapter(dir, layers); err != nil {
+		t.Fatal(err)
+	}
+	ad, err := safetensors.OpenAdapter(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ad.Close()
+	if c := ad.Config; c.R != 4 || c.LoRAAlpha != 8 || !slices.Equal(c.TargetModules, []string{"q_proj", "v_proj"}) {
+		t.Errorf("config r %d, alpha %v, targets %v; want 4, 8, [q_proj v_proj]", c.R, c.LoRAAlpha, c.TargetModules)
+	}
+	for _, l := range layers {
+		_, _, _, r, _, err := ad.Factors(l.Name)
+		s, _ := ad.Scale(l.Name)
+		if err != nil || r != l.R || math.Abs(s-l.Scale) > 1e-12 {
+			t.Errorf("%s: read back rank %d scale %v (%v), want %d, %v", l.Name, r, s, err, l.R, l.Scale)
+		}
+	}
+	bad := append(slices.Clone(layers), AdapterLayer{Name: "model.embed_tokens", R: 1, A: []float32{1}, B: []float32{1}, Scale: 1})
+	if err := m.SaveAdapter(t.TempDir(), bad); err == nil || !strings.Contains(err.Error(), `"model.embed_tokens" is not a linear layer`) {
+		t.Errorf("embedding as a layer: err = %v", err)
+	}
+}
