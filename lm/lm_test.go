@@ -5,9 +5,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"peftbench/internal/targets"
 	"peftbench/nn"
 	"peftbench/safetensors"
 )
@@ -338,5 +340,56 @@ func TestLoadBadInput(t *testing.T) {
 	// The sharded folder itself loads.
 	if _, err := Load(sharded(t, false)); err != nil {
 		t.Errorf("sharded folder: %v", err)
+	}
+}
+
+// TestLayerShapes checks that LayerShapes lists Linears with the untied
+// head (NeoX's embed_out, an untied lm_head) marked Output and nothing else, and that
+// all-linear (internal/targets) then leaves the head out while naming it
+// still selects it. Planted bugs caught: the head unmarked (all-linear
+// would tune embed_out, which HF PEFT's all-linear leaves out), a tied
+// head listed, a decoder linear marked.
+func TestLayerShapes(t *testing.T) {
+	for _, fam := range []string{"gpt2", "neox", "llama", "qwen2"} {
+		m, err := Load(writeFolder(t, tinyConfigs[fam], 1, nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shapes := m.LayerShapes()
+		ls := m.Linears()
+		var outputs, all []string
+		for i, s := range shapes {
+			if s.Name != ls[i].Name || s.Out != ls[i].Out || s.In != ls[i].In || s.Bias != (ls[i].Bias != nil) {
+				t.Errorf("%s: shape %d = %+v, linear %s %d×%d", fam, i, s, ls[i].Name, ls[i].Out, ls[i].In)
+			}
+			if s.Output {
+				outputs = append(outputs, s.Name)
+			}
+			all = append(all, s.Name)
+		}
+		want := []string(nil)
+		if !m.Cfg.Tied { // neox's embed_out, the tiny qwen2's lm_head
+			want = []string{m.Head.Name}
+		}
+		if !slices.Equal(outputs, want) {
+			t.Errorf("%s: Output on %q, want %q", fam, outputs, want)
+		}
+		got, err := targets.Targeted([]string{targets.AllLinear}, shapes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(all) - len(want); len(got) != n {
+			t.Errorf("%s: all-linear selects %d of %d layers, want %d", fam, len(got), len(all), n)
+		}
+		for _, l := range got {
+			if l.Output {
+				t.Errorf("%s: all-linear selects the output layer %s", fam, l.Name)
+			}
+		}
+		if fam == "neox" {
+			if got, _ := targets.Targeted([]string{"embed_out"}, shapes); len(got) != 1 {
+				t.Errorf("neox: naming embed_out selects %d layers, want 1", len(got))
+			}
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"peftbench/internal/options"
 	"peftbench/nn"
 	"peftbench/safetensors"
 )
@@ -303,6 +304,18 @@ func (m *Model) Linears() []*nn.Linear {
 		ls = append(ls, m.Head)
 	}
 	return ls
+}
+
+// LayerShapes lists Linears as the options and targets packages see them:
+// name, shape, bias, and Output set on the untied head (lm_head,
+// embed_out), which HF PEFT's all-linear leaves out (internal/targets).
+func (m *Model) LayerShapes() []options.LayerShape {
+	ls := m.Linears()
+	s := make([]options.LayerShape, len(ls))
+	for i, l := range ls {
+		s[i] = options.LayerShape{Name: l.Name, Out: l.Out, In: l.In, Bias: l.Bias != nil, Output: l == m.Head}
+	}
+	return s
 }
 
 // Norms returns each layer's two norms, then the final norm.

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"peftbench/nn"
@@ -18,11 +19,20 @@ type refModel struct {
 	targets []*nn.Linear
 	out     func(g *nn.Graph) *nn.Tensor
 	loss    func(g *nn.Graph) *nn.Tensor
+	// alt replaces a method's Info.AltOptions on this model where those
+	// name the reference transformer's layers (ln-tuning's norms).
+	alt map[string]map[string]any
+	// refuse lists the "method/set" runs (set: defaults or alt) that the
+	// method must refuse on this model, each with a fragment of the error
+	// it must give (why it cannot apply).
+	refuse map[string]string
 }
 
 // refModels builds the reference MLP (784-256-256-10, fc1 and fc2
 // targeted) and the reference transformer (every linear targeted) with
-// small fixed batches.
+// small fixed batches, then a tiny checkpoint of each LM family
+// (lmRefModels: attention and MLP linears targeted by their checkpoint
+// names, loss lm.Model.Loss). Callers index the first two.
 func refModels(seed uint64) []refModel {
 	mlp := nn.NewMLP(nn.RefMLPSizes, nn.NewRNG(seed, "init"))
 	data := nn.NewRNG(seed, "data")
@@ -49,10 +59,10 @@ func refModels(seed uint64) []refModel {
 		}
 	}
 	tfOut := func(g *nn.Graph) *nn.Tensor { return tf.Forward(g, ids, batch, seq) }
-	return []refModel{
-		{"mlp", mlp, mlp.Layers[:2], mlpOut, func(g *nn.Graph) *nn.Tensor { return g.CrossEntropy(mlpOut(g), labels) }},
-		{"transformer", tf, tf.Linears(), tfOut, func(g *nn.Graph) *nn.Tensor { return g.CrossEntropy(tfOut(g), next) }},
-	}
+	return append([]refModel{
+		{name: "mlp", model: mlp, targets: mlp.Layers[:2], out: mlpOut, loss: func(g *nn.Graph) *nn.Tensor { return g.CrossEntropy(mlpOut(g), labels) }},
+		{name: "transformer", model: tf, targets: tf.Linears(), out: tfOut, loss: func(g *nn.Graph) *nn.Tensor { return g.CrossEntropy(tfOut(g), next) }},
+	}, lmRefModels(seed)...)
 }
 
 func eval(f func(g *nn.Graph) *nn.Tensor) []float32 {
@@ -129,15 +139,21 @@ func (tr *trainer) runNorm(step, total int, lr, clip float32) (float32, float64)
 }
 
 // TestConformance runs every registered method on the reference MLP and
-// transformer, at its defaults and at the second option set it declares
-// (Info.AltOptions), and checks (a) the declared step-0 behaviour: the
+// transformer and on a tiny checkpoint of each LM family (lmRefModels), at
+// its defaults and at the second option set it declares (Info.AltOptions,
+// or the model's own alt for options that name layers), and checks (a) the declared step-0 behaviour: the
 // adapted model starts at the base model, or, for a method whose default
 // init is not a no-op (Info.RandomInit), it does not, and does under its
 // IdentityOptions; (b) the trainable-parameter count matches the method's
 // formula; (c) a few steps on a fixed batch reduce the loss; (d) the
 // merged weights give the adapter's outputs and (e) the adapter's gradients
-// match finite differences.
+// match finite differences. A run a model lists in refuse must instead be
+// refused, with the error it names.
 func TestConformance(t *testing.T) {
+	var models []string
+	for _, m := range refModels(1) {
+		models = append(models, m.name)
+	}
 	for _, name := range Names() {
 		method, _ := Lookup(name)
 		info := method.Info()
@@ -146,16 +162,24 @@ func TestConformance(t *testing.T) {
 			opts map[string]any
 		}{{"defaults", nil}, {"alt", info.AltOptions}}
 		for _, set := range sets {
-			for mi := range refModels(1) {
-				t.Run(name+"/"+set.name+"/"+refModels(1)[mi].name, func(t *testing.T) {
-					conform(t, name, set.opts, refModels(1)[mi])
+			for mi, model := range models {
+				t.Run(name+"/"+set.name+"/"+model, func(t *testing.T) {
+					m := refModels(1)[mi]
+					opts := set.opts
+					if o, ok := m.alt[name]; ok && set.name == "alt" {
+						opts = o
+					}
+					conform(t, name, opts, m, m.refuse[name+"/"+set.name])
 				})
 			}
 		}
 	}
 }
 
-func conform(t *testing.T, name string, opts map[string]any, m refModel) {
+// conform runs the checks of one method and option set on one model; with
+// refuse set, the method must instead refuse the model's layers with an
+// error containing refuse.
+func conform(t *testing.T, name string, opts map[string]any, m refModel, refuse string) {
 	method, _ := Lookup(name)
 	info := method.Info()
 	base := eval(m.out)
@@ -166,7 +190,24 @@ func conform(t *testing.T, name string, opts map[string]any, m refModel) {
 	if TunesNorms(name) && len(m.model.Norms()) == 0 {
 		t.Skipf("%s tunes norm layers and the reference %s has none", name, m.name)
 	}
-	if err := CheckLayers(name, o, Shapes(m.targets)); err != nil {
+	err = CheckLayers(name, o, Shapes(m.targets))
+	if TunesNorms(name) {
+		_, err = attachConform(name, m, o, nn.NewRNG(7, "method"))
+		for _, n := range m.model.Norms() {
+			n.Tuned = nil
+		}
+	}
+	switch {
+	case refuse != "" && err == nil:
+		t.Fatalf("want a refusal (%q), the method accepts the layers", refuse)
+	case refuse != "" && !strings.Contains(err.Error(), refuse):
+		t.Fatalf("refusal %q, want one containing %q", err, refuse)
+	case refuse != "":
+		if _, err := attachConform(name, m, o, nn.NewRNG(7, "method")); err == nil {
+			t.Fatalf("CheckLayers refuses (%q), attaching does not", refuse)
+		}
+		return
+	case err != nil:
 		t.Fatal(err)
 	}
 	if info.RandomInit != "" {
@@ -282,7 +323,7 @@ func mergeGap(m refModel) float64 {
 	for _, n := range m.model.Norms() {
 		norms = append(norms, *n)
 		if n.Tuned != nil {
-			*n = nn.Norm{Name: n.Name, Weight: n.Tuned.Weight, Bias: n.Tuned.Bias}
+			*n = nn.Norm{Name: n.Name, Weight: n.Tuned.Weight, Bias: n.Tuned.Bias, Eps: n.Eps}
 		}
 	}
 	merged := eval(m.out)

@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"peftbench/nn"
 )
@@ -268,4 +269,28 @@ func init() {
 		},
 		count: loraParams,
 	})
+}
+
+// PEFTFactors returns the adapter as HF PEFT saves a plain LoRA layer:
+// ΔW = Scale·B·A with A r×In and B Out×r, row-major. For a residual method
+// (PiSSA, OLoRA, LoRA-GA) ΔW = s·B·A − s·B0·A0 is returned at rank 2r as
+// A' = [A; A0] and B' = [B, −B0], the conversion HF PEFT's save_pretrained
+// (path_initial_model_for_weight_conversion) applies, so that the saved
+// adapter applies to the unchanged base weights.
+func (m *LoRA) PEFTFactors() (a, b []float32, r int) {
+	r = m.Rank
+	a, b = slices.Clone(m.A.Data), slices.Clone(m.B.Data)
+	if m.A0 == nil {
+		return a, b, r
+	}
+	out := len(b) / r
+	a = append(a, m.A0.Data...)
+	b2 := make([]float32, out*2*r)
+	for i := range out {
+		copy(b2[i*2*r:], m.B.Data[i*r:(i+1)*r])
+		for k, v := range m.B0.Data[i*r : (i+1)*r] {
+			b2[i*2*r+r+k] = -v
+		}
+	}
+	return a, b2, 2 * r
 }

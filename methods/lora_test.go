@@ -2,6 +2,7 @@ package methods
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"peftbench/nn"
@@ -83,5 +84,43 @@ func TestFull(t *testing.T) {
 	l.Weight.Data[0] += 1
 	if d := l.Merged()[0] - f.Base[0]; d != 1 {
 		t.Errorf("merged − base = %v, want the update 1", d)
+	}
+}
+
+// TestPEFTFactors: W0 + s·B'·A' from PEFTFactors equals Merged for plain
+// LoRA (rank r, the factors themselves) and for the residual methods
+// (PiSSA, OLoRA: rank 2r, [A; A0] and [B, −B0]), after the factors have
+// moved from their initial values. Catches a conversion that drops the
+// −B0·A0 half or concatenates B0 with the wrong sign or layout.
+func TestPEFTFactors(t *testing.T) {
+	for _, tc := range []struct {
+		method string
+		rank   int
+	}{{"lora", 3}, {"rslora", 3}, {"pissa", 6}, {"olora", 6}} {
+		t.Run(tc.method, func(t *testing.T) {
+			rng := nn.NewRNG(1, "w")
+			l := nn.NewLinear("fc", 7, 5, false, rng)
+			att, err := Attach(tc.method, []*nn.Linear{l}, map[string]any{"rank": 3, "alpha": 5}, nn.NewRNG(2, "m"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lo := l.Adapter.(*LoRA)
+			for _, p := range att.Params() { // move away from the initial factors
+				d := p.T.Clone()
+				rng.FillNormal(d, 0, 0.1)
+				for i := range p.T.Data {
+					p.T.Data[i] += d.Data[i]
+				}
+			}
+			a, b, r := lo.PEFTFactors()
+			if r != tc.rank || len(a) != r*l.In || len(b) != l.Out*r {
+				t.Fatalf("rank %d, A %d values, B %d; want rank %d", r, len(a), len(b), tc.rank)
+			}
+			w := slices.Clone(l.Weight.Data)
+			addLowRank(w, b, a, l.Out, r, l.In, float64(lo.Scale))
+			if d := relDiff(w, l.Merged()); d > 1e-6 {
+				t.Errorf("W0 + s·B'A' differs from Merged by %.3g", d)
+			}
+		})
 	}
 }

@@ -35,7 +35,7 @@ func smallModel(seed uint64) refModel {
 		labels[i] = data.Intn(6)
 	}
 	out := func(g *nn.Graph) *nn.Tensor { return mlp.Forward(g, x) }
-	return refModel{"small", mlp, mlp.Layers[:2], out, func(g *nn.Graph) *nn.Tensor { return g.CrossEntropy(out(g), labels) }}
+	return refModel{name: "small", model: mlp, targets: mlp.Layers[:2], out: out, loss: func(g *nn.Graph) *nn.Tensor { return g.CrossEntropy(out(g), labels) }}
 }
 
 // blocks64 returns a rotation op's blocks (count×b×b) in float64.

@@ -31,6 +31,7 @@ type AdapterConfig struct {
 	UseRSLoRA   bool    // scale α/√r instead of α/r
 	FanInFanOut bool    // base weights stored (in×out), as GPT-2's Conv1D
 	BaseModel   string  // base_model_name_or_path
+	TaskType    string  // task_type ("CAUSAL_LM"); "" for none (null)
 	// TargetModules lists module-name suffixes; TargetRegex is set instead
 	// when the config gives one string (a regex matched against the whole
 	// module name, or "all-linear"). Both empty: no restriction recorded.
@@ -146,7 +147,7 @@ func OpenAdapter(dir string) (a *Adapter, err error) {
 		if want := int(patternValue(cfg.RankPattern, layer, float64(cfg.R))); l.r != want {
 			return nil, fail("layer %q: rank %d, but the config says %d", layer, l.r, want)
 		}
-		if !cfg.targets(layer) {
+		if !cfg.Targets(layer) {
 			return nil, fail("layer %q: not among the config's target_modules", layer)
 		}
 		l.alpha = patternValue(cfg.AlphaPattern, layer, cfg.LoRAAlpha)
@@ -172,6 +173,7 @@ func parseAdapterConfig(data []byte) (AdapterConfig, error) {
 		UseRSLoRA     bool            `json:"use_rslora"`
 		FanInFanOut   bool            `json:"fan_in_fan_out"`
 		BaseModel     *string         `json:"base_model_name_or_path"`
+		TaskType      *string         `json:"task_type"`
 		TargetModules json.RawMessage `json:"target_modules"`
 		RankPattern   json.RawMessage `json:"rank_pattern"`
 		AlphaPattern  json.RawMessage `json:"alpha_pattern"`
@@ -200,6 +202,9 @@ func parseAdapterConfig(data []byte) (AdapterConfig, error) {
 	cfg.UseRSLoRA, cfg.FanInFanOut = raw.UseRSLoRA, raw.FanInFanOut
 	if raw.BaseModel != nil {
 		cfg.BaseModel = *raw.BaseModel
+	}
+	if raw.TaskType != nil {
+		cfg.TaskType = *raw.TaskType
 	}
 	if t := bytes.TrimSpace(raw.TargetModules); len(t) > 0 && !bytes.Equal(t, []byte("null")) {
 		if t[0] == '"' {
@@ -275,10 +280,10 @@ func patternValue(ps []Pattern, layer string, def float64) float64 {
 	return def
 }
 
-// targets reports whether the config's target_modules cover layer, as PEFT
+// Targets reports whether the config's target_modules cover layer, as PEFT
 // matches them: a list entry equals the name or is a dotted suffix of it; a
 // string is a regex that must match the whole name.
-func (c *AdapterConfig) targets(layer string) bool {
+func (c *AdapterConfig) Targets(layer string) bool {
 	switch {
 	case c.TargetRegex == "all-linear":
 		return true

@@ -91,11 +91,8 @@ func TrialConfig(t sweeps.Trial) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("trial %s: %w", t.ID, err)
 	}
-	layers := make([]sweeps.Layer, len(shapes))
-	for i, s := range shapes {
-		layers[i] = sweeps.Layer{Name: s.Name, Out: s.Out, In: s.In}
-	}
-	targeted, err := sweeps.Targeted(t.Train.Targets, layers)
+	// The whole shape travels: all-linear leaves out a layer marked Output.
+	targeted, err := sweeps.Targeted(t.Train.Targets, shapes)
 	if err != nil {
 		return Config{}, fmt.Errorf("trial %s: %w", t.ID, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"peftbench/analysis"
 	"peftbench/methods"
 	"peftbench/safetensors"
+	"peftbench/sweeps"
 	"peftbench/tasks"
 	"peftbench/train"
 	"peftbench/trainer"
@@ -336,5 +338,39 @@ func TestLNTuning(t *testing.T) {
 	bad := teacherShift("ln-tuning", nil)
 	if _, _, err := run(t, bad); err == nil || !strings.Contains(err.Error(), "no norm layers") {
 		t.Errorf("ln-tuning on teacher-shift: %v, want a no-norm-layers error", err)
+	}
+}
+
+// TestTrialConfigAllLinear checks that all-linear on a builtin transformer
+// task still targets every layer it lists, its head included: the builtin
+// heads are not marked Output, so their trials stay bit-identical. Planted
+// bug caught: a TrialConfig (or all-linear) that drops the head of a
+// builtin task.
+func TestTrialConfigAllLinear(t *testing.T) {
+	opts, err := tasks.ResolveOptions("modarith", map[string]any{"p": 7, "dim": 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shapes, err := train.Layers("modarith", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, s := range shapes {
+		if s.Output {
+			t.Errorf("builtin layer %s is marked Output", s.Name)
+		}
+		want = append(want, s.Name)
+	}
+	if !slices.Contains(want, "head") {
+		t.Fatalf("modarith lists no head: %q", want)
+	}
+	cfg, err := train.TrialConfig(sweeps.Trial{ID: "x", Method: "lora", Task: "modarith", TaskOptions: opts,
+		Train: sweeps.TrainConfig{Targets: []string{sweeps.AllLinear}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.Layers, want) {
+		t.Errorf("all-linear targets %q, want every layer %q", cfg.Layers, want)
 	}
 }

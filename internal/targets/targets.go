@@ -2,17 +2,68 @@
 // sweep's targets (and options that name layers, such as IA3's
 // feedforward_modules) select. It follows HF PEFT's target_modules, made
 // explicit.
+//
+// all-linear leaves out a layer marked options.LayerShape.Output (a
+// language model's untied lm_head / embed_out), as HF PEFT's all-linear
+// leaves out the model's output layer; Selects and Targeted apply that
+// rule, Match (names only) cannot. The builtin tasks' own "head" layers
+// are not marked Output: all-linear keeps selecting them, so their
+// trials, trial IDs and the nightly baseline stay as they were (a
+// decision, docs/architecture.md). Naming an output layer (a plain name,
+// a glob, re:) still selects it, as naming lm_head does in HF PEFT.
 package targets
 
 import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"peftbench/internal/options"
 )
 
-// AllLinear is the pattern that selects every linear layer a task lists,
-// after HF PEFT's "all-linear".
+// AllLinear is the pattern that selects every linear layer a task lists
+// but an output layer, after HF PEFT's "all-linear".
 const AllLinear = "all-linear"
+
+// Selects reports whether a target pattern selects a layer: Match on its
+// name, except that all-linear leaves out a layer marked Output.
+func Selects(pattern string, l options.LayerShape) (bool, error) {
+	re, err := Compile(pattern)
+	if err != nil {
+		return false, err
+	}
+	return selects(pattern, re, l), nil
+}
+
+func selects(pattern string, re *regexp.Regexp, l options.LayerShape) bool {
+	if pattern == AllLinear && l.Output {
+		return false
+	}
+	return re.MatchString(l.Name)
+}
+
+// Targeted returns the layers, in order, that any of the patterns selects
+// (Selects).
+func Targeted(patterns []string, layers []options.LayerShape) ([]options.LayerShape, error) {
+	res := make([]*regexp.Regexp, len(patterns))
+	for i, p := range patterns {
+		re, err := Compile(p)
+		if err != nil {
+			return nil, err
+		}
+		res[i] = re
+	}
+	var out []options.LayerShape
+	for _, l := range layers {
+		for i, re := range res {
+			if selects(patterns[i], re, l) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return out, nil
+}
 
 // Match reports whether a target pattern selects a layer name.
 // Patterns follow HF PEFT's target_modules, made explicit:
@@ -24,7 +75,8 @@ const AllLinear = "all-linear"
 //	               [abc] a class
 //	"re:^fc[12]$"  a Go regular expression, matched anywhere in the name
 //	               (anchor it for a full match)
-//	"all-linear"   every layer
+//	"all-linear"   every layer (but an output layer: see Selects, which
+//	               has the layer's shape; Match has only its name)
 func Match(pattern, layer string) (bool, error) {
 	re, err := Compile(pattern)
 	if err != nil {
