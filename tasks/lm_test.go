@@ -243,7 +243,9 @@ func TestLMLoss(t *testing.T) {
 }
 
 // TestLMLayers: Layers from config.json alone equal the loaded model's
-// linears, the untied head (NeoX) marked Output; Norms too.
+// (lm.Model.LayerShapes), the untied head (NeoX) marked Output; Norms
+// too. Planted bugs caught: a layer or bias missing, GQA's k/v widths
+// wrong, the head not marked.
 func TestLMLayers(t *testing.T) {
 	for _, fam := range lmfolder.Families {
 		t.Run(fam, func(t *testing.T) {
@@ -257,7 +259,7 @@ func TestLMLayers(t *testing.T) {
 				t.Fatal(err)
 			}
 			m, _ := in.Base(context.Background(), nil)
-			if got := shapesOf(m); !equalShapes(got, shapes) {
+			if got := m.(*hfModel).LayerShapes(); !slices.Equal(got, shapes) {
 				t.Errorf("Layers %v, model %v", shapes, got)
 			}
 			for _, s := range shapes {
@@ -277,7 +279,6 @@ func TestLMLayers(t *testing.T) {
 	}
 }
 
-func shapesOf(m Model) []LayerShape { return shapes(m) }
 
 // TestLMAnswer: with gen_tokens, the eval file's prompts are generated
 // from and answer_accuracy is reported in [0, 1]; with a regex whose
