@@ -35,7 +35,7 @@ func BenchmarkKernels(b *testing.B) {
 				r := rand.New(rand.NewPCG(1, 1))
 				x, y, c := randSlice(r, n*n), randSlice(r, n*n), make([]float32, n*n)
 				for b.Loop() {
-					sgemmPacked(kern, false, false, n, n, n, 1, x, n, y, n, 0, c, n)
+					sgemmPacked(kern, false, false, n, n, n, 1, x, n, y, n, 0, c, n, nil)
 				}
 				b.ReportMetric(2*float64(n*n*n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})

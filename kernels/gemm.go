@@ -43,7 +43,72 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		sgemmRef(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	sgemmPacked(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	sgemmPacked(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// PackedB is op(B) (k×n) packed once into the panels of the micro-kernel
+// Sgemm picks, for many products against the same B: the LM head, which
+// the chunked cross-entropy multiplies by one block of rows after another
+// and would otherwise repack (6.4M floats for GPT-NeoX's 50304×128 head)
+// on every block. SgemmPackedB with it gives the same result, bit for bit,
+// as Sgemm with the unpacked B.
+type PackedB struct {
+	kern   *microKernel // nil: no packed form (reference loop, or m differs)
+	transB bool
+	n, k   int
+	b      []float32 // the unpacked operand, for products another kernel serves
+	ldb    int
+	data   []float32
+}
+
+// PackedBSize is the number of floats PackB needs for op(B) (k×n) in
+// products of m rows; 0 where Sgemm would not pack (tiny products, no
+// assembly kernel).
+func PackedBSize(m, n, k int) int {
+	kern := pickKernel(m, n, k)
+	if kern == nil {
+		return 0
+	}
+	return (n + kern.nr - 1) / kern.nr * kern.nr * k
+}
+
+// PackB packs op(B) (k×n, stored as Sgemm's b with stride ldb) into buf
+// (at least PackedBSize(m, n, k) floats) for products of m rows. b must
+// stay unchanged while the PackedB is used: products whose row count picks
+// another micro-kernel read it unpacked.
+func PackB(transB bool, m, n, k int, b []float32, ldb int, buf []float32) *PackedB {
+	checkGemmArgs("PackB", false, transB, 0, n, k, nil, 1, b, ldb, nil, 1)
+	p := &PackedB{kern: pickKernel(m, n, k), transB: transB, n: n, k: k, b: b, ldb: ldb}
+	if p.kern == nil || n == 0 || k == 0 {
+		p.kern = nil
+		return p
+	}
+	nr := p.kern.nr
+	np := (n + nr - 1) / nr
+	p.data = buf[:np*nr*k]
+	nkb := (k + kcMax - 1) / kcMax
+	kcb := (k + nkb - 1) / nkb
+	for pc := 0; pc < k; pc += kcb {
+		kc := min(kcb, k-pc)
+		blk := p.data[np*nr*pc:]
+		for jp := range np {
+			packB(blk[jp*nr*kc:(jp+1)*nr*kc], transB, b, ldb, jp*nr, min(nr, n-jp*nr), pc, kc, nr)
+		}
+	}
+	return p
+}
+
+// SgemmPackedB is Sgemm with B given packed: C = alpha·op(A)·op(B) + beta·C
+// for op(A) m×k.
+func SgemmPackedB(transA bool, m int, alpha float32, a []float32, lda int, pb *PackedB, beta float32, c []float32, ldc int) {
+	n, k := pb.n, pb.k
+	kern := pickKernel(m, n, k)
+	if kern == nil || kern != pb.kern || m == 0 || alpha == 0 {
+		Sgemm(transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc)
+		return
+	}
+	checkGemmArgs("SgemmPackedB", transA, pb.transB, m, n, k, a, lda, pb.b, pb.ldb, c, ldc)
+	sgemmPacked(kern, transA, pb.transB, m, n, k, alpha, a, lda, pb.b, pb.ldb, beta, c, ldc, pb.data)
 }
 
 // checkGemmArgs panics unless the slices hold every element the call touches;
@@ -189,6 +254,7 @@ type gemmJob struct {
 	beta           float32 // beta for this depth block: 1 after the first
 	workers        int
 	direct         bool      // full row panels of A are read unpacked
+	prepacked      bool      // pb is B packed beforehand (PackB)
 	buf            []float32 // packed A, packed B, then one tile per worker
 	pa, pb         []float32
 	wg             sync.WaitGroup
@@ -253,7 +319,9 @@ func (p *tokenPool) release(n int) {
 	p.mu.Unlock()
 }
 
-func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// sgemmPacked runs the packed product; pre, when non-nil, is op(B)
+// already packed (PackB), every depth block after the other.
+func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, pre []float32) {
 	j := getJob()
 	mr, nr := kern.mr, kern.nr
 	*j = gemmJob{
@@ -261,7 +329,8 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc,
 		mp: (m + mr - 1) / mr, np: (n + nr - 1) / nr,
 		workers: 1, buf: j.buf,
-		direct: useDirect && !transA && kern.direct != nil,
+		direct:    useDirect && !transA && kern.direct != nil,
+		prepacked: pre != nil,
 	}
 	if m*n*k >= parallelWork {
 		j.workers = 1 + helpers.acquire(min(runtime.GOMAXPROCS(0), max(j.mp, j.np))-1)
@@ -270,12 +339,18 @@ func sgemmPacked(kern *microKernel, transA, transB bool, m, n, k int, alpha floa
 	nkb := (k + kcMax - 1) / kcMax
 	kcb := (k + nkb - 1) / nkb
 	na, nb := j.mp*mr*kcb, j.np*nr*kcb
+	if pre != nil {
+		nb = 0
+	}
 	if need := na + nb + j.workers*maxTile; cap(j.buf) < need {
 		j.buf = make([]float32, need)
 	}
 	j.pa, j.pb = j.buf[:na], j.buf[na:na+nb]
 	for pc := 0; pc < k; pc += kcb {
 		j.pc, j.kc, j.beta = pc, min(kcb, k-pc), beta
+		if pre != nil {
+			j.pb = pre[j.np*nr*pc : j.np*nr*(pc+j.kc)]
+		}
 		if pc > 0 {
 			j.beta = 1
 		}
@@ -341,6 +416,9 @@ func (j *gemmJob) pack(w int) {
 			continue // read in place by the direct kernel
 		}
 		packA(j.pa[ip*mr*kc:(ip+1)*mr*kc], j.transA, j.a, j.lda, ip*mr, min(mr, j.m-ip*mr), j.pc, kc, mr)
+	}
+	if j.prepacked {
+		return
 	}
 	for jp := j.np * w / W; jp < j.np*(w+1)/W; jp++ {
 		packB(j.pb[jp*nr*kc:(jp+1)*nr*kc], j.transB, j.b, j.ldb, jp*nr, min(nr, j.n-jp*nr), j.pc, kc, nr)

@@ -180,7 +180,7 @@ func TestSgemmKernels(t *testing.T) {
 				)
 				for _, tc := range cases {
 					checkGemm(t, r, tc, func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-						sgemmPacked(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+						sgemmPacked(kern, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 					})
 				}
 			})
@@ -202,7 +202,7 @@ func TestSgemmDirectBitIdentical(t *testing.T) {
 			for i, d := range []bool{false, true} {
 				useDirect = d
 				out[i] = append([]float32(nil), c0...)
-				sgemmPacked(kern, false, true, m, n, k, 0.7, a, k+0, b, k, 0.5, out[i], n)
+				sgemmPacked(kern, false, true, m, n, k, 0.7, a, k+0, b, k, 0.5, out[i], n, nil)
 			}
 			for i := range out[0] {
 				if math.Float32bits(out[0][i]) != math.Float32bits(out[1][i]) {
@@ -346,6 +346,46 @@ func TestSgemmConcurrent(t *testing.T) {
 		for i := range want {
 			if math.Float32bits(got[g][i]) != math.Float32bits(want[i]) {
 				t.Fatalf("call %d differs at %d: %g vs %g", g, i, got[g][i], want[i])
+			}
+		}
+	}
+}
+
+// TestSgemmPackedBBitIdentical checks that a product against a B packed
+// once (PackB) equals Sgemm's bit for bit, for both layouts of B, with
+// several depth blocks (k > kcMax), partial panels, and row counts that
+// pick another kernel than the one packed for (the fallback). Catches a
+// wrong depth-block offset into the packed data, a B packed with the
+// wrong transpose, and a kernel mismatch.
+func TestSgemmPackedBBitIdentical(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, transB := range []bool{false, true} {
+		for _, sh := range [][3]int{{83, 300, 128}, {40, 70, 600}, {50, 33, 257}} {
+			packM, n, k := sh[0], sh[1], sh[2]
+			ldb := n
+			if transB {
+				ldb = k
+			}
+			b := randSlice(r, k*n)
+			buf := make([]float32, PackedBSize(packM, n, k))
+			pb := PackB(transB, packM, n, k, b, ldb, buf)
+			for _, m := range []int{packM, 7, 1, 2 * packM} {
+				for _, transA := range []bool{false, true} {
+					lda := k
+					if transA {
+						lda = m
+					}
+					a := randSlice(r, m*k)
+					c0 := randSlice(r, m*n)
+					want, got := append([]float32(nil), c0...), append([]float32(nil), c0...)
+					Sgemm(transA, transB, m, n, k, 0.7, a, lda, b, ldb, 0.5, want, n)
+					SgemmPackedB(transA, m, 0.7, a, lda, pb, 0.5, got, n)
+					for i := range want {
+						if math.Float32bits(want[i]) != math.Float32bits(got[i]) {
+							t.Fatalf("transB %v %v m=%d transA %v: element %d: Sgemm %g, packed B %g", transB, sh, m, transA, i, want[i], got[i])
+						}
+					}
+				}
 			}
 		}
 	}

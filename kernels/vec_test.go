@@ -274,3 +274,47 @@ func TestReluKeepsNaN(t *testing.T) {
 		}
 	}
 }
+
+// TestErfGELUErf checks the float32 Erf against math.Erf on a grid over
+// [−6, 6] (absolute 5e-7, relative 5e-7 below |x| = 0.5), and the exact
+// GELU and its derivative against float64 formulas: relative 2e-6 for
+// the GELU (the negative tail included, where 1 + erf cancels) and 2e-6
+// of max(1, |d|) for the derivative. Catches a wrong coefficient, a
+// missing clamp (NaN past ±4), a cdf computed through the cancelling
+// 1 + erf in the tail, and a wrong derivative term.
+func TestErfGELUErf(t *testing.T) {
+	var xs []float32
+	for i := -60000; i <= 60000; i++ {
+		xs = append(xs, float32(i)*1e-4)
+	}
+	xs = append(xs, 30, -30, 1e-20, -1e-20, 0)
+	for _, x := range xs {
+		want := math.Erf(float64(x))
+		got := float64(Erf(x))
+		tol := 5e-7
+		if math.Abs(float64(x)) < 0.5 {
+			tol = 5e-7 * math.Abs(want)
+		}
+		if math.Abs(got-want) > tol || math.IsNaN(got) {
+			t.Fatalf("Erf(%g) = %g, want %g", x, got, want)
+		}
+	}
+	y, dx, dy := make([]float32, len(xs)), make([]float32, len(xs)), make([]float32, len(xs))
+	for i := range dy {
+		dy[i] = 1
+	}
+	GELUErf(y, xs)
+	GELUErfBackwardAdd(dx, xs, dy)
+	for i, x := range xs {
+		f := float64(x)
+		cdf := 0.5 * math.Erfc(-f/math.Sqrt2)
+		want := f * cdf
+		if math.Abs(float64(y[i])-want) > 2e-6*math.Abs(want)+1e-37 { // float32 underflow floor
+			t.Fatalf("GELUErf(%g) = %g, want %g", x, y[i], want)
+		}
+		d := cdf + f*math.Exp(-0.5*f*f)/math.Sqrt(2*math.Pi)
+		if math.Abs(float64(dx[i])-d) > 2e-6*math.Max(1, math.Abs(d)) {
+			t.Fatalf("GELUErf'(%g) = %g, want %g", x, dx[i], d)
+		}
+	}
+}

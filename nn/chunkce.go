@@ -23,7 +23,8 @@ const CEChunkFloats = 1 << 22
 // the same pass (softmax − one-hot, over the count) and multiplied back at
 // once: dh into an N×D buffer, dw into a V×D one. Backward only scales
 // those by the upstream gradient. Memory: one chunk of logits plus
-// gradients the size of h and w; compute: 2 GEMMs of N·V·D with a frozen
+// gradients the size of h and w (and, with several chunks, the head packed
+// once for the forward GEMMs); compute: 2 GEMMs of N·V·D with a frozen
 // head (3 with a trained one), as many as the unfused loss.
 //
 // targets must stay unchanged until Backward has run.
@@ -61,6 +62,15 @@ func (g *Graph) LMCrossEntropy(h, w *Tensor, targets []int, chunkRows int) *Tens
 	if rec && w.Grad != nil {
 		dw = g.zbuf(v * d)
 	}
+	// With several chunks, the head is transposed into the micro-kernel's
+	// panels once here rather than once per chunk (the same sums, bit for
+	// bit). The backward product dL·W reads W untransposed, which packs at
+	// copy speed, so it keeps packing per chunk rather than hold a second
+	// V×D copy.
+	var wf *kernels.PackedB
+	if count > cr {
+		wf = kernels.PackB(true, cr, v, d, w.Data, d, g.buf(kernels.PackedBSize(cr, v, d)))
+	}
 	inv := float32(1 / float64(count))
 	rowLoss := g.f64(cr)
 	var loss float64
@@ -70,7 +80,11 @@ func (g *Graph) LMCrossEntropy(h, w *Tensor, targets []int, chunkRows int) *Tens
 		for i, r := range rows {
 			copy(hb[i*d:(i+1)*d], h.Data[r*d:(r+1)*d])
 		}
-		kernels.Sgemm(false, true, m, v, d, 1, hb, d, w.Data, d, 0, lb, v)
+		if wf != nil {
+			kernels.SgemmPackedB(false, m, 1, hb, d, wf, 0, lb, v)
+		} else {
+			kernels.Sgemm(false, true, m, v, d, 1, hb, d, w.Data, d, 0, lb, v)
+		}
 		parallelFor(m, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				row := lb[i*v : (i+1)*v]
