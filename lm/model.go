@@ -385,3 +385,10 @@ func (m *Model) LoadStateDict(src map[string]*nn.Tensor) error {
 }
 
 var _ nn.Model = (*Model)(nil)
+
+// New returns a model shaped by cfg with every weight zero and no folder:
+// for benchmarks and tests that fill StateDict's tensors themselves (a
+// checkpoint folder cannot hold, say, Pythia's 50304-row vocabulary at
+// lmfolder's tokenizer sizes). cfg must be consistent (as ReadConfig
+// leaves it): HeadDim·Heads columns of queries, RotaryDims ≤ HeadDim.
+func New(cfg *Config) *Model { return newModel(cfg) }

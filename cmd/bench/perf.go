@@ -42,17 +42,20 @@ type perfFigure struct {
 
 // perfConfig says what runPerf measures and how long.
 type perfConfig struct {
-	threads   int
-	shapes    []kernels.Shape
-	gemmTime  time.Duration // minimum time per SGEMM round
-	warmup    int           // untimed steps before timing
-	steps     int           // timed steps; the figure is their median
-	setups    []perfSetup
-	ref       bool   // run ci/perf_ref.py
-	refQuick  bool   // pass --quick to it
-	python    string // interpreter for ci/perf_ref.py
-	refScript string // path of ci/perf_ref.py, "" to locate it
-	intruders []int  // sizes n of the n×n intruder-analysis timings
+	threads     int
+	shapes      []kernels.Shape
+	gemmTime    time.Duration // minimum time per SGEMM round
+	warmup      int           // untimed steps before timing
+	steps       int           // timed steps; the figure is their median
+	setups      []perfSetup
+	ref         bool          // run ci/perf_ref.py
+	refQuick    bool          // pass --quick to it
+	python      string        // interpreter for ci/perf_ref.py
+	refScript   string        // path of ci/perf_ref.py, "" to locate it
+	intruders   []int         // sizes n of the n×n intruder-analysis timings
+	lm          []lmPerfSetup // LM training steps (--lm)
+	lmRefScript string        // path of ci/perf_lm_ref.py, "" to locate it
+	lmOnly      bool          // skip ci/perf_ref.py: nothing but the LM steps is timed
 }
 
 // perfSetup is one reference training step.
@@ -184,9 +187,11 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", runtime.NumCPU(), "goroutines for the engine and threads for numpy/torch")
 	noRef := fs.Bool("no-ref", false, "skip the numpy/PyTorch reference (ci/perf_ref.py)")
 	noMethods := fs.Bool("no-methods", false, "skip the per-method steps (step/<model>/<method> and their ratios to LoRA)")
+	lmOnly := fs.Bool("lm-only", false, "time only the --lm steps (and their PyTorch reference)")
+	lmRows := fs.Bool("lm", false, "also time LM LoRA training steps (Pythia-14m- and GPT-2-124M-shaped; minutes on a small machine) against ci/perf_lm_ref.py's PyTorch")
 	large := fs.Bool("large", false, "also time the intruder analysis of a 4096×4096 pair (the first run decomposes its base for minutes, then caches it)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: bench perf [--json] [--quick] [--threads N] [--no-ref] [--no-methods] [--large]")
+		fmt.Fprintln(stderr, "usage: bench perf [--json] [--quick] [--threads N] [--no-ref] [--no-methods] [--large] [--lm] [--lm-only]")
 		fmt.Fprintln(stderr, "\nTimes SGEMM (GFLOP/s at n = 128…1024 and the reference models' shapes) and")
 		fmt.Fprintln(stderr, "the reference training steps (ms, median) — LoRA r=16 and full fine-tuning, then")
 		fmt.Fprintln(stderr, "every other method at its defaults on the same setups, with its ratio to LoRA's")
@@ -198,6 +203,10 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "two: Go/numpy for GFLOP/s (higher is better), Go/torch for ms and Go/numpy for")
 		fmt.Fprintln(stderr, "the intruder seconds, against one SVD (ratio/intruders/…) and against numpy's")
 		fmt.Fprintln(stderr, "analysis (ratio/analysis/intruders/…) (lower is better).")
+		fmt.Fprintln(stderr, "With --lm (or --lm-only, which times nothing else) it also times LM LoRA training")
+		fmt.Fprintln(stderr, "steps on random Pythia-14m- and GPT-2-124M-shaped models (step/lm/…, ms;")
+		fmt.Fprintln(stderr, "tokens/lm/…, tokens/s; mem/lm/gpt2-124m/peak_rss) against ci/perf_lm_ref.py's")
+		fmt.Fprintln(stderr, "PyTorch (ratio/step/lm/…, builtin/PyTorch time): a few steps each, minutes in all.")
 		fs.PrintDefaults()
 	}
 	if err := parseNoArgs(fs, args); err != nil {
@@ -215,7 +224,13 @@ func runPerf(args []string, stdout, stderr io.Writer) error {
 	if !*noMethods {
 		cfg.setups = append(cfg.setups, methodSetups(stderr)...)
 	}
-	if *large {
+	if *lmRows || *lmOnly {
+		cfg.lm = lmPerfSetups()
+	}
+	if *lmOnly {
+		cfg.shapes, cfg.setups, cfg.intruders, cfg.lmOnly = nil, nil, nil, true
+	}
+	if *large && !*lmOnly {
 		cfg.intruders = append(cfg.intruders, 4096)
 	}
 	if *quick {
@@ -258,16 +273,27 @@ func measurePerf(cfg perfConfig, stderr io.Writer) ([]perfFigure, error) {
 		}
 		figs = append(figs, f...)
 	}
+	figs = append(figs, measureLM(cfg.lm, stderr)...)
 	runtime.GOMAXPROCS(prev)
 	figs = append(figs, loraRatios(figs)...)
 	figs = append(figs, perfFigure{"mem/peak_rss", float64(peakRSS()), "bytes"})
 	if !cfg.ref {
 		return figs, nil
 	}
-	ref, err := runRef(cfg, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "bench perf: no reference figures: %v\n", err)
-		return figs, nil
+	var ref []perfFigure
+	if !cfg.lmOnly {
+		var err error
+		if ref, err = runRef(cfg, stderr); err != nil {
+			fmt.Fprintf(stderr, "bench perf: no reference figures: %v\n", err)
+			return figs, nil
+		}
+	}
+	if len(cfg.lm) > 0 {
+		lmRef, err := runLMRef(cfg, stderr)
+		if err != nil {
+			fmt.Fprintf(stderr, "bench perf: no PyTorch LM figures: %v\n", err)
+		}
+		ref = append(ref, lmRef...)
 	}
 	return append(append(figs, ref...), perfRatios(figs, ref)...), nil
 }

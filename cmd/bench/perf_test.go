@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"peftbench/kernels"
+	"peftbench/lm"
 	"peftbench/regress"
 )
 
@@ -195,5 +197,82 @@ func TestLoRARatios(t *testing.T) {
 	want := []perfFigure{{"ratio/lora/step/mlp/oft", 2.5, "ratio"}}
 	if len(got) != len(want) || got[0] != want[0] {
 		t.Errorf("loraRatios = %v, want %v", got, want)
+	}
+}
+
+// tinyLMSetup is a one-layer GPT-NeoX-shaped step that runs in
+// milliseconds, for tests of the --lm plumbing.
+func tinyLMSetup() lmPerfSetup {
+	return lmPerfSetup{name: "tiny", batch: 2, seq: 8, warmup: 1, steps: 2, rss: true,
+		cfg: &lm.Config{ModelType: lm.NeoX, Vocab: 50, Dim: 16, Layers: 1, Heads: 2, KVHeads: 2, HeadDim: 8,
+			FFN: 32, MaxPos: 16, NormEps: 1e-5, Act: "gelu", RopeTheta: 10000, RotaryDims: 2,
+			ParallelResidual: true, QKVBias: true, OBias: true, MLPBias: true, ScaleAttn: true}}
+}
+
+// TestMeasurePerfLM runs the --lm-only path on a tiny model against a fake
+// PyTorch reference: the Go figures (ms, tokens/s, peak RSS), the
+// reference's, and ratio/step/lm/… = Go ms / torch ms. Catches LM rows
+// missing from the figures, a tokens/s that is not batch·seq over the
+// step time, and LM reference figures not compared.
+func TestMeasurePerfLM(t *testing.T) {
+	cfg := perfConfig{threads: 1, lm: []lmPerfSetup{tinyLMSetup()}, lmOnly: true, ref: true,
+		lmRefScript: filepath.Join(t.TempDir(), "perf_lm_ref.py")}
+	if err := os.WriteFile(cfg.lmRefScript, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg.python = fakePython(t, `[{"name":"torch/step/lm/tiny/lora","value":0.01,"unit":"ms"},
+		{"name":"torch/tokens/lm/tiny/lora","value":16,"unit":"tokens/s"},
+		{"name":"torch/mem/lm/tiny/peak_rss","value":1000000,"unit":"bytes"}]`)
+	var stderr bytes.Buffer
+	figs, err := measurePerf(cfg, &stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]perfFigure{}
+	for _, f := range figs {
+		byName[f.Name] = f
+		if strings.HasPrefix(f.Name, "sgemm/") || strings.HasPrefix(f.Name, "intruders/") {
+			t.Errorf("--lm-only timed %s", f.Name)
+		}
+	}
+	for _, name := range []string{"step/lm/tiny/lora", "tokens/lm/tiny/lora", "mem/lm/tiny/peak_rss",
+		"ref/torch/step/lm/tiny/lora", "ref/torch/mem/lm/tiny/peak_rss", "ratio/step/lm/tiny/lora"} {
+		if f, ok := byName[name]; !ok || !(f.Value > 0) {
+			t.Errorf("figure %s = %v (present %v); stderr: %s", name, f, ok, stderr.String())
+		}
+	}
+	step, tok := byName["step/lm/tiny/lora"].Value, byName["tokens/lm/tiny/lora"].Value
+	if want := 16 / step * 1e3; math.Abs(tok-want) > 1e-3*want+1e-3 {
+		t.Errorf("tokens/s %v, want 16 tokens / %v ms = %v", tok, step, want)
+	}
+	if r := byName["ratio/step/lm/tiny/lora"].Value; r != round4(step/0.01) {
+		t.Errorf("ratio/step/lm/tiny/lora = %v, want %v/0.01", r, step)
+	}
+}
+
+// TestLMPerfSetupShapes pins the issue's two LM shapes: Pythia-14m (6
+// layers, width 128, 4 heads, FFN 512, vocabulary 50304, rotary 0.25,
+// parallel residual) at 8 × 128 and GPT-2 124M (12 layers, 768, 12 heads,
+// 3072, 50257, tied head) at 8 × 256, whose peak RSS is reported.
+func TestLMPerfSetupShapes(t *testing.T) {
+	s := lmPerfSetups()
+	if len(s) != 2 {
+		t.Fatalf("%d LM setups, want 2", len(s))
+	}
+	p, g := s[0], s[1]
+	if c := p.cfg; p.name != "pythia14m" || c.ModelType != lm.NeoX || c.Layers != 6 || c.Dim != 128 || c.Heads != 4 ||
+		c.FFN != 512 || c.Vocab != 50304 || c.RotaryDims != c.HeadDim/4 || !c.ParallelResidual || p.batch != 8 || p.seq != 128 {
+		t.Errorf("pythia setup %+v %+v", p, *c)
+	}
+	if c := g.cfg; g.name != "gpt2-124m" || c.ModelType != lm.GPT2 || c.Layers != 12 || c.Dim != 768 || c.Heads != 12 ||
+		c.FFN != 3072 || c.Vocab != 50257 || !c.Tied || g.batch != 8 || g.seq != 256 || !g.rss {
+		t.Errorf("gpt2 setup %+v %+v", g, *c)
+	}
+}
+
+func TestHWM(t *testing.T) {
+	resetPeakRSS()
+	if h := hwm(); h <= 0 {
+		t.Errorf("peak RSS %d", h)
 	}
 }
