@@ -56,7 +56,9 @@ func backGroupedAttention(g *Graph, n *node) {
 	dq, dk := q.Cols(), k.Cols()
 	hd, rep := dq/heads, heads/kvHeads
 	dy := n.out.Grad
-	dps := g.buf(batch * kvHeads * seq * seq)
+	// Scratch, not arena: every layer's backward reuses the same buffer
+	// (each dP is written in full before it is read).
+	dps := g.scratch32(batch * kvHeads * seq * seq)
 	// One worker per (sequence, kv head): the q heads of a group add into
 	// the same dK and dV columns, so they run in order, in one goroutine.
 	parallelFor(batch*kvHeads, func(lo, hi int) {

@@ -152,7 +152,6 @@ func (g *Graph) CausalSelfAttention(q, k, v *Tensor, batch, seq, heads int) *Ten
 		n.a, n.b, n.c = q, k, v
 		n.i0, n.i1, n.i2 = batch, seq, heads
 		n.aux = probs
-		n.aux2 = g.buf(batch * heads * seq * seq)
 		n.f0 = scale
 	}
 	return y
@@ -164,12 +163,15 @@ func backAttention(g *Graph, n *node) {
 	d := q.Cols()
 	hd := d / heads
 	dy := n.out.Grad
+	// Scratch shared by every layer's backward: each dP is written in
+	// full before it is read.
+	dps := g.scratch32(batch * heads * seq * seq)
 	parallelFor(batch*heads, func(lo, hi int) {
 		for bh := lo; bh < hi; bh++ {
 			b, h := bh/heads, bh%heads
 			off := b*seq*d + h*hd
 			p := n.aux[bh*seq*seq : (bh+1)*seq*seq]
-			dp := n.aux2[bh*seq*seq : (bh+1)*seq*seq]
+			dp := dps[bh*seq*seq : (bh+1)*seq*seq]
 			if v.Grad != nil { // dV += Pᵀ·dY
 				kernels.Sgemm(true, false, seq, hd, seq, 1, p, seq, dy[off:], d, 1, v.Grad[off:], d)
 			}
