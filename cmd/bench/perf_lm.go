@@ -49,8 +49,8 @@ func lmPerfSetups() []lmPerfSetup {
 	}
 }
 
-// build builds s's model and returns one training step.
-func (s lmPerfSetup) build() func() {
+// build builds s's model and returns one training step and its graph.
+func (s lmPerfSetup) build() (func(), *nn.Graph) {
 	m := lm.New(s.cfg)
 	rng := nn.NewRNG(1, "perf-lm")
 	sd := m.StateDict()
@@ -75,21 +75,23 @@ func (s lmPerfSetup) build() func() {
 		g.Backward(m.Loss(g, ids, ids, s.batch, s.seq))
 		nn.ClipGradNorm(params, 1)
 		opt.Step(params, 1e-4)
-	}
+	}, g
 }
 
 // measureLM times each setup: step/lm/<name>/lora (ms, median),
 // tokens/lm/<name>/lora (tokens/s at that median) and, where asked,
 // mem/lm/<name>/peak_rss: the process's peak resident memory over the
 // setup's build and steps (VmHWM after resetting it through
-// /proc/self/clear_refs; where that fails, the peak of the whole process).
+// /proc/self/clear_refs; where that fails, the peak of the whole process),
+// with mem/lm/<name>/graph, the bytes the step's graph holds (activations,
+// their gradients, buffers; weights not included).
 func measureLM(setups []lmPerfSetup, stderr io.Writer) []perfFigure {
 	var figs []perfFigure
 	for _, s := range setups {
 		if s.rss {
 			resetPeakRSS()
 		}
-		step := s.build()
+		step, g := s.build()
 		for range s.warmup {
 			step()
 		}
@@ -105,7 +107,8 @@ func measureLM(setups []lmPerfSetup, stderr io.Writer) []perfFigure {
 			perfFigure{"step/lm/" + s.name + "/lora", round4(med), "ms"},
 			perfFigure{"tokens/lm/" + s.name + "/lora", round4(float64(s.batch*s.seq) / med * 1e3), "tokens/s"})
 		if s.rss {
-			figs = append(figs, perfFigure{"mem/lm/" + s.name + "/peak_rss", float64(hwm()), "bytes"})
+			figs = append(figs, perfFigure{"mem/lm/" + s.name + "/peak_rss", float64(hwm()), "bytes"},
+				perfFigure{"mem/lm/" + s.name + "/graph", float64(g.HeldBytes()), "bytes"})
 		}
 	}
 	return figs

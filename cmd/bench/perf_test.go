@@ -236,7 +236,7 @@ func TestMeasurePerfLM(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"step/lm/tiny/lora", "tokens/lm/tiny/lora", "mem/lm/tiny/peak_rss",
-		"ref/torch/step/lm/tiny/lora", "ref/torch/mem/lm/tiny/peak_rss", "ratio/step/lm/tiny/lora"} {
+		"mem/lm/tiny/graph", "ref/torch/step/lm/tiny/lora", "ref/torch/mem/lm/tiny/peak_rss", "ratio/step/lm/tiny/lora"} {
 		if f, ok := byName[name]; !ok || !(f.Value > 0) {
 			t.Errorf("figure %s = %v (present %v); stderr: %s", name, f, ok, stderr.String())
 		}
