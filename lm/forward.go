@@ -40,21 +40,22 @@ func (m *Model) Hidden(g *nn.Graph, ids []int, batch, seq int) *nn.Tensor {
 	}
 	for _, l := range m.Layers {
 		h := l.Norm1.Forward(g, x)
-		var q, k, v *nn.Tensor
-		switch c.ModelType {
-		case GPT2:
-			qkv := l.QKV.Forward(g, h)
-			q, k, v = g.SliceCols(qkv, 0, c.Dim), g.SliceCols(qkv, c.Dim, 2*c.Dim), g.SliceCols(qkv, 2*c.Dim, 3*c.Dim)
-		case NeoX:
-			qkv := l.QKV.Forward(g, h)
-			q, k, v = g.GatherCols(qkv, m.split[0]), g.GatherCols(qkv, m.split[1]), g.GatherCols(qkv, m.split[2])
-		default:
-			q, k, v = l.Q.Forward(g, h), l.K.Forward(g, h), l.V.Forward(g, h)
+		var a *nn.Tensor
+		if c.ModelType == GPT2 { // [q | k | v], read in place
+			a = l.O.Forward(g, g.FusedCausalAttention(l.QKV.Forward(g, h), batch, seq, c.Heads, scale))
+		} else {
+			var q, k, v *nn.Tensor
+			if c.ModelType == NeoX {
+				qkv := l.QKV.Forward(g, h)
+				q, k, v = g.GatherCols(qkv, m.split[0]), g.GatherCols(qkv, m.split[1]), g.GatherCols(qkv, m.split[2])
+			} else {
+				q, k, v = l.Q.Forward(g, h), l.K.Forward(g, h), l.V.Forward(g, h)
+			}
+			if m.rope != nil && m.rope.Dims > 0 {
+				q, k = g.RoPE(q, m.rope, m.pos), g.RoPE(k, m.rope, m.pos)
+			}
+			a = l.O.Forward(g, g.GroupedCausalAttention(q, k, v, batch, seq, c.Heads, c.KVHeads, scale))
 		}
-		if m.rope != nil && m.rope.Dims > 0 {
-			q, k = g.RoPE(q, m.rope, m.pos), g.RoPE(k, m.rope, m.pos)
-		}
-		a := l.O.Forward(g, g.GroupedCausalAttention(q, k, v, batch, seq, c.Heads, c.KVHeads, scale))
 		if c.ModelType == NeoX && c.ParallelResidual {
 			// x + attn(ln1 x) + mlp(ln2 x), summed as transformers does.
 			x = g.Add(g.Add(m.mlp(g, l, l.Norm2.Forward(g, x)), a), x)
