@@ -279,7 +279,6 @@ func TestLMLayers(t *testing.T) {
 	}
 }
 
-
 // TestLMAnswer: with gen_tokens, the eval file's prompts are generated
 // from and answer_accuracy is reported in [0, 1]; with a regex whose
 // answer is always "" every prompt scores. Planted bugs caught: qa
