@@ -1,6 +1,10 @@
 package lmfolder
 
-import "testing"
+import (
+	"testing"
+
+	"peftbench/internal/pyfmt"
+)
 
 // TestPyRepr pins floats to Python's repr, which config.json uses:
 // catches Go's spellings (1e-5, 0.00001, 10000 for a float, 1e+06).
@@ -13,8 +17,8 @@ func TestPyRepr(t *testing.T) {
 		{10000, "10000.0"}, {1e6, "1000000.0"}, {1e16, "1e+16"}, {123.456, "123.456"},
 		{-2.5e-7, "-2.5e-07"}, {0, "0.0"}, {1.5e300, "1.5e+300"}, {9999999999999998, "9999999999999998.0"},
 	} {
-		if got := pyRepr(c.f); got != c.want {
-			t.Errorf("pyRepr(%v) = %s, want %s", c.f, got, c.want)
+		if got := pyfmt.JSONFloat(c.f); got != c.want {
+			t.Errorf("JSONFloat(%v) = %s, want %s", c.f, got, c.want)
 		}
 	}
 }

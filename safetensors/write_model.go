@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"peftbench/internal/atomicfile"
+	"peftbench/internal/pyfmt"
 )
 
 // ShardName is the file name save_pretrained gives shard i (0-based) of n:
@@ -92,45 +93,13 @@ func indexJSON(total int64, wmap map[string]string) []byte {
 			b.WriteByte(',')
 		}
 		b.WriteString("\n    ")
-		b.WriteString(asciiJSON(n))
+		b.WriteString(pyfmt.QuoteString(n, true))
 		b.WriteString(": ")
-		b.WriteString(asciiJSON(wmap[n]))
+		b.WriteString(pyfmt.QuoteString(wmap[n], true))
 	}
 	if len(names) > 0 {
 		b.WriteString("\n  ")
 	}
 	b.WriteString("}\n}\n")
 	return []byte(b.String())
-}
-
-// asciiJSON quotes s as Python's json.dumps does by default.
-func asciiJSON(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r < 0x20 || r > 0x7e && r < 0x10000:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		case r >= 0x10000:
-			r -= 0x10000
-			fmt.Fprintf(&b, `\u%04x\u%04x`, 0xd800+(r>>10), 0xdc00+(r&0x3ff))
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"peftbench/internal/pyfmt"
 	"peftbench/results"
 )
 
@@ -384,48 +385,19 @@ func millis(t time.Time) int64 {
 // metricLine is one line of a metric file, as MLflow's file store writes
 // it: "<timestamp ms> <value> <step>\n", the value as Python's str(float).
 func metricLine(ts int64, v float64, step int64) string {
-	return strconv.FormatInt(ts, 10) + " " + PyFloat(v) + " " + strconv.FormatInt(step, 10) + "\n"
-}
-
-// PyFloat formats v as Python's repr(float): the shortest digits that
-// round-trip, positional for exponents -4 to 15 (with ".0" when
-// integral), else d.ddde±XX; nan, inf, -inf.
-func PyFloat(v float64) string {
-	switch {
-	case math.IsNaN(v):
-		return "nan"
-	case math.IsInf(v, 1):
-		return "inf"
-	case math.IsInf(v, -1):
-		return "-inf"
-	}
-	e := strconv.FormatFloat(v, 'e', -1, 64) // -d.ddde±XX
-	mant, exps, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(exps)
-	if exp < -4 || exp >= 16 {
-		sign := "+"
-		if exp < 0 {
-			sign, exp = "-", -exp
-		}
-		return fmt.Sprintf("%se%s%02d", mant, sign, exp)
-	}
-	s := strconv.FormatFloat(v, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".") {
-		s += ".0"
-	}
-	return s
+	return strconv.FormatInt(ts, 10) + " " + pyfmt.Repr(v) + " " + strconv.FormatInt(step, 10) + "\n"
 }
 
 // ParamString is a hyperparameter's value as an MLflow param, as
 // Python's str() of the value mlflow.log_param would get: integers in
-// decimal, floats as PyFloat, bools True and False, strings (and lists'
+// decimal, floats as pyfmt.Repr, bools True and False, strings (and lists'
 // JSON text) as they are.
 func ParamString(v any) string {
 	switch x := v.(type) {
 	case int64:
 		return strconv.FormatInt(x, 10)
 	case float64:
-		return PyFloat(x)
+		return pyfmt.Repr(x)
 	case bool:
 		if x {
 			return "True"
