@@ -122,3 +122,19 @@ func (s *Sweep) Metrics(i int) []Value {
 	}
 	return out
 }
+
+// lastStep is trial i's last recorded step (its steps column without step
+// rows): the end of the span over which the exports interpolate step
+// times, which the tables do not keep.
+func (s *Sweep) lastStep(i int) int64 {
+	t := &s.Trials[i]
+	steps := s.Steps[t.TrialID]
+	if len(steps) == 0 {
+		return t.Steps
+	}
+	last := steps[0].Step
+	for _, r := range steps {
+		last = max(last, r.Step)
+	}
+	return last
+}

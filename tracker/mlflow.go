@@ -316,13 +316,7 @@ func (w *mlWriter) childRun(s *Sweep, i int, exp, id, name, parent string) {
 	w.params(dir, s.HParams(i))
 
 	steps := s.Steps[t.TrialID]
-	last := t.Steps
-	if len(steps) > 0 {
-		last = steps[0].Step
-		for _, r := range steps {
-			last = max(last, r.Step)
-		}
-	}
+	last := s.lastStep(i)
 	ts := func(step int64) int64 {
 		if last <= 0 {
 			return start

@@ -160,13 +160,7 @@ func trialEvents(s *Sweep, i int, group string, hp []Value) []byte {
 		end = start
 	}
 	steps := s.Steps[t.TrialID]
-	last := t.Steps
-	if len(steps) > 0 {
-		last = steps[0].Step
-		for _, r := range steps {
-			last = max(last, r.Step)
-		}
-	}
+	last := s.lastStep(i)
 	// A step's wall time is interpolated between start and end: the
 	// tables keep no per-step times.
 	wall := func(step int64) float64 {
