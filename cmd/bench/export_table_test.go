@@ -146,19 +146,8 @@ func TestExportTableGolden(t *testing.T) {
 // plan.
 func TestExportTableJSONLTypes(t *testing.T) {
 	dir, rows := exportFixture(t)
-	var out bytes.Buffer
-	if err := runExportTable([]string{dir, "--format", "jsonl"}, &out, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != len(rows) {
-		t.Fatalf("%d lines, want %d", len(lines), len(rows))
-	}
-	for i, l := range lines {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("line %d: %v", i, err)
-		}
+	objs := exportJSONL(t, dir, len(rows))
+	for i, m := range objs {
 		if m["trial_id"] != rows[i].TrialID {
 			t.Errorf("line %d: trial %v, want %s", i, m["trial_id"], rows[i].TrialID)
 		}
@@ -173,9 +162,30 @@ func TestExportTableJSONLTypes(t *testing.T) {
 			t.Errorf("line %d: error %v alpha %v", i, m["error"], m["alpha"])
 		}
 	}
-	if m := map[string]any{}; json.Unmarshal([]byte(lines[1]), &m) != nil || m["forgetting"] != nil {
+	if m := objs[1]; m["forgetting"] != nil {
 		t.Errorf("forgetting +Inf in JSON: %v, want null", m["forgetting"])
 	}
+}
+
+// exportJSONL runs bench export-table --format jsonl on dir and parses
+// its lines, which must number n.
+func exportJSONL(t *testing.T, dir string, n int) []map[string]any {
+	t.Helper()
+	var out bytes.Buffer
+	if err := runExportTable([]string{dir, "--format", "jsonl"}, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	if len(lines) != n {
+		t.Fatalf("%d lines, want %d", len(lines), n)
+	}
+	objs := make([]map[string]any, n)
+	for i, l := range lines {
+		if err := json.Unmarshal([]byte(l), &objs[i]); err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+	}
+	return objs
 }
 
 // TestExportTableAnnotations: a sweep's tags and notes (bench serve's
@@ -191,19 +201,7 @@ func TestExportTableAnnotations(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	if err := runExportTable([]string{dir, "--format", "jsonl"}, &out, &bytes.Buffer{}); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-	if len(lines) != len(rows) {
-		t.Fatalf("%d lines, want %d", len(lines), len(rows))
-	}
-	for i, l := range lines {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatal(err)
-		}
+	for i, m := range exportJSONL(t, dir, len(rows)) {
 		wantTags, wantNote := any(nil), any(nil)
 		if m["trial_id"] == "t03" {
 			wantTags, wantNote = "<script>,bad-lr", `diverged, "see" log`
