@@ -296,14 +296,23 @@ type stepJSON struct {
 	Value  any    `json:"value"`
 }
 
-func (s *Server) apiSteps(q url.Values) (any, error) {
+// trialArg reads a trial's query arguments: its sweep s and its ID.
+func (s *Server) trialArg(q url.Values) (*folder, string, error) {
 	f, err := s.sweepArg(q)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	id := q.Get("id")
 	if checkTrialID(id) != nil {
-		return nil, badRequest("id=%q: not a trial ID", id)
+		return nil, "", badRequest("id=%q: not a trial ID", id)
+	}
+	return f, id, nil
+}
+
+func (s *Server) apiSteps(q url.Values) (any, error) {
+	f, id, err := s.trialArg(q)
+	if err != nil {
+		return nil, err
 	}
 	rows, attempt, source, err := f.steps(id)
 	if err != nil {
@@ -325,13 +334,9 @@ type layerJSON struct {
 }
 
 func (s *Server) apiSpectra(q url.Values) (any, error) {
-	f, err := s.sweepArg(q)
+	f, id, err := s.trialArg(q)
 	if err != nil {
 		return nil, err
-	}
-	id := q.Get("id")
-	if checkTrialID(id) != nil {
-		return nil, badRequest("id=%q: not a trial ID", id)
 	}
 	rows, eps, err := f.spectra(id)
 	if err != nil {

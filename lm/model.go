@@ -356,32 +356,7 @@ func (m *Model) StateDict() map[string]*nn.Tensor {
 
 // LoadStateDict copies tensors into the model by name (see nn.Model).
 func (m *Model) LoadStateDict(src map[string]*nn.Tensor) error {
-	dst := m.StateDict()
-	var missing, extra []string
-	for name := range dst {
-		if _, ok := src[name]; !ok {
-			missing = append(missing, name)
-		}
-	}
-	for name := range src {
-		if _, ok := dst[name]; !ok {
-			extra = append(extra, name)
-		}
-	}
-	if len(missing) > 0 || len(extra) > 0 {
-		slices.Sort(missing)
-		slices.Sort(extra)
-		return fmt.Errorf("lm: load state: missing %v, unexpected %v", missing, extra)
-	}
-	for name, d := range dst {
-		if s := src[name]; !slices.Equal(s.Shape, d.Shape) || len(s.Data) != len(d.Data) {
-			return fmt.Errorf("lm: load state: %s has shape %v, want %v", name, s.Shape, d.Shape)
-		}
-	}
-	for name, d := range dst {
-		copy(d.Data, src[name].Data)
-	}
-	return nil
+	return nn.LoadState(m.StateDict(), src)
 }
 
 var _ nn.Model = (*Model)(nil)

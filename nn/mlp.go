@@ -72,4 +72,4 @@ func (m *MLP) StateDict() map[string]*Tensor {
 }
 
 // LoadStateDict copies sd into the model (see Model).
-func (m *MLP) LoadStateDict(sd map[string]*Tensor) error { return loadState(m.StateDict(), sd) }
+func (m *MLP) LoadStateDict(sd map[string]*Tensor) error { return LoadState(m.StateDict(), sd) }

@@ -34,8 +34,10 @@ func linearState(sd map[string]*Tensor, ls []*Linear) {
 	}
 }
 
-// loadState copies src into dst by name, strictly.
-func loadState(dst, src map[string]*Tensor) error {
+// LoadState copies src into dst by name, strictly: every name of dst in
+// src and no other, with matching shapes. It is the LoadStateDict of every
+// nn.Model (dst = its StateDict), in this package and outside it (lm).
+func LoadState(dst, src map[string]*Tensor) error {
 	var missing, extra []string
 	for name := range dst {
 		if _, ok := src[name]; !ok {

@@ -236,5 +236,5 @@ func (m *Transformer) StateDict() map[string]*Tensor {
 
 // LoadStateDict copies sd into the model (see Model).
 func (m *Transformer) LoadStateDict(sd map[string]*Tensor) error {
-	return loadState(m.StateDict(), sd)
+	return LoadState(m.StateDict(), sd)
 }
