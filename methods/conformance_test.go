@@ -83,14 +83,23 @@ func relDiff(a, b []float32) float64 {
 // trainer runs the optimiser loop the way package train does, calling
 // every hook a method implements.
 type trainer struct {
-	att    Attachment
-	params []nn.ParamRef
-	opt    *nn.AdamW
-	loss   func(g *nn.Graph) *nn.Tensor
-	g      *nn.Graph
+	att     Attachment
+	params  []nn.ParamRef
+	opt     *nn.AdamW    // the trial's AdamW: tests set its weight decay
+	stepper nn.Optimizer // what steps: opt, or the method's (OptimizerMaker)
+	loss    func(g *nn.Graph) *nn.Tensor
+	g       *nn.Graph
 }
 
+// newTrainer calls the method's before-training hooks as package train
+// does (InputCalibrator and BeforeTrainer on the one batch of loss,
+// OptimizerMaker on an AdamW without weight decay).
 func newTrainer(tb testing.TB, att Attachment, loss func(g *nn.Graph) *nn.Tensor) *trainer {
+	if c, ok := att.(InputCalibrator); ok {
+		if err := c.CalibrateInputs(EstimateInputs(func(g *nn.Graph, _ int) { loss(g) })); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	if b, ok := att.(BeforeTrainer); ok {
 		if err := b.BeforeTraining(EstimateGrads(func(g *nn.Graph, _ int) *nn.Tensor { return loss(g) })); err != nil {
 			tb.Fatal(err)
@@ -98,7 +107,15 @@ func newTrainer(tb testing.TB, att Attachment, loss func(g *nn.Graph) *nn.Tensor
 	}
 	opt := nn.NewAdamW()
 	opt.WeightDecay = 0
-	return &trainer{att: att, params: att.Params(), opt: opt, loss: loss, g: nn.NewGraph()}
+	tr := &trainer{att: att, params: att.Params(), opt: opt, stepper: opt, loss: loss, g: nn.NewGraph()}
+	if m, ok := att.(OptimizerMaker); ok {
+		o, err := m.Optimizer(opt)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tr.stepper = o
+	}
+	return tr
 }
 
 // step runs one step and returns the task loss before the update.
@@ -131,7 +148,7 @@ func (tr *trainer) runNorm(step, total int, lr, clip float32) (float32, float64)
 	if h, ok := tr.att.(BeforeStepper); ok {
 		h.BeforeStep(step, total)
 	}
-	tr.opt.Step(tr.params, lr)
+	tr.stepper.Step(tr.params, lr)
 	if h, ok := tr.att.(AfterStepper); ok {
 		h.AfterStep(step, total)
 	}

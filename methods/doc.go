@@ -73,10 +73,17 @@
 // never names one:
 //
 //	att, err := methods.Attach(name, layers, opts, nn.NewRNG(seed, "method"))
+//	if c, ok := att.(methods.InputCalibrator); ok {    // EVA, CorDA
+//		err = c.CalibrateInputs(methods.EstimateInputs(forwardOfBatch))
+//	}
 //	if b, ok := att.(methods.BeforeTrainer); ok {      // LoRA-GA
 //		err = b.BeforeTraining(methods.EstimateGrads(lossOfBatch))
 //	}
 //	params := att.Params()                             // after BeforeTraining
+//	var opt nn.Optimizer = adamW                       // the trial's optimiser
+//	if m, ok := att.(methods.OptimizerMaker); ok {     // GaLore, Flora
+//		opt, err = m.Optimizer(adamW)
+//	}
 //	att.SetTraining(nn.NewRNG(seed, "dropout"))        // nil for evaluation
 //	for step := range total {
 //		g.Reset(); nn.ZeroGrads(params)
@@ -89,6 +96,10 @@
 //		if h, ok := att.(methods.BeforeStepper); ok { h.BeforeStep(step, total) }       // LoRA-FA
 //		opt.Step(params, lr)                           // ParamRef.LRMul: LoRA+
 //		if h, ok := att.(methods.AfterStepper); ok { h.AfterStep(step, total) }         // AdaLoRA
+//	}
+//	if v, ok := att.(methods.Variants); ok {           // DyLoRA: every rank ≤ r
+//		for _, name := range v.Variants() { v.UseVariant(name); evaluate(name) }
+//		v.UseVariant("")
 //	}
 //
 // step counts from 0 and total is the run's number of steps (AdaLoRA's

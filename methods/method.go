@@ -186,3 +186,45 @@ type BeforeStepper interface {
 type AfterStepper interface {
 	AfterStep(step, total int)
 }
+
+// InputCalibrator is implemented by methods that initialise from the
+// inputs their layers see (EVA's incremental PCA, CorDA's covariance). The
+// trainer calls CalibrateInputs once, after Attach and before
+// BeforeTraining and Params.
+type InputCalibrator interface {
+	CalibrateInputs(est InputEstimator) error
+}
+
+// InputEstimator returns, for each layer, the inputs it receives over the
+// given number of training batches with every adapter switched off: a
+// row-major matrix of In columns, the rows of every batch stacked in batch
+// order (N×In for an MLP batch of N, tokens×In for a sequence model).
+// EstimateInputs builds one from a forward function.
+type InputEstimator func(layers []*nn.Linear, batches int) ([][]float32, error)
+
+// OptimizerMaker is implemented by methods that replace the optimiser's
+// update for their parameters (GaLore's projected Adam, Flora's compressed
+// moments, a Riemannian preconditioner inside Adam, Chain of LoRA's
+// restarts). The trainer calls Optimizer once, after BeforeTraining and
+// Params, with the optimiser the trial configured (for AdamW an *nn.AdamW
+// whose β, ε, weight decay and Meter the method must honour; it may keep
+// base and read them at each step), and steps the returned optimiser in
+// its place, at the point where it would have stepped base. The returned
+// optimiser's state size (nn.StateSizer) is the trial's
+// optimizer_state_bytes, so it must implement nn.StateSizer and charge
+// base.Meter as it allocates. A method that cannot work with base's kind
+// returns an error naming it.
+type OptimizerMaker interface {
+	Optimizer(base nn.Optimizer) (nn.Optimizer, error)
+}
+
+// Variants is implemented by methods whose one trained adapter serves
+// several models (DyLoRA: every rank b ≤ r). After training, the trainer
+// evaluates the target and validation sets under each variant and reports
+// the summaries "target_loss_<v>", "target_metric_<v>", "val_loss_<v>" and
+// "val_metric_<v>" (v a short lower-case name such as "r2"); UseVariant("")
+// restores the trained adapter before anything else reads the model.
+type Variants interface {
+	Variants() []string
+	UseVariant(v string)
+}

@@ -29,7 +29,13 @@ type AdamW struct {
 	state map[*Tensor]*adamState
 }
 
-type adamState struct{ m, v []float32 }
+// adamState is one parameter's moments and its own step count: torch
+// counts steps per parameter, so a parameter skipped in some steps (no
+// gradient: LISA's frozen layers) is bias-corrected by the steps it took.
+type adamState struct {
+	m, v []float32
+	t    int
+}
 
 // NewAdamW returns AdamW with torch's defaults: β = (0.9, 0.999), ε = 1e-8,
 // weight decay 0.01.
@@ -38,14 +44,21 @@ func NewAdamW() *AdamW { return &AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Weig
 // Steps is the number of steps taken.
 func (o *AdamW) Steps() int { return o.t }
 
+// Reset drops every parameter's moments and step count, as a fresh
+// torch.optim.AdamW would start (Chain of LoRA restarts its optimiser).
+func (o *AdamW) Reset() {
+	for _, s := range o.state {
+		o.Meter.Add(-8 * int64(len(s.m)))
+	}
+	o.state = nil
+}
+
 // Step applies one update to every parameter with a gradient.
 func (o *AdamW) Step(params []ParamRef, lr float32) {
 	if o.state == nil {
 		o.state = map[*Tensor]*adamState{}
 	}
 	o.t++
-	bc1 := 1 - math.Pow(float64(o.Beta1), float64(o.t))
-	bc2 := 1 - math.Pow(float64(o.Beta2), float64(o.t))
 	for _, p := range params {
 		t := p.T
 		if t.Grad == nil {
@@ -57,6 +70,9 @@ func (o *AdamW) Step(params []ParamRef, lr float32) {
 			o.state[t] = s
 			o.Meter.Add(8 * int64(len(t.Data)))
 		}
+		s.t++
+		bc1 := 1 - math.Pow(float64(o.Beta1), float64(s.t))
+		bc2 := 1 - math.Pow(float64(o.Beta2), float64(s.t))
 		plr := float64(lr) * float64(lrMul(p))
 		wd := float32(0)
 		if p.Decay {

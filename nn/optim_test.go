@@ -104,3 +104,34 @@ func TestCheckFinite(t *testing.T) {
 		t.Fatalf("CheckFiniteParams = %v, want the value of fc1.lora_A", err)
 	}
 }
+
+func TestAdamWStepsPerParameter(t *testing.T) {
+	// torch counts steps per parameter: one that first gets a gradient at
+	// the optimiser's third step takes a first step (lr·sign(g)), and
+	// Reset forgets every moment and count.
+	a, b := Param("a", 1), Param("b", 1)
+	o := &AdamW{Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	ps := []ParamRef{{Name: "a", T: a}, {Name: "b", T: b}}
+	grad := b.Grad
+	b.Grad = nil // b frozen for two steps
+	for range 2 {
+		a.Grad[0] = 1
+		o.Step(ps, 0.01)
+	}
+	b.Grad = grad
+	a.Grad[0], b.Grad[0] = 1, 0.5
+	o.Step(ps, 0.01)
+	if got := b.Data[0]; math.Abs(float64(got)+0.01) > 1e-7 {
+		t.Errorf("b after its first step = %v, want −0.01 (a first Adam step)", got)
+	}
+	o.Reset()
+	if o.StateBytes() != 0 {
+		t.Errorf("StateBytes after Reset = %d, want 0", o.StateBytes())
+	}
+	before := a.Data[0]
+	a.Grad[0] = -3
+	o.Step(ps, 0.01)
+	if d := a.Data[0] - before; math.Abs(float64(d)-0.01) > 1e-7 {
+		t.Errorf("a moved %v after Reset, want +0.01 (a first Adam step)", d)
+	}
+}

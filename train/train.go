@@ -2,15 +2,16 @@
 // attaches a PEFT method to the targeted layers, runs the optimiser loop,
 // evaluates, and reports metrics and weights.
 //
-// The loop calls the methods' optional hooks (methods.BeforeTrainer,
-// Regularizer, BeforeStepper, AfterStepper) at the points documented in
-// package methods; no method is a special case here. Continual tasks
+// The loop calls the methods' optional hooks (methods.InputCalibrator,
+// BeforeTrainer, OptimizerMaker, Regularizer, BeforeStepper, AfterStepper,
+// Variants) at the points documented in package methods; no method is a
+// special case here. Continual tasks
 // (tasks.Staged) run their stages in order, merging the adapter into the
 // base weights between stages when the task asks for it.
 //
 // Every random draw comes from an nn.RNG stream named by its purpose and
 // seeded by the trial seed (StreamInit, StreamData, StreamDropout,
-// StreamGradEst), and every kernel is deterministic whatever the number of
+// StreamGradEst, StreamCalib), and every kernel is deterministic whatever the number of
 // threads, so one Config gives bit-identical metrics and weights on every
 // run. Prepare is the set-up before the first step (streams, targeted
 // layers, the attached method), the one package export reproduces for an
@@ -140,6 +141,9 @@ const (
 	// StreamGradEst draws the batches of a method's before-training
 	// gradient estimate (methods.BeforeTrainer), in the order it asks.
 	StreamGradEst = "gradest"
+	// StreamCalib draws the batches of a method's input calibration
+	// (methods.InputCalibrator), in the order it asks.
+	StreamCalib = "calib"
 )
 
 // RNG returns the trial's random stream of that name, seeded by its seed.
@@ -224,6 +228,21 @@ func attach(cfg Config, o methods.Options, inst tasks.Instance, model tasks.Mode
 	}
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
+	}
+	if ic, ok := att.(methods.InputCalibrator); ok {
+		// Calibration batches come from their own stream, drawn in order as
+		// the estimator asks for them.
+		calRNG := cfg.RNG(StreamCalib)
+		var batches []tasks.Batch
+		est := methods.EstimateInputs(func(g *nn.Graph, i int) {
+			for len(batches) <= i {
+				batches = append(batches, inst.TrainBatch(calRNG, cfg.Batch))
+			}
+			trainLoss(g, model, batches[i])
+		})
+		if err := ic.CalibrateInputs(est); err != nil {
+			return nil, fmt.Errorf("train: %s calibration: %w", cfg.Method, err)
+		}
 	}
 	if bt, ok := att.(methods.BeforeTrainer); ok {
 		// Batches of the gradient estimate come from their own stream, drawn
@@ -312,7 +331,9 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		eff:     eff,
 		stopAt:  trainer.StopAfter(ctx),
 	}
-	r.use(setup.Attachment)
+	if err := r.use(setup.Attachment); err != nil {
+		return err
+	}
 	var formula int64
 	if methods.TunesNorms(cfg.Method) {
 		formula, err = methods.TrainableNormParamsResolved(cfg.Method, methods.NormShapes(model.Norms()), setup.Options)
@@ -341,7 +362,9 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 			if err != nil {
 				return err
 			}
-			r.use(att)
+			if err := r.use(att); err != nil {
+				return err
+			}
 		}
 		if err := r.train(ctx, stage, &step); err != nil {
 			return err
@@ -363,6 +386,9 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 	rep.Summary("steps", float64(step))
 
 	r.att.SetTraining(nil)
+	if v, ok := r.att.(methods.Variants); ok {
+		r.variants(v, stages[len(stages)-1])
+	}
 	if cfg.MitigateIntruders != nil {
 		if err := r.mitigate(ctx, *cfg.MitigateIntruders); err != nil {
 			return err
@@ -385,6 +411,22 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 	}
 	return r.efficiency(dir) // last: it merges the adapter
 
+}
+
+// variants reports the target and validation metrics of the final stage
+// under each of a method's variants (methods.Variants: DyLoRA's truncated
+// ranks), then restores the trained adapter.
+func (r *run) variants(v methods.Variants, stage tasks.Stage) {
+	for _, name := range v.Variants() {
+		v.UseVariant(name)
+		loss, acc := tasks.Evaluate(r.eval, r.model, stage.Target)
+		r.rep.Summary("target_loss_"+name, loss)
+		r.rep.Summary("target_metric_"+name, acc)
+		loss, acc = tasks.Evaluate(r.eval, r.model, stage.Validation)
+		r.rep.Summary("val_loss_"+name, loss)
+		r.rep.Summary("val_metric_"+name, acc)
+	}
+	v.UseVariant("")
 }
 
 // resultNames maps tasks.Summary's names to the trials table's columns.
@@ -486,8 +528,9 @@ type run struct {
 }
 
 // use trains the attached method att from here on, with a fresh optimiser
-// for its parameters.
-func (r *run) use(att methods.Attachment) {
+// for its parameters (the method's own, methods.OptimizerMaker, where it
+// has one).
+func (r *run) use(att methods.Attachment) error {
 	r.att = att
 	r.params = att.Params()
 	nn.ZeroGrads(r.params)
@@ -504,7 +547,15 @@ func (r *run) use(att methods.Attachment) {
 			Meter:       r.eff.Meter(),
 		}
 	}
+	if om, ok := att.(methods.OptimizerMaker); ok {
+		opt, err := om.Optimizer(r.opt)
+		if err != nil {
+			return fmt.Errorf("train: %s: %w", r.cfg.Method, err)
+		}
+		r.opt = opt
+	}
 	r.eff.sync(r.model, r.att)
+	return nil
 }
 
 // mergeAdapter folds each layer's adapter into its base weight and removes

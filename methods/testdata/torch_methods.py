@@ -24,7 +24,10 @@ module defines build(o, layers, case, lib) -> [Layer] (lib is this module:
 tensor, Layer, canonical_svd, case_loss, F64), and may define the hooks
 regularizer(o, lays) -> loss term, before_step(o, lays, step) (after
 clipping, before the optimiser step) and after_step(o, lays, step) (after
-it). A layer dict's "init" holds the random tensors the Go side exported for
+it), and make_optimizer(o, lays, groups, case) -> a torch optimiser to
+step in AdamW's place (methods that replace the update: GaLore, Flora;
+groups are AdamW's param groups, betas (0.9, 0.999), eps 1e-8, with each
+group's lr and weight_decay). A layer dict's "init" holds the random tensors the Go side exported for
 that method (its torchSpec.export).
 
 Usage: python3 torch_methods.py CASES.json
@@ -324,7 +327,10 @@ def run(case):
             groups.append({"params": [t], "lr": case["lr"] * mul,
                            "weight_decay": case["weight_decay"] if decay else 0.0})
     params = [g["params"][0] for g in groups]
-    opt = torch.optim.AdamW(groups, lr=case["lr"], betas=(0.9, 0.999), eps=1e-8)
+    if mod and hasattr(mod, "make_optimizer"):
+        opt = mod.make_optimizer(o, lays, groups, case)
+    else:
+        opt = torch.optim.AdamW(groups, lr=case["lr"], betas=(0.9, 0.999), eps=1e-8)
     ada = AdaLoRA(o, lays, case["steps"]) if o["method"] == "adalora" else None
     losses = []
     for step in range(case["steps"]):
