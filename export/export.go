@@ -188,7 +188,7 @@ func Write(ctx context.Context, cfg train.Config, cache *tasks.Cache, dir string
 	if _, ok := inst.(tasks.Staged); ok {
 		return nil, fmt.Errorf("export: task %s: continual tasks (stages > 1) are not exported", cfg.Task)
 	}
-	if isLM(inst) {
+	if cfg.Task == LMTask {
 		return writeLM(ctx, cfg, inst, dir, opt)
 	}
 	if t := inst.Target(); len(t) == 0 || t[0].X == nil {

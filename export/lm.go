@@ -42,12 +42,8 @@ import (
 // LMKind is Arch.Kind of an lm export.
 const LMKind = "hf-causal-lm"
 
-// isLM reports whether inst is a sequence task over a checkpoint folder
-// (task lm): its batches carry token IDs and per-token labels.
-func isLM(inst tasks.Instance) bool {
-	t := inst.Target()
-	return len(t) > 0 && t[0].X == nil && t[0].IDs != nil && t[0].Seq > 0 && len(t[0].Labels) == len(t[0].IDs)
-}
+// LMTask is the task exported in the hf-causal-lm form.
+const LMTask = "lm"
 
 // modelDir returns the lm trial's checkpoint folder, $VARS expanded as
 // the task expands them, made absolute.
