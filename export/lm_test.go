@@ -37,7 +37,7 @@ func tinyLM(t *testing.T, family string) map[string]any {
 func lmConfig(t *testing.T, method string, topts map[string]any) train.Config {
 	t.Helper()
 	mo, rank := map[string]any{"rank": 2}, 2
-	if method == "ia3" {
+	if method == "ia3" || method == "full" {
 		mo, rank = map[string]any{}, 0
 	}
 	o, err := methods.ResolveOptions(method, rank, mo)
