@@ -364,11 +364,6 @@ def main():
         raise Fail("trial file protocol %r, want %d" % (spec.get("protocol"), pt.PROTOCOL))
 
     import torch
-    try:
-        import peft  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError as e:
-        raise Fail("the lm trainer needs transformers and peft: %s" % e)
 
     torch.set_num_threads(max(1, int(os.environ.get("PEFTBENCH_THREADS", "1"))))
     if not args.cpu and torch.cuda.is_available() and os.environ.get("CUDA_VISIBLE_DEVICES", "") not in ("", "-1"):
@@ -381,6 +376,12 @@ def main():
 
     data_dir = pt.export(args, trial_path, out)
     man, init, data = load_export(data_dir, torch)
+    plan(man)  # refuses a method PEFT cannot run before loading anything
+    try:
+        import peft
+        import transformers
+    except ImportError as e:
+        raise Fail("the lm trainer needs transformers and peft (the export in %s is ready): %s" % (data_dir, e))
     model = LMPeft(man, init, device, torch)
     pt.log("torch %s, transformers %s, peft %s on %s: %s on %s (%s), initial tensors %s" % (
         torch.__version__, transformers.__version__, peft.__version__, device, man["method"],
