@@ -19,7 +19,9 @@
 //	                   set); labels are F32 holding integers, −1 for rows
 //	                   that count in no loss or metric
 //
-// Only the MLP tasks (teacher-shift, mnist-*, safety-guard) with one stage
+// The lm task is exported in its own form (writeLM: token rows, the
+// checkpoint folder's path, every method; for trainers/pytorch/train_lm.py).
+// Otherwise only the MLP tasks (teacher-shift, mnist-*, safety-guard) with one stage
 // are exported, and only methods whose adapters are LoRA (with or without
 // frozen residual factors), DoRA or full fine-tuning and that use no
 // optimiser-loop hook: for the others no external trainer could follow the
@@ -95,9 +97,13 @@ type Manifest struct {
 
 // Arch is the model architecture.
 type Arch struct {
-	Kind  string `json:"kind"`  // "mlp"
-	Sizes []int  `json:"sizes"` // input, hidden…, classes
-	Act   string `json:"act"`   // between layers: "relu", "gelu" (tanh form) or "tanh"
+	Kind  string `json:"kind"`                 // "mlp", or "hf-causal-lm" (see writeLM)
+	Sizes []int  `json:"sizes,omitempty"`      // mlp: input, hidden…, classes
+	Act   string `json:"act,omitempty"`        // mlp: between layers: "relu", "gelu" (tanh form) or "tanh"
+	Model string `json:"model,omitempty"`      // hf-causal-lm: the checkpoint folder, absolute
+	Type  string `json:"model_type,omitempty"` // hf-causal-lm: config.json's model_type
+	Seq   int    `json:"seq,omitempty"`        // hf-causal-lm: tokens per row
+	Vocab int    `json:"vocab,omitempty"`      // hf-causal-lm: the embedding's rows
 }
 
 // Layer is one linear layer: y = x·Wᵀ + b, W (Out×In) under Name+".weight".
@@ -181,6 +187,9 @@ func Write(ctx context.Context, cfg train.Config, cache *tasks.Cache, dir string
 	}
 	if _, ok := inst.(tasks.Staged); ok {
 		return nil, fmt.Errorf("export: task %s: continual tasks (stages > 1) are not exported", cfg.Task)
+	}
+	if cfg.Task == LMTask {
+		return writeLM(ctx, cfg, inst, dir, opt)
 	}
 	if t := inst.Target(); len(t) == 0 || t[0].X == nil {
 		// Checked before pretraining a base for nothing.
