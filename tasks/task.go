@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"peftbench/internal/options"
+	"peftbench/lm"
 	"peftbench/nn"
 )
 
@@ -155,6 +156,13 @@ type Batch struct {
 // it, when present, for every training and gradient-estimate step.
 type Losser interface {
 	Loss(g *nn.Graph, b Batch) *nn.Tensor
+}
+
+// AdapterSaver is implemented by task models that can save a LoRA adapter
+// as a Hugging Face PEFT folder peft loads onto the same checkpoint (the
+// lm task's checkpoints: lm.Model.SaveAdapter).
+type AdapterSaver interface {
+	SaveAdapter(dir string, layers []lm.AdapterLayer) error
 }
 
 // Identifier is implemented by tasks whose options name files (the lm

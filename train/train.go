@@ -45,6 +45,7 @@ import (
 
 	"gonum.org/v1/gonum/mat"
 
+	"peftbench/lm"
 	"peftbench/methods"
 	"peftbench/nn"
 	"peftbench/safetensors"
@@ -408,6 +409,9 @@ func (tr *Trainer) Run(ctx context.Context, cfg Config, dir string, rep trainer.
 		if err := r.saveWeights(dir); err != nil {
 			return err
 		}
+	}
+	if err := r.savePEFT(dir); err != nil {
+		return err
 	}
 	return r.efficiency(dir) // last: it merges the adapter
 
@@ -785,6 +789,40 @@ func (r *run) saveWeights(dir string) error {
 		return fmt.Errorf("train: %w", err)
 	}
 	r.rep.Artifact("weights", WeightsFile)
+	return nil
+}
+
+// PEFTAdapterDir is the artifact folder holding a LoRA-family trial's
+// adapter as Hugging Face PEFT saves one (adapter_config.json and
+// adapter_model.safetensors with PEFT's key names), written for task models
+// that can describe their checkpoint to peft (tasks.AdapterSaver: the lm
+// task) when every adapted layer is a plain LoRA layer (methods.LoRA:
+// lora, rslora, loraplus, lora-fa, pissa, olora, lora-ga; a residual
+// method's frozen initial factors folded in as HF PEFT's save_pretrained
+// converts them). peft's PeftModel.from_pretrained loads it onto the
+// checkpoint, and `bench spectra --adapter` reads it back.
+const PEFTAdapterDir = "peft_adapter"
+
+// savePEFT writes PEFTAdapterDir where the task model and the method allow
+// it, and reports it as the "peft_adapter" artifact.
+func (r *run) savePEFT(dir string) error {
+	s, ok := r.model.(tasks.AdapterSaver)
+	if !ok || len(r.layers) == 0 {
+		return nil
+	}
+	var layers []lm.AdapterLayer
+	for _, l := range r.layers {
+		lo, ok := l.Adapter.(*methods.LoRA)
+		if !ok {
+			return nil
+		}
+		a, b, rank := lo.PEFTFactors()
+		layers = append(layers, lm.AdapterLayer{Name: l.Name, R: rank, A: a, B: b, Scale: float64(lo.Scale)})
+	}
+	if err := s.SaveAdapter(filepath.Join(dir, PEFTAdapterDir), layers); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	r.rep.Artifact("peft_adapter", PEFTAdapterDir)
 	return nil
 }
 
