@@ -41,7 +41,8 @@ func (probe) TrainableParams(layers []methods.LayerShape, _ methods.Options) int
 
 var probes struct {
 	sync.Mutex
-	last *probeAttachment
+	last  *probeAttachment
+	lastB *probeBAttachment
 }
 
 func init() { methods.Register("test-probe", probe{}) }
