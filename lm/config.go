@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"peftbench/nn"
 )
 
 // ConfigFile is the name of a checkpoint folder's configuration.
@@ -52,6 +54,9 @@ type Config struct {
 
 	RopeTheta  float64 // rotary base (0 for GPT-2)
 	RotaryDims int     // rotated columns per head: int(HeadDim·partial_rotary_factor)
+	// RopeLlama3 is Llama 3.1/3.2's frequency scaling (rope_type
+	// "llama3"), nil for plain RoPE.
+	RopeLlama3 *nn.Llama3Scaling
 
 	Tied             bool // tie_word_embeddings: the head is the token embedding
 	ParallelResidual bool // GPT-NeoX use_parallel_residual
@@ -72,7 +77,7 @@ type Config struct {
 // (transformers < 5) and rope_parameters {rope_type, rope_theta,
 // partial_rotary_factor} (≥ 5). It refuses what the engine does not compute
 // exactly: other model types or architectures, rope scaling other than
-// "default", sliding-window attention, GPT-2's inverse-layer-index scaling.
+// "default" and "llama3", sliding-window attention, GPT-2's inverse-layer-index scaling.
 // Every error names the file and the key.
 func ReadConfig(dir string) (*Config, error) {
 	path := filepath.Join(dir, ConfigFile)
@@ -299,12 +304,14 @@ func (r *reader) rope(c *Config) {
 	partial = r.float("rotary_pct", partial)
 	partial = r.float("partial_rotary_factor", partial)
 	var scaling map[string]any
-	if r.get("rope_scaling", &scaling) {
-		r.ropeType("rope_scaling", scaling)
+	if r.get("rope_scaling", &scaling) && scaling != nil {
+		c.RopeLlama3 = r.ropeType("rope_scaling", scaling)
 	}
 	var params map[string]any
-	if r.get("rope_parameters", &params) {
-		r.ropeType("rope_parameters", params)
+	if r.get("rope_parameters", &params) && params != nil {
+		if l3 := r.ropeType("rope_parameters", params); l3 != nil {
+			c.RopeLlama3 = l3
+		}
 		if v, ok := params["rope_theta"].(float64); ok {
 			theta = v
 		}
@@ -319,12 +326,33 @@ func (r *reader) rope(c *Config) {
 	c.RotaryDims = int(float64(c.HeadDim) * partial)
 }
 
-func (r *reader) ropeType(key string, m map[string]any) {
+// ropeType checks a rope_scaling / rope_parameters object: "default"
+// (or no type) gives nil; "llama3" its four parameters, each required;
+// anything else is refused.
+func (r *reader) ropeType(key string, m map[string]any) *nn.Llama3Scaling {
 	t, _ := m["rope_type"].(string)
 	if t == "" {
 		t, _ = m["type"].(string)
 	}
-	if t != "" && t != "default" {
-		r.fail(key, "rope type %q is not implemented (only \"default\")", t)
+	switch t {
+	case "", "default":
+		return nil
+	case "llama3":
+		num := func(name string) float64 {
+			v, ok := m[name].(float64)
+			if !ok {
+				r.fail(key, "rope type \"llama3\" needs a number %s", name)
+			}
+			return v
+		}
+		l := &nn.Llama3Scaling{Factor: num("factor"), LowFreqFactor: num("low_freq_factor"),
+			HighFreqFactor: num("high_freq_factor"), OriginalMaxPos: num("original_max_position_embeddings")}
+		if !(l.Factor > 0) || !(l.LowFreqFactor > 0) || !(l.HighFreqFactor > l.LowFreqFactor) || !(l.OriginalMaxPos > 0) {
+			r.fail(key, "rope type \"llama3\": factor %g, low_freq_factor %g, high_freq_factor %g, original_max_position_embeddings %g: want positive, high > low",
+				l.Factor, l.LowFreqFactor, l.HighFreqFactor, l.OriginalMaxPos)
+		}
+		return l
 	}
+	r.fail(key, "rope type %q is not implemented (only \"default\" and \"llama3\")", t)
+	return nil
 }

@@ -232,7 +232,9 @@ func TestReadConfig(t *testing.T) {
 	bad := []struct{ name, cfg, want string }{
 		{"unknown model_type", with("model_type", "bert"), `model_type "bert": not gpt2, gpt_neox, llama or qwen2`},
 		{"other architecture", with("architectures", []string{"LlamaForSequenceClassification"}), `architectures "LlamaForSequenceClassification"`},
-		{"llama3 rope scaling", with("rope_scaling", map[string]any{"rope_type": "llama3", "factor": 8.0}), `rope_scaling: rope type "llama3" is not implemented`},
+		{"llama3 rope scaling without its parameters", with("rope_scaling", map[string]any{"rope_type": "llama3", "factor": 8.0}), `rope_scaling: rope type "llama3" needs a number low_freq_factor`},
+		{"llama3 rope scaling, high ≤ low", with("rope_scaling", map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0, "original_max_position_embeddings": 8192}), `want positive, high > low`},
+		{"linear rope scaling", with("rope_scaling", map[string]any{"rope_type": "linear", "factor": 2.0}), `rope_scaling: rope type "linear" is not implemented (only "default" and "llama3")`},
 		{"yarn in rope_parameters", with("rope_parameters", map[string]any{"rope_type": "yarn", "rope_theta": 1e4}), `rope_parameters: rope type "yarn"`},
 		{"missing size", with("hidden_size", nil), "hidden_size: missing"},
 		{"heads not a multiple", with("num_key_value_heads", 3), "not a multiple of num_key_value_heads 3"},

@@ -165,6 +165,9 @@ func newModel(cfg *Config) *Model {
 	}
 	if cfg.ModelType != GPT2 {
 		m.rope = nn.NewRotary(hd, cfg.RotaryDims, cfg.RopeTheta)
+		if cfg.RopeLlama3 != nil {
+			m.rope.ScaleLlama3(*cfg.RopeLlama3)
+		}
 	}
 	return m
 }

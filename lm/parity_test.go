@@ -72,11 +72,12 @@ func TestMain(m *testing.M) {
 // parityCases are the folders parity.py writes: every family, GQA 4/2
 // (llama, qwen2), tied heads (gpt2, llama-tied-sharded) and untied ones,
 // partial rotary 0.25 and 0.5 (neox), parallel and sequential residuals,
-// Qwen's q/k/v biases, rope_theta 1e5, 2e4, 5e5 and 1e6, an explicit
+// Qwen's q/k/v biases, rope_theta 1e5, 2e4, 5e5 and 1e6, Llama 3's
+// rope_scaling (frequencies in all three of its bands), an explicit
 // head_dim ≠ hidden/heads, both config spellings, both GPT-2 key prefixes,
 // buffers to skip (GPT-2 masks, NeoX bool mask and inv_freq), F16 (neox),
 // BF16 (qwen2) and a sharded folder.
-var parityCases = []string{"gpt2", "gpt2-bare", "neox", "neox-sequential", "llama", "llama-tied-sharded", "qwen2"}
+var parityCases = []string{"gpt2", "gpt2-bare", "neox", "neox-sequential", "llama", "llama-tied-sharded", "llama3-scaled", "qwen2"}
 
 // TestLogitsMatchPython is the first half of acceptance 1: the logits of
 // each tiny checkpoint equal those of parity.py's own forward, to 1e-5

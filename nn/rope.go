@@ -44,6 +44,38 @@ func NewRotary(headDim, dims int, theta float64) *Rotary {
 	return r
 }
 
+// Llama3Scaling is the rotary frequency scaling of Llama 3.1 and 3.2
+// (config.json rope_scaling / rope_parameters with rope_type "llama3").
+type Llama3Scaling struct {
+	Factor, LowFreqFactor, HighFreqFactor float64
+	OriginalMaxPos                        float64 // original_max_position_embeddings
+}
+
+// ScaleLlama3 rescales the inverse frequencies as transformers'
+// _compute_llama3_parameters does, in float32: with wavelength
+// λ = 2π/inv_freq, frequencies with λ above original/low_freq_factor are
+// divided by factor, those with λ below original/high_freq_factor are
+// kept, and those between are interpolated, (1−s)·f/factor + s·f with
+// s = (original/λ − low)/(high − low). The attention scaling stays 1. It
+// must be called before the first RoPE.
+func (r *Rotary) ScaleLlama3(l Llama3Scaling) {
+	factor := float32(l.Factor)
+	lowWave := float32(l.OriginalMaxPos / l.LowFreqFactor)
+	highWave := float32(l.OriginalMaxPos / l.HighFreqFactor)
+	for i, f := range r.inv {
+		wave := float32(2*math.Pi) / f
+		scaled := f
+		if wave > lowWave {
+			scaled = f / factor
+		}
+		if !(wave < highWave) && !(wave > lowWave) {
+			s := (float32(l.OriginalMaxPos)/wave - float32(l.LowFreqFactor)) / float32(l.HighFreqFactor-l.LowFreqFactor)
+			scaled = (1-s)*scaled/factor + s*scaled
+		}
+		r.inv[i] = scaled
+	}
+}
+
 // InvFreq returns the inverse frequencies (Dims/2 values).
 func (r *Rotary) InvFreq() []float32 { return r.inv }
 

@@ -83,8 +83,31 @@ def causal_attention(q, k, v, scale):
     return torch.matmul(torch.softmax(s, dim=-1), v)
 
 
-def rope_tables(dim, theta, n):
+def llama3_scaled(inv_freq, sc):
+    """Llama 3.1's frequency scaling, from Meta's reference apply_scaling
+    (llama-models, llama3/model.py), per frequency, in float32: wavelengths
+    above original/low are slowed by factor, those below original/high
+    kept, the band between interpolated linearly in original/wavelength."""
+    factor, low, high = sc["factor"], sc["low_freq_factor"], sc["high_freq_factor"]
+    old = sc["original_max_position_embeddings"]
+    out = []
+    for f in inv_freq.tolist():
+        f = torch.tensor(f, dtype=torch.float32)
+        wavelen = torch.tensor(2 * math.pi, dtype=torch.float32) / f
+        if wavelen < torch.tensor(old / high, dtype=torch.float32):
+            out.append(f)
+        elif wavelen > torch.tensor(old / low, dtype=torch.float32):
+            out.append(f / factor)
+        else:
+            smooth = (torch.tensor(old, dtype=torch.float32) / wavelen - low) / (high - low)
+            out.append((1 - smooth) * f / factor + smooth * f)
+    return torch.stack(out).float()
+
+
+def rope_tables(dim, theta, n, scaling=None):
     inv_freq = 1.0 / (theta ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
+    if scaling is not None:
+        inv_freq = llama3_scaled(inv_freq, scaling)
     freqs = torch.outer(torch.arange(n, dtype=torch.int64).float(), inv_freq)
     emb = torch.cat((freqs, freqs), dim=-1)
     return emb.cos(), emb.sin()
@@ -182,7 +205,8 @@ def llama_forward(c, w, ids):
     kv = c["num_key_value_heads"]
     hd = c.get("head_dim") or d // h
     theta = c["rope_parameters"]["rope_theta"] if "rope_parameters" in c else c["rope_theta"]
-    cos, sin = rope_tables(hd, theta, T)
+    scaling = c.get("rope_scaling") or None
+    cos, sin = rope_tables(hd, theta, T, scaling)
     eps = c["rms_norm_eps"]
     x = w["model.embed_tokens.weight"][ids]
     for i in range(c["num_hidden_layers"]):
@@ -289,6 +313,12 @@ def cases():
     llama_tied = dict(LLAMA, tie_word_embeddings=True, head_dim=12)
     del llama_tied["rope_theta"], llama_tied["rope_scaling"]
     llama_tied["rope_parameters"] = {"rope_type": "default", "rope_theta": 100000.0}
+    # Llama 3.2's rope_scaling with the original context shrunk to 256 so
+    # that the 4 frequencies of a head of 8 fall in all three bands (kept,
+    # interpolated, slowed), and a rope_theta whose second frequency sits
+    # in the interpolated band.
+    llama3 = dict(LLAMA, rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                       "high_freq_factor": 4.0, "original_max_position_embeddings": 256})
     return [
         ("gpt2", GPT2, "F32", {"prefix": "transformer.", "buffers": True}),
         ("gpt2-bare", dict(GPT2, n_inner=40), "F32", {"prefix": "", "head_copy": True}),
@@ -296,6 +326,7 @@ def cases():
         ("neox-sequential", neox_seq, "F32", {}),
         ("llama", LLAMA, "F32", {}),
         ("llama-tied-sharded", llama_tied, "F32", {"shards": 2}),
+        ("llama3-scaled", llama3, "F32", {}),
         ("qwen2", QWEN2, "BF16", {}),
     ]
 
