@@ -46,7 +46,7 @@ type probeBAttachment struct {
 	probeAttachment
 	fulls   []*methods.Full
 	bias0   [][]float32 // the biases at Attach (Full keeps W0 only)
-	inputs  []int // per layer: input elements the calibration saw
+	inputs  []int       // per layer: input elements the calibration saw
 	base    nn.Optimizer
 	steps   int
 	trained [][]float32 // the trained weights and biases while the "base" variant is in use
