@@ -19,7 +19,10 @@ func TestLoLDULUGolden(t *testing.T) {
 	// [[1 2 0] [3 4 1]]: pivot 3 (row 1): L = [[1 0] [1/3 1]],
 	// U = [[3 4 1] [0 2/3 −1/3]].
 	perm, lo, up := luPivot([]float32{1, 2, 0, 3, 4, 1}, 2, 3)
-	want := struct{ perm []int; lo, up []float64 }{[]int{1, 0}, []float64{1, 0, 1.0 / 3, 1}, []float64{3, 4, 1, 0, 2.0 / 3, -1.0 / 3}}
+	want := struct {
+		perm   []int
+		lo, up []float64
+	}{[]int{1, 0}, []float64{1, 0, 1.0 / 3, 1}, []float64{3, 4, 1, 0, 2.0 / 3, -1.0 / 3}}
 	near := func(a, b []float64) bool {
 		for i := range a {
 			if math.Abs(a[i]-b[i]) > 1e-12 {
