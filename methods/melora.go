@@ -40,7 +40,7 @@ func (m *MELoRA) Forward(g *nn.Graph, l *nn.Linear, x *nn.Tensor) *nn.Tensor {
 		if k > 1 {
 			xi = g.SliceCols(x, i*ib, (i+1)*ib)
 		}
-		u := g.MatMul(xi, g.SliceRows(m.A, i*rb, (i+1)*rb), false, true)      // N × r/g
+		u := g.MatMul(xi, g.SliceRows(m.A, i*rb, (i+1)*rb), false, true)     // N × r/g
 		outs[i] = g.MatMul(u, g.SliceRows(m.B, i*ob, (i+1)*ob), false, true) // N × Out/g
 	}
 	d := outs[0]
