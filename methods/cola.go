@@ -129,7 +129,10 @@ func (colaMethod) Info() Info {
 			Authors: "Xia, Qin and Hazan", Year: 2024, ArXiv: "2401.04151"},
 		Summary: "a chain of LoRA modules: at the end of each of cola_chain equal stages s·B·A merges into the frozen weight, " +
 			"a fresh module (A random, B = 0) starts and AdamW's state resets; ΔW = Σ_j s·B_j·A_j",
-		Options: append(loraOptions(8, 16, "kaiming", "gaussian"),
+		// LoRA's options at HF PEFT's defaults (r = 8, α = 8). The paper
+		// ablates the chain length; J = 3 and equal stages are this
+		// harness's choice, not a verified default of the authors'.
+		Options: append(loraOptions(8, 8, "kaiming", "gaussian"),
 			intOpt("cola_chain", 3, 1, "number J of LoRA modules in the chain (equal stages; 1 is plain LoRA)")),
 		AltOptions:    map[string]any{"rank": 4, "alpha": 8, "cola_chain": 2, "init": "gaussian"},
 		ParamsFormula: "Σ r·(in+out)",
