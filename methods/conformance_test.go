@@ -131,6 +131,9 @@ func (tr *trainer) run(step, total int, lr, clip float32) float32 {
 
 // runNorm is run that also returns the raw gradient norm, before clipping.
 func (tr *trainer) runNorm(step, total int, lr, clip float32) (float32, float64) {
+	if h, ok := tr.att.(StepStarter); ok {
+		h.StartStep(step, total)
+	}
 	tr.g.Reset()
 	nn.ZeroGrads(tr.params)
 	l := tr.loss(tr.g)

@@ -86,6 +86,7 @@
 //	}
 //	att.SetTraining(nn.NewRNG(seed, "dropout"))        // nil for evaluation
 //	for step := range total {
+//		if h, ok := att.(methods.StepStarter); ok { h.StartStep(step, total) }         // LISA
 //		g.Reset(); nn.ZeroGrads(params)
 //		loss := taskLoss(g)
 //		if r, ok := att.(methods.Regularizer); ok {    // AdaLoRA

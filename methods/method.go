@@ -169,6 +169,19 @@ type Regularizer interface {
 	Regularizer(g *nn.Graph) *nn.Tensor
 }
 
+// StepStarter is implemented by methods that choose, before each step's
+// forward pass, which of their tensors train in that step (LISA's sampled
+// layers, as an HF TrainerCallback's on_step_begin does). The trainer calls
+// StartStep before the forward pass of every step; a tensor the method
+// freezes there (SetRequiresGrad(false), or its Grad set to nil) gets no
+// gradient in that step's backward, counts in neither the gradient norm nor
+// the clip, and is skipped by AdamW. The method must give such tensors
+// their gradient buffers back by its AfterStep, so that between steps every
+// listed parameter has one (Params is read once).
+type StepStarter interface {
+	StartStep(step, total int)
+}
+
 // BeforeStepper is implemented by methods that transform gradients
 // (LoRA-FA's preconditioning). The trainer calls BeforeStep after Backward
 // and after gradient clipping, immediately before the optimiser step, so

@@ -3,9 +3,9 @@
 // evaluates, and reports metrics and weights.
 //
 // The loop calls the methods' optional hooks (methods.InputCalibrator,
-// BeforeTrainer, OptimizerMaker, Regularizer, BeforeStepper, AfterStepper,
-// Variants) at the points documented in package methods; no method is a
-// special case here. Continual tasks
+// BeforeTrainer, OptimizerMaker, StepStarter, Regularizer, BeforeStepper,
+// AfterStepper, Variants) at the points documented in package methods; no
+// method is a special case here. Continual tasks
 // (tasks.Staged) run their stages in order, merging the adapter into the
 // base weights between stages when the task asks for it.
 //
@@ -642,6 +642,7 @@ func widen(rows, cols int, v []float32) *mat.Dense {
 func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 	cfg := r.cfg
 	reg, _ := r.att.(methods.Regularizer)
+	ss, _ := r.att.(methods.StepStarter)
 	bs, _ := r.att.(methods.BeforeStepper)
 	as, _ := r.att.(methods.AfterStepper)
 	total := cfg.Steps
@@ -655,6 +656,9 @@ func (r *run) train(ctx context.Context, stage tasks.Stage, step *int) error {
 		b := stage.TrainBatch(r.dataRNG, cfg.Batch)
 		held := r.eff.batch(b)
 		r.att.SetTraining(r.dropRNG)
+		if ss != nil {
+			ss.StartStep(i, total)
+		}
 		g := r.graph
 		g.Reset()
 		loss := trainLoss(g, r.model, b)
