@@ -3,6 +3,7 @@ package methods
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"peftbench/nn"
 )
@@ -31,6 +32,9 @@ import (
 // The authors regenerate the bases in every forward and backward pass to
 // save memory; here they are generated once at Attach and held (4 bytes ·
 // (k·r·In + l·Out·r) per layer): the function and gradients are the same.
+// Forming A and B costs k·r·In + l·Out·r multiply-adds per forward pass
+// and again in backward, independent of the batch (LoRA's adapter costs
+// N·r·(In+Out)), so NOLA's overhead over LoRA shrinks as batches grow.
 type NOLA struct {
 	CA, CB *nn.Tensor // trained coefficients: k, l
 	// BasisA (k × r·In) and BasisB (l × Out·r) hold one basis matrix per
@@ -40,16 +44,59 @@ type NOLA struct {
 	Scale              float32
 	Dropout            float32
 
-	rng *nn.RNG
+	rng            *nn.RNG
+	cacheA, cacheB nolaCache
 }
 
 // factors returns A = A₀ + Σ a_i·A_i and B = Σ b_j·B_j in g.
 func (m *NOLA) factors(g *nn.Graph, l *nn.Linear) (a, b *nn.Tensor) {
-	k, nb := m.CA.Size(), m.CB.Size()
-	a = g.Reshape(g.MatMul(g.Reshape(m.CA, 1, k), m.BasisA, false, false), m.Rank, l.In)
-	b = g.Reshape(g.MatMul(g.Reshape(m.CB, 1, nb), m.BasisB, false, false), l.Out, m.Rank)
+	a = g.Custom(nolaCombine(m.BasisA, &m.cacheA), []int{m.Rank, l.In}, m.CA)
+	b = g.Custom(nolaCombine(m.BasisB, &m.cacheB), []int{l.Out, m.Rank}, m.CB)
 	return g.Add(a, m.A0), b
 }
+
+// nolaCombine is Σ_i c_i·basis_i for coefficients c and the rows of basis:
+// a matrix-vector product as plain loops (a GEMM with one row would pack
+// the whole basis on every call); backward is dc_i += ⟨dy, basis_i⟩. The
+// forward keeps its last coefficients and result in cache and copies the
+// result when the coefficients have not changed since (evaluation passes,
+// and finite differences that move another layer's coefficients).
+func nolaCombine(basis *nn.Tensor, cache *nolaCache) *nn.Func {
+	n := basis.Cols()
+	return &nn.Func{Name: "nola_combine",
+		Forward: func(y []float32, in []*nn.Tensor) {
+			if slices.Equal(cache.c, in[0].Data) && len(cache.y) == len(y) {
+				copy(y, cache.y)
+				return
+			}
+			clear(y)
+			for i, c := range in[0].Data {
+				if c == 0 {
+					continue
+				}
+				for j, v := range basis.Data[i*n : (i+1)*n] {
+					y[j] += c * v
+				}
+			}
+			cache.c = append(cache.c[:0], in[0].Data...)
+			cache.y = append(cache.y[:0], y...)
+		},
+		Backward: func(dy []float32, in []*nn.Tensor) {
+			if in[0].Grad == nil {
+				return
+			}
+			for i := range in[0].Grad {
+				var acc float32
+				for j, v := range basis.Data[i*n : (i+1)*n] {
+					acc += dy[j] * v
+				}
+				in[0].Grad[i] += acc
+			}
+		}}
+}
+
+// nolaCache is a factor's last coefficients and combination.
+type nolaCache struct{ c, y []float32 }
 
 // Forward computes x·W0ᵀ + b + s·(drop(x)·Aᵀ)·Bᵀ, one fused op after
 // forming the r×In and Out×r factors.
