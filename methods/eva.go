@@ -25,8 +25,8 @@ import (
 //   - HF runs an incremental PCA over minibatches until the components'
 //     cosine similarity to the previous batch's reaches τ; here the PCA is
 //     exact, of the inputs stacked over calib_batches batches (through the
-//     eigendecomposition of their centred scatter matrix, in float64), and
-//     there is no τ. Components are signed as HF's svd_flip does (each
+//     eigendecomposition of their centred scatter or Gram matrix, in
+//     float64), and there is no τ. Components are signed as HF's svd_flip does (each
 //     one's largest-magnitude entry positive).
 //   - HF's rank budget is global; here it is shared only among layers with
 //     equal in+out (q/k/v/o projections; an MLP's up and down projections),
@@ -50,52 +50,72 @@ type evaPCA struct {
 	ratios []float64
 }
 
-// pcaOf returns the first k principal components of x (n×in rows).
+// pcaOf returns the first k principal components of x (n×in rows): the
+// top eigenvectors of the centred scatter matrix XcᵀXc (in×in), or, with
+// fewer rows than columns, those of the Gram matrix XcXcᵀ (n×n) mapped by
+// v = Xcᵀu/σ.
 func pcaOf(x []float32, n, in, k int) (evaPCA, error) {
-	mean := make([]float64, in)
-	for i := range n {
-		for j, v := range x[i*in : (i+1)*in] {
-			mean[j] += float64(v)
+	xc := dense(x, n, in)
+	for j := range in {
+		var m float64
+		for i := range n {
+			m += xc.At(i, j)
 		}
-	}
-	for j := range mean {
-		mean[j] /= float64(n)
-	}
-	scatter := mat.NewSymDense(in, nil)
-	row := make([]float64, in)
-	for i := range n {
-		for j, v := range x[i*in : (i+1)*in] {
-			row[j] = float64(v) - mean[j]
+		m /= float64(n)
+		for i := range n {
+			xc.Set(i, j, xc.At(i, j)-m)
 		}
-		scatter.SymRankOne(scatter, 1, mat.NewVecDense(in, row))
 	}
 	var total float64
-	for j := range in {
-		total += scatter.At(j, j)
+	for _, v := range xc.RawMatrix().Data {
+		total += v * v
+	}
+	gramRoute := n < in
+	var sym mat.SymDense
+	if gramRoute {
+		sym.SymOuterK(1, xc)
+	} else {
+		sym.SymOuterK(1, xc.T())
 	}
 	var eig mat.EigenSym
-	if !eig.Factorize(scatter, true) {
-		return evaPCA{}, fmt.Errorf("eigendecomposition of a %d×%d scatter matrix did not converge", in, in)
+	if !eig.Factorize(&sym, true) {
+		return evaPCA{}, fmt.Errorf("eigendecomposition of a %d×%d matrix did not converge", sym.SymmetricDim(), sym.SymmetricDim())
 	}
 	vals := eig.Values(nil) // ascending
 	var vecs mat.Dense
 	eig.VectorsTo(&vecs)
 	p := evaPCA{comps: mat.NewDense(k, in, nil), sigma: make([]float64, k), ratios: make([]float64, k)}
+	comp := make([]float64, in)
 	for c := range k {
-		col := in - 1 - c
+		col := len(vals) - 1 - c
 		lam := max(vals[col], 0)
 		p.sigma[c] = math.Sqrt(lam)
 		if total > 0 {
 			p.ratios[c] = lam / total
 		}
-		big, sign := 0.0, 1.0
-		for j := range in {
-			if a := math.Abs(vecs.At(j, col)); a > big {
-				big, sign = a, math.Copysign(1, vecs.At(j, col))
+		if gramRoute {
+			clear(comp)
+			if lam > 0 {
+				for i := range n {
+					ui := vecs.At(i, col) / p.sigma[c]
+					for j, v := range xc.RawRowView(i) {
+						comp[j] += ui * v
+					}
+				}
+			}
+		} else {
+			for j := range in {
+				comp[j] = vecs.At(j, col)
 			}
 		}
-		for j := range in {
-			p.comps.Set(c, j, sign*vecs.At(j, col))
+		big, sign := 0.0, 1.0
+		for _, v := range comp {
+			if a := math.Abs(v); a > big {
+				big, sign = a, math.Copysign(1, v)
+			}
+		}
+		for j, v := range comp {
+			p.comps.Set(c, j, sign*v)
 		}
 	}
 	return p, nil

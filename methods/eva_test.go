@@ -12,10 +12,11 @@ import (
 
 func init() {
 	// EVA's A comes from the inputs' PCA and B = 0: nothing random is
-	// left to export.
+	// left to export. With one calibration batch (32 rows) the second
+	// layer's PCA (48 features) takes the Gram-matrix route.
 	addTorchCase(torchSpec{name: "eva", method: "eva", opts: map[string]any{"rank": 4, "alpha": 8}, lr: 1e-2, clip: 0.05})
 	addTorchCase(torchSpec{name: "eva-whiten", method: "eva",
-		opts: map[string]any{"rank": 4, "alpha": 8, "whiten": true, "adjust_scaling_factors": false, "calib_batches": 2}, lr: 1e-2, clip: 0.05})
+		opts: map[string]any{"rank": 4, "alpha": 8, "whiten": true, "adjust_scaling_factors": false, "calib_batches": 1}, lr: 1e-2, clip: 0.05})
 }
 
 // evaInputs draws calibration batch b of one layer: n rows of mean μ
@@ -84,11 +85,16 @@ func TestEVAComponents(t *testing.T) {
 			[2][]float64{flat, {8, 7.5, 7, 6.5, .2, .2, .2, .2, .2, .2, .2, .2, .2, .2, .2, .2}}, []int{0, 4}, true, false},
 		// ρ = 1: no redistribution.
 		{"rho=1", map[string]any{"rank": 3, "rho": 1, "calib_batches": 2}, [2][]float64{decay(2, 6, 0.1), flat}, []int{3, 3}, false, true},
+		// 12 rows of 16 features: the PCA goes through the Gram matrix.
+		{"few-rows", map[string]any{"rank": 2, "calib_batches": 2, "whiten": true}, [2][]float64{decay(2, 6, 0.1), flat}, []int{2, 2}, true, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			rng := nn.NewRNG(9, "eva")
 			ls := []*nn.Linear{nn.NewLinear("a", 16, 16, true, rng), nn.NewLinear("b", 16, 16, true, rng)}
-			const n = 20
+			n := 20
+			if c.name == "few-rows" {
+				n = 6
+			}
 			gens := [2]func(int) []float32{evaInputs(rng, n, 16, c.spread[0], 3), evaInputs(rng, n, 16, c.spread[1], 3)}
 			fwd := func(g *nn.Graph, b int) {
 				for k, l := range ls {
