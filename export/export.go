@@ -211,7 +211,7 @@ func Write(ctx context.Context, cfg train.Config, cache *tasks.Cache, dir string
 	}
 	model, targets, att := setup.Model, setup.Layers, setup.Attachment
 	switch att.(type) {
-	case methods.Regularizer, methods.BeforeStepper, methods.AfterStepper:
+	case methods.Regularizer, methods.BeforeStepper, methods.AfterStepper, methods.StepStarter, methods.OptimizerMaker:
 		return nil, fmt.Errorf("export: %s: the method acts inside the optimiser loop; external trainers reproduce only plain reparametrisations", cfg.Method)
 	}
 	m := &Manifest{

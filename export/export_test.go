@@ -129,6 +129,10 @@ func TestWriteRefuses(t *testing.T) {
 		{"vera", config("vera", 4, "teacher-shift", small()), Options{}, "no external form"},
 		{"vera data only", config("vera", 4, "teacher-shift", small()), Options{DataOnly: true}, ""},
 		{"adalora", config("adalora", 4, "teacher-shift", small()), Options{}, "inside the optimiser loop"},
+		// A plain LoRA layer whose optimiser (OptimizerMaker) or per-step
+		// freezing (StepStarter) an external trainer would silently drop.
+		{"lora-pro", config("lora-pro", 4, "teacher-shift", small()), Options{}, "inside the optimiser loop"},
+		{"lisa", config("lisa", 0, "teacher-shift", small()), Options{}, "inside the optimiser loop"},
 		{"continual", config("lora", 2, "teacher-shift", stages), Options{}, "continual"},
 		{"transformer", config("lora", 2, "modarith", nil), Options{}, "only MLP"},
 	}

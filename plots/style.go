@@ -36,8 +36,9 @@ type Style struct {
 }
 
 var (
-	dashed = []vg.Length{vg.Points(3), vg.Points(1.5)}
-	dotted = []vg.Length{vg.Points(1), vg.Points(1.5)}
+	dashed  = []vg.Length{vg.Points(3), vg.Points(1.5)}
+	dotted  = []vg.Length{vg.Points(1), vg.Points(1.5)}
+	dashDot = []vg.Length{vg.Points(3), vg.Points(1.5), vg.Points(1), vg.Points(1.5)}
 )
 
 // knownMethods fixes the style of the methods this harness ships, in the
@@ -77,6 +78,33 @@ var knownMethods = []struct {
 	{"randlora", Style{bluishGreen, draw.CrossGlyph{}, dotted}},
 	{"gralora", Style{blue, draw.PlusGlyph{}, dotted}},
 	{"ln-tuning", Style{vermillion, draw.CircleGlyph{}, dotted}},
+	// batch B: dash-dot, each (colour, marker) pair once
+	{"mora", Style{orange, draw.CircleGlyph{}, dashDot}},
+	{"tied-lora", Style{skyBlue, draw.TriangleGlyph{}, dashDot}},
+	{"singlora", Style{bluishGreen, draw.SquareGlyph{}, dashDot}},
+	{"nola", Style{blue, draw.PyramidGlyph{}, dashDot}},
+	{"dylora", Style{vermillion, draw.RingGlyph{}, dashDot}},
+	{"melora", Style{reddishPurple, draw.BoxGlyph{}, dashDot}},
+	{"moslora", Style{orange, draw.PlusGlyph{}, dashDot}},
+	{"kradapter", Style{skyBlue, draw.CircleGlyph{}, dashDot}},
+	{"loldu", Style{bluishGreen, draw.TriangleGlyph{}, dashDot}},
+	{"svfit", Style{blue, draw.SquareGlyph{}, dashDot}},
+	{"salt", Style{vermillion, draw.PyramidGlyph{}, dashDot}},
+	{"lori", Style{reddishPurple, draw.RingGlyph{}, dashDot}},
+	{"eva", Style{orange, draw.CrossGlyph{}, dashDot}},
+	{"corda", Style{skyBlue, draw.PlusGlyph{}, dashDot}},
+	{"lora-one", Style{bluishGreen, draw.CircleGlyph{}, dashDot}},
+	{"lora-sb", Style{blue, draw.TriangleGlyph{}, dashDot}},
+	{"galore", Style{vermillion, draw.SquareGlyph{}, dashDot}},
+	{"flora", Style{reddishPurple, draw.PyramidGlyph{}, dashDot}},
+	{"fira", Style{orange, draw.BoxGlyph{}, dashDot}},
+	{"lora-pro", Style{skyBlue, draw.CrossGlyph{}, dashDot}},
+	{"riemannian", Style{bluishGreen, draw.PlusGlyph{}, dashDot}},
+	{"lisa", Style{blue, draw.CircleGlyph{}, dashDot}},
+	{"cola", Style{vermillion, draw.TriangleGlyph{}, dashDot}},
+	{"aflora", Style{reddishPurple, draw.SquareGlyph{}, dashDot}},
+	{"coto", Style{orange, draw.RingGlyph{}, dashDot}},
+	{"allora", Style{skyBlue, draw.BoxGlyph{}, dashDot}},
 }
 
 var fallbackGlyphs = []draw.GlyphDrawer{
