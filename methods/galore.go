@@ -18,7 +18,7 @@ import (
 //
 //	every update_proj_gap steps (at steps 0, T, 2T, … of that weight):
 //	  U·S·Vᵀ = SVD(G); P = U[:, :r] (m×r) if m < n, else P = V[:, :r]ᵀ (r×n)
-//	R = PᵀG (r×n)  or  R = G·Pᵀ (m×r)       (the smaller side is projected)
+//	R = PᵀG (r×n)  or  R = G·Pᵀ (m×r)    (P spans the smaller dimension)
 //	m ← β1·m + (1−β1)·R,  v ← β2·v + (1−β2)·R²,  ψ = m̂ / (√v̂ + ε)
 //	W ← W·(1 − lr·wd) − lr·scale·(P·ψ  or  ψ·P)
 //
