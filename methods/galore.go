@@ -197,7 +197,20 @@ func (s *galoreState) lowShape() (rows, cols int) {
 func (s *galoreState) refresh(g []float32) {
 	u, _, v, err := svd(g, s.m, s.n)
 	if err != nil {
-		panic(fmt.Sprintf("methods: galore: %v", err))
+		// A non-finite gradient: keep the previous P (the first r unit
+		// vectors before any), so the step runs and the trainer's finite
+		// check reports the divergence.
+		if s.t == 0 {
+			clear(s.p)
+			for j := range s.r {
+				if s.left {
+					s.p[j*s.r+j] = 1
+				} else {
+					s.p[j*s.n+j] = 1
+				}
+			}
+		}
+		return
 	}
 	if s.left {
 		for i := range s.m {
