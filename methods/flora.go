@@ -22,8 +22,10 @@ import (
 //	U = (M/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε),  U ← U / max(1, RMS(U)/d)
 //	W ← W·(1 − lr·wd) − lr·U
 //
-// so projection k serves steps kκ+1 … (k+1)κ (0-based steps kκ … kκ+κ−1)
-// for the update and the next projection compresses from step (k+1)κ on.
+// so, counting steps from 1, projection k decompresses the moment for the
+// updates of steps kκ+1 … (k+1)κ and compresses the gradients of steps kκ …
+// (k+1)κ−1 (step kκ, k ≥ 1, is the resample: its update still reads
+// projection k−1).
 // The order (the update mixes the raw gradient with the decompressed
 // previous moment; resampling between the update and the compression)
 // and the update clipping (threshold d = clip_threshold, 1) are the authors'
