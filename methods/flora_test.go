@@ -19,7 +19,8 @@ func init() {
 // 256×r for fc2 (256×256, on the right) beside the full second moment,
 // below AdamW's state on the same layers (measured) and on the Meter; and
 // the compressed moment is, step by step, the one recomputed here in
-// float64 from the clipped gradients with the projection of seed
+// float64 from the clipped gradients G (of u = G/(√v̂ + ε), v Adam's
+// second moment) with the projection of seed
 // projection_seed + 1 + i + k·L resampled — and the moment carried over —
 // exactly at the weight's steps t = κ, 2κ, … (1-based; 0-based steps
 // κ−1, 2κ−1, …).
@@ -33,6 +34,7 @@ func TestFloraCompressedMomentum(t *testing.T) {
 	po := projOf(t, tr)
 	L := len(m.targets)
 	ref := make([][]float64, L) // the compressed moments, recomputed
+	vs := make([][]float64, L)  // the second moments
 	proj := func(i, k, d int) []float64 {
 		a := floraGaussian(seed+1+uint64(i)+uint64(k*L), r*d, r)
 		out := make([]float64, len(a))
@@ -66,9 +68,15 @@ func TestFloraCompressedMomentum(t *testing.T) {
 					resampled = append(resampled, s)
 				}
 			}
+			// u = G/(√v̂ + ε), v Adam's second moment of the clipped G.
+			if vs[i] == nil {
+				vs[i] = make([]float64, mm*n)
+			}
 			g := make([]float64, len(l.Weight.Grad))
-			for j, v := range l.Weight.Grad {
-				g[j] = float64(v)
+			bc2 := 1 - math.Pow(0.999, float64(tt))
+			for j, gj := range l.Weight.Grad {
+				vs[i][j] = 0.999*vs[i][j] + 0.001*float64(gj)*float64(gj)
+				g[j] = float64(gj) / (math.Sqrt(vs[i][j]/bc2) + 1e-8)
 			}
 			dg := floraDown(a, g, mm, n, r, left)
 			for j := range c {

@@ -1,12 +1,11 @@
 """Flora (Hao, Cao and Mou 2024, arXiv 2402.03293) as peftbench's
-Flora-Adam (methods/flora.go): Adam whose first moment is stored only as a
-rank-r random projection C of the gradient (the paper's momentum
-compression), resampled every kappa steps with the moment transferred
-(C <- down_new(up_old(C))), in the authors' flora_opt order: the update's
-moment is beta1*up(C_prev) + (1-beta1)*G, then (at t % kappa == 0) the
-resample, then C <- beta1*C + (1-beta1)*down(G); the second moment is
-Adam's, elementwise; the update U is clipped to RMS <= clip_threshold
-(flora_opt's Adafactor update clipping).
+Flora-Adam (methods/flora.go): Adam whose momentum is stored only as a
+rank-r random projection C, resampled every kappa steps with the momentum
+transferred (C <- down_new(up_old(C))), in the authors' flora_opt order:
+u = G/(sqrt(v_hat) + eps) with Adam's elementwise v; the update's momentum
+is beta1*up(C_prev) + (1-beta1)*u, then (at t % kappa == 0) the resample,
+then C <- beta1*C + (1-beta1)*down(u); U = M/(1 - beta1^t), clipped to
+RMS <= clip_threshold (flora_opt's Adafactor update clipping).
 
 Projections are drawn here from torch.Generator().manual_seed(seed + 1 + i +
 k*L) (i: the weight's index among the L targeted weights, k: the
@@ -84,15 +83,16 @@ class FloraAdam(torch.optim.Optimizer):
                     st["v"] = torch.zeros_like(G)
                 t += 1
                 C = st["C"]
-                M = b1 * up(A, C) + (1 - b1) * G
+                v = st["v"].mul_(b2).addcmul_(G, G, value=1 - b2)
+                u = G / ((v / (1 - b2 ** t)).sqrt() + eps)
+                M = b1 * up(A, C) + (1 - b1) * u
                 if t % o["kappa"] == 0:
                     k += 1
                     A2 = self.proj(i, k, m, n)
                     C = down(A2, up(A, C))
                     A = A2
-                C = b1 * C + (1 - b1) * down(A, G)
-                v = st["v"].mul_(b2).addcmul_(G, G, value=1 - b2)
-                U = (M / (1 - b1 ** t)) / ((v / (1 - b2 ** t)).sqrt() + eps)
+                C = b1 * C + (1 - b1) * down(A, u)
+                U = M / (1 - b1 ** t)
                 if o["clip_threshold"] > 0:
                     rms = (U.to(F64).norm() / math.sqrt(U.numel())).item()
                     U = U / max(1.0, rms / o["clip_threshold"])
