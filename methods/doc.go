@@ -31,6 +31,36 @@
 //	gralora    a k×k grid of block LoRAs                     Jung et al. 2025
 //	ln-tuning  train copies of the norm layers               Zhao et al. 2023
 //
+// Batch B, the published variants HF PEFT does not ship (cross-checked
+// against the papers and the authors' code) and optimiser-level methods:
+//
+//	mora       ΔW = f_dec(M·f_comp), M r̂×r̂, r̂² ≈ r(in+out)   Jiang et al. 2024
+//	tied-lora  ΔW = (α/r)·Λ_v·B·Λ_u·A, A, B tied per type    Renduchintala et al. 2023
+//	singlora   ΔW = (α/r)·u(t)·A·Aᵀ, u(t) = min(t/T, 1)      Bensaïd et al. 2025
+//	nola       A, B = Σ trained coefficients × random bases  Koohpayegani et al. 2023
+//	dylora     rank b ~ U{r_min..r_max} per step, s = α/b    Valipour et al. 2022
+//	melora     ΔW = blockdiag(B_iA_i)·α/(r/g), g mini LoRAs  Ren et al. 2024
+//	moslora    ΔW = (α/r)·B·M·A, trainable r×r mixer M       Wu et al. 2024
+//	kradapter  ΔW = s·(row-wise Khatri–Rao of U, V), crop    Albert et al. 2025
+//	loldu      σ·P·L_r·diag(z)·U_r from pivoted LDU; z, σ    Shi et al. 2024
+//	svfit      W_e + U_r·diag(σ')·V_rᵀ; train top-r σ'       Sun et al. 2024
+//	salt       U·ReLU(S')·Vᵀ: α⊙S_r+β, rest + X·Y            Elsayed et al. 2025
+//	lori       ΔW = (α/r)·(B⊙M)·A, A frozen, mask of |B|     Zhang et al. 2025
+//	eva        A = top PCA directions of the inputs, B = 0   Paischer et al. 2024
+//	corda      A, B from the SVD of W0·Cov(inputs)           Yang et al. 2024
+//	lora-one   A, B from the SVD of −∇W0 L; W0 not reset     Zhang, Liu and Chen 2025
+//	lora-sb    B·R·A; R = S_r of −η·sign(∇W0 L), R trains    Ponkshe, Singhal et al. 2024
+//	galore     Adam on the rank-r SVD projection of the gradient Zhao et al. 2024
+//	flora      Adam's momentum as a resampled random projection  Hao et al. 2024
+//	fira       GaLore + norm-scaled, growth-limited residual     Chen et al. 2024
+//	riemannian g_A ← (BᵀB+λI)⁻¹g_A, g_B ← g_B(AAᵀ+λI)⁻¹      Zhang and Pilanci 2024
+//	lora-pro   Adam on s(B·g̃_A+g̃_B·A), mapped back to A, B   Wang et al. 2024
+//	cola       LoRAs merged at stage ends: Σ s·B_j·A_j       Xia et al. 2024
+//	lisa       full FT of γ random blocks per K steps        Pan et al. 2024
+//	coto       LoRA, adapters off at random; p 0.1 → 1       Zhuang et al. 2025
+//	aflora     ΔW = Λ_b·B·Λ_d·A; A, B frozen by a score      Liu et al. 2024
+//	allora     ΔW = B·A; row lr = lr/√(‖row‖² + 1/η²)        Huang and Balestriero 2024
+//
 // Every method declares an Info (family, paper, options with defaults and
 // ranges, and its trainable-parameter count as a formula) and implements
 // Method. Adding a method is adding a file with an init that calls
