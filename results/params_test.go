@@ -142,11 +142,12 @@ func TestNullableFixedColumns(t *testing.T) {
 }
 
 // TestReadOldTrials reads a trials.parquet written before the nullable
-// rank and error and the hyperparameter columns (the nightly baseline):
+// rank and error and the hyperparameter columns (testdata/old-trials: the
+// nightly baseline as committed until batch B refreshed it):
 // rank-less methods read as rank 0, ok trials' error as "", and Params
 // come from the config, typed across the table.
 func TestReadOldTrials(t *testing.T) {
-	rows, err := ReadTrials(filepath.Join("..", "ci", "baseline", TrialsFile))
+	rows, err := ReadTrials(filepath.Join("testdata", "old-trials", TrialsFile))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 )
 
 // sampleShard returns a shard with every kind of value: nulls, NaN step
@@ -443,6 +445,42 @@ func TestRewriteShard(t *testing.T) {
 	for _, e := range entries {
 		if isTemp(e.Name()) {
 			t.Errorf("temp file %s left behind", e.Name())
+		}
+	}
+}
+
+// TestTrialsOverOneReadBatch: a table of more trials than one read batch
+// (1024) keeps every trial's own extra metrics and intruder counts. The
+// reader once decoded each batch into the previous batch's maps and
+// slices, so a 1630-trial nightly read the extras of one trial as
+// another's (refusal_retention on an MNIST trial).
+func TestTrialsOverOneReadBatch(t *testing.T) {
+	const n = 2500
+	rows := make([]TrialRow, n)
+	for i := range rows {
+		r := &rows[i]
+		*r = sampleShard(fmt.Sprintf("t%04d", i), int64(i), false).Trial
+		r.Extra = map[string]float64{"id": float64(i)}
+		for k := range i % 4 { // maps of 1 to 4 keys: no two consecutive alike
+			r.Extra[fmt.Sprintf("k%d", k)] = float64(i*10 + k)
+		}
+		all := []IntruderCount{{0.3, int64(i)}, {0.5, int64(i + 1)}, {0.7, int64(i + 2)}}
+		r.Intruders = all[:i%3+1]
+	}
+	data, err := encodeTrials(rows, parquet.Compression(tableCodec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeTrials("trials.parquet", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("%d rows, want %d", len(got), n)
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i].Extra, rows[i].Extra) || !reflect.DeepEqual(got[i].Intruders, rows[i].Intruders) {
+			t.Fatalf("row %d: extra %v intruders %v, want %v %v", i, got[i].Extra, got[i].Intruders, rows[i].Extra, rows[i].Intruders)
 		}
 	}
 }

@@ -95,6 +95,11 @@ func readRows[T any](path string, pf *parquet.File) (rows []T, err error) {
 	defer r.Close()
 	buf := make([]T, min(want, 1024))
 	for int64(len(rows)) < want {
+		// parquet-go decodes into the maps and slices it finds in buf, and
+		// the rows already appended share them: zero buf first, or the
+		// next batch overwrites the extras of the last (a table of more
+		// than 1024 trials read one trial's extra metrics as another's).
+		clear(buf)
 		n, err := r.Read(buf)
 		rows = append(rows, buf[:n]...)
 		if err != nil {
