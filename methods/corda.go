@@ -142,43 +142,6 @@ func (at *corda) initLayer(a *LoRA, l *nn.Linear, x []float32, batches int) erro
 	return nil
 }
 
-// svd64 is svd for a float64 matrix (the same sign rule).
-func svd64(w *mat.Dense) (u *mat.Dense, s []float64, v *mat.Dense, err error) {
-	rows, cols := w.Dims()
-	var fac mat.SVD
-	if !fac.Factorize(w, mat.SVDThin) {
-		return nil, nil, nil, fmt.Errorf("SVD of a %d×%d matrix did not converge", rows, cols)
-	}
-	u, v = new(mat.Dense), new(mat.Dense)
-	fac.UTo(u)
-	fac.VTo(v)
-	signSVD(u, v)
-	return u, fac.Values(nil), v, nil
-}
-
-// signSVD applies svd's sign rule: each uᵢ's largest-magnitude entry
-// positive, flipping vᵢ with it.
-func signSVD(u, v *mat.Dense) {
-	rows, k := u.Dims()
-	cols, _ := v.Dims()
-	for p := range k {
-		big, at := 0.0, 0
-		for i := range rows {
-			if a := math.Abs(u.At(i, p)); a > big {
-				big, at = a, i
-			}
-		}
-		if u.At(at, p) < 0 {
-			for i := range rows {
-				u.Set(i, p, -u.At(i, p))
-			}
-			for j := range cols {
-				v.Set(j, p, -v.At(j, p))
-			}
-		}
-	}
-}
-
 type cordaMethod struct{ lowRank }
 
 // Attach gives every layer a plain LoRA adapter (A Kaiming-uniform, B = 0)

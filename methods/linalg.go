@@ -26,8 +26,14 @@ func dense(w []float32, rows, cols int) *mat.Dense {
 // triplets) are then reproducible across LAPACK implementations, and a
 // cross-check applies the same rule to its own decomposition.
 func svd(w []float32, rows, cols int) (u *mat.Dense, s []float64, v *mat.Dense, err error) {
+	return svd64(dense(w, rows, cols))
+}
+
+// svd64 is svd of a float64 matrix, with the same sign rule.
+func svd64(w *mat.Dense) (u *mat.Dense, s []float64, v *mat.Dense, err error) {
+	rows, cols := w.Dims()
 	var f mat.SVD
-	if !f.Factorize(dense(w, rows, cols), mat.SVDThin) {
+	if !f.Factorize(w, mat.SVDThin) {
 		return nil, nil, nil, fmt.Errorf("SVD of a %d×%d matrix did not converge", rows, cols)
 	}
 	u, v = new(mat.Dense), new(mat.Dense)
