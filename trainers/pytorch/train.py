@@ -642,6 +642,87 @@ PEFT_METHODS = {
     "lora-xs": not_mapped(
         "lora-xs has no HF PEFT config (HF PEFT has no LoRA-XS)",
         ["rank", "alpha", "dropout", "init"]),
+    # Batch B (issue 20): none has an HF PEFT tuner this backend can build
+    # (EVA and CorDA need peft's calibration passes, the Riemannian
+    # preconditioner is a peft optimizer); the builtin engine runs them.
+    "mora": not_mapped(
+        "mora has no HF PEFT counterpart; use the native backend",
+        ["rank", "mora_type", "dropout"]),
+    "tied-lora": not_mapped(
+        "tied-lora has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "train_a", "train_uv", "dropout"]),
+    "singlora": not_mapped(
+        "singlora has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "ramp", "dropout"]),
+    "nola": not_mapped(
+        "nola has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "num_basis", "num_basis_b", "basis_seed", "dropout"]),
+    "dylora": not_mapped(
+        "dylora has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "r_min", "frozen"]),
+    "melora": not_mapped(
+        "melora has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "n_split"]),
+    "moslora": not_mapped(
+        "moslora has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "init", "mixer_init"]),
+    "kradapter": not_mapped(
+        "kradapter has no HF PEFT counterpart; use the native backend",
+        ["scaling"]),
+    "loldu": not_mapped(
+        "loldu has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "train_scale"]),
+    "svfit": not_mapped(
+        "svfit has no HF PEFT counterpart; use the native backend",
+        ["rank"]),
+    "salt": not_mapped(
+        "salt has no HF PEFT counterpart; use the native backend",
+        ["rank", "lora_rank", "relu"]),
+    "lori": not_mapped(
+        "lori has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "sparsity", "mask_scope", "dense_fraction", "reset_b", "init_a"]),
+    "eva": not_mapped(
+        "eva: HF PEFT's EVA (init_lora_weights=\"eva\") runs its incremental PCA inside peft's initialize_lora_eva_weights on a dataloader; this backend has no calibration pass, and methods/eva.go uses an exact PCA of fixed batches; use the native backend",
+        ["rank", "alpha", "dropout", "rho", "whiten", "adjust_scaling_factors", "calib_batches"]),
+    "corda": not_mapped(
+        "corda: HF PEFT's CorDA needs preprocess_corda's covariance pass over calibration data, which this backend does not run; use the native backend",
+        ["rank", "alpha", "dropout", "corda_method", "calib_batches"]),
+    "lora-one": not_mapped(
+        "lora-one has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "dropout", "use_rslora", "scale", "stable_gamma", "grad_batches", "residual"]),
+    "lora-sb": not_mapped(
+        "lora-sb has no HF PEFT counterpart; use the native backend",
+        ["rank", "dropout", "update", "init_lr", "grad_batches", "residual"]),
+    "galore": not_mapped(
+        "galore has no HF PEFT counterpart; use the native backend",
+        ["rank", "update_proj_gap", "scale"]),
+    "flora": not_mapped(
+        "flora has no HF PEFT counterpart; use the native backend",
+        ["rank", "kappa", "projection_seed", "clip_threshold"]),
+    "fira": not_mapped(
+        "fira has no HF PEFT counterpart; use the native backend",
+        ["rank", "update_proj_gap", "scale"]),
+    "riemannian": not_mapped(
+        "riemannian: HF PEFT's Riemannian preconditioner is an optimizer (peft.optimizers), which this backend does not build; use the native backend",
+        ["rank", "alpha", "dropout", "init", "reg"]),
+    "lora-pro": not_mapped(
+        "lora-pro has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "dropout", "init", "lorapro_x"]),
+    "cola": not_mapped(
+        "cola has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "dropout", "init", "cola_chain"]),
+    "lisa": not_mapped(
+        "lisa has no HF PEFT counterpart; use the native backend",
+        ["lisa_activated_layers", "lisa_interval_steps"]),
+    "aflora": not_mapped(
+        "aflora has no HF PEFT counterpart; use the native backend",
+        ["rank", "d_initial", "dropout", "tinit", "tfinal", "delta_t", "beta1", "beta2"]),
+    "coto": not_mapped(
+        "coto has no HF PEFT counterpart; use the native backend",
+        ["rank", "alpha", "dropout", "init", "initial_p", "final_p", "stage1_ratio", "group"]),
+    "allora": not_mapped(
+        "allora has no HF PEFT counterpart; use the native backend",
+        ["rank", "eta", "apply", "norm"]),
     "loha": {"config": "LoHaConfig", "fixed": {}, "options": {
         "rank": Field("r", as_int),
         "alpha": Field("alpha", as_float),
