@@ -147,14 +147,7 @@ type cordaMethod struct{ lowRank }
 // Attach gives every layer a plain LoRA adapter (A Kaiming-uniform, B = 0)
 // until CalibrateInputs re-initialises it.
 func (m *cordaMethod) Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attachment, error) {
-	at := &loraAttachment{}
-	for _, l := range layers {
-		a := NewLoRA(l, o.Int("rank"), float32(o.Float("alpha")), rng)
-		a.Dropout = float32(o.Float("dropout"))
-		at.add(l, a)
-	}
-	at.attach()
-	return &corda{loraAttachment: at, o: o}, nil
+	return &corda{loraAttachment: plainLoRAs(layers, o, rng), o: o}, nil
 }
 
 func init() {

@@ -259,12 +259,5 @@ type evaMethod struct{ lowRank }
 // Attach gives every layer a plain LoRA adapter (A Kaiming-uniform, B = 0)
 // until CalibrateInputs replaces it.
 func (m *evaMethod) Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attachment, error) {
-	at := &loraAttachment{}
-	for _, l := range layers {
-		a := NewLoRA(l, o.Int("rank"), float32(o.Float("alpha")), rng)
-		a.Dropout = float32(o.Float("dropout"))
-		at.add(l, a)
-	}
-	at.attach()
-	return &eva{loraAttachment: at, o: o}, nil
+	return &eva{loraAttachment: plainLoRAs(layers, o, rng), o: o}, nil
 }

@@ -226,6 +226,21 @@ func (at *loraAttachment) add(l *nn.Linear, a *LoRA) {
 	at.adapters = append(at.adapters, a)
 }
 
+// plainLoRAs attaches a plain LoRA adapter (A Kaiming-uniform, B = 0, s =
+// α/r, the option's dropout) to every layer: the starting point of the
+// methods that re-initialise the factors from data before training (EVA,
+// CorDA, LoRA-One).
+func plainLoRAs(layers []*nn.Linear, o Options, rng *nn.RNG) *loraAttachment {
+	at := &loraAttachment{}
+	for _, l := range layers {
+		a := NewLoRA(l, o.Int("rank"), float32(o.Float("alpha")), rng)
+		a.Dropout = float32(o.Float("dropout"))
+		at.add(l, a)
+	}
+	at.attach()
+	return at
+}
+
 func (at *loraAttachment) attach() {
 	for i, l := range at.layers {
 		l.Adapter = at.adapters[i]

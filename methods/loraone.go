@@ -78,14 +78,10 @@ type loraOneMethod struct{ lowRank }
 // Attach gives every layer a plain LoRA adapter (A Kaiming-uniform, B = 0)
 // until BeforeTraining re-initialises it.
 func (m *loraOneMethod) Attach(layers []*nn.Linear, o Options, rng *nn.RNG) (Attachment, error) {
-	at := &loraAttachment{}
-	for _, l := range layers {
-		a := NewLoRA(l, o.Int("rank"), float32(o.Float("alpha")), rng)
+	at := plainLoRAs(layers, o, rng)
+	for _, a := range at.adapters {
 		a.Scale = loraOneScale(o)
-		a.Dropout = float32(o.Float("dropout"))
-		at.add(l, a)
 	}
-	at.attach()
 	return &loraOne{loraAttachment: at, o: o}, nil
 }
 

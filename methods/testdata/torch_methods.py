@@ -21,8 +21,8 @@ AdaLoRA's update_and_allocate.
 Methods added since the first twelve each have their own module,
 testdata/torch/<method>.py (hyphens as underscores), loaded by name. A
 module defines build(o, layers, case, lib) -> [Layer] (lib is this module:
-tensor, Layer, canonical_svd, case_loss, F64), and may define the hooks
-regularizer(o, lays) -> loss term, before_step(o, lays, step) (after
+tensor, Layer, canonical_svd, case_loss, layer_inputs, F64), and may define
+the hooks regularizer(o, lays) -> loss term, before_step(o, lays, step) (after
 clipping, before the optimiser step) and after_step(o, lays, step) (after
 it), and make_optimizer(o, lays, groups, case) -> a torch optimiser to
 step in AdamW's place (methods that replace the update: GaLore, Flora;
@@ -194,6 +194,21 @@ def loraga_init(o, lays, case):
         Wres = (lay.W.to(F64) - s * B0 @ A0).float()
         A, B = lay.add(A0.float()), lay.add(B0.float())
         lay.forward = lambda h, Wres=Wres, b=lay.b, A=A, B=B: h @ Wres.T + b + s * (h @ A.T) @ B.T
+
+
+def layer_inputs(case):
+    """The inputs each targeted layer of the case's MLP sees on its batch,
+    every adapter off (the calibration of EVA and CorDA)."""
+    h = tensor(case["x"], case["batch"], case["layers"][0]["in"])
+    out = []
+    n = len(case["layers"])
+    for i, L in enumerate(case["layers"]):
+        if not L.get("frozen"):
+            out.append(h.clone())
+        h = h @ tensor(L["W"], L["out"], L["in"]).T + tensor(L["b"], L["out"])
+        if i + 1 < n:
+            h = torch.relu(h)
+    return out
 
 
 def case_loss(case, targeted):

@@ -8,26 +8,12 @@ W_res = W0 - s B A frozen."""
 import torch
 
 
-def _inputs(case, lib):
-    """The inputs each targeted layer sees on the case batch, adapters off."""
-    h = lib.tensor(case["x"], case["batch"], case["layers"][0]["in"])
-    out = []
-    n = len(case["layers"])
-    for i, L in enumerate(case["layers"]):
-        if not L.get("frozen"):
-            out.append(h.clone())
-        h = h @ lib.tensor(L["W"], L["out"], L["in"]).T + lib.tensor(L["b"], L["out"])
-        if i + 1 < n:
-            h = torch.relu(h)
-    return out
-
-
 def build(o, layers, case, lib):
     if o["dropout"]:
         raise ValueError("corda cross-check: dropout must be 0")
     r, s, nb = o["rank"], o["alpha"] / o["rank"], o["calib_batches"]
     out = []
-    for L, x in zip(layers, _inputs(case, lib)):
+    for L, x in zip(layers, lib.layer_inputs(case)):
         W, b = lib.tensor(L["W"], L["out"], L["in"]), lib.tensor(L["b"], L["out"])
         C = torch.zeros(L["in"], L["in"], dtype=lib.F64)
         for _ in range(nb):

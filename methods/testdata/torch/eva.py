@@ -11,25 +11,11 @@ alpha_l = alpha*r_l/r if adjust_scaling_factors, s = alpha_l/r_l."""
 import torch
 
 
-def layer_inputs(case, lib):
-    """The inputs each targeted layer sees on the case batch, adapters off."""
-    h = lib.tensor(case["x"], case["batch"], case["layers"][0]["in"])
-    out = []
-    n = len(case["layers"])
-    for i, L in enumerate(case["layers"]):
-        if not L.get("frozen"):
-            out.append(h.clone())
-        h = h @ lib.tensor(L["W"], L["out"], L["in"]).T + lib.tensor(L["b"], L["out"])
-        if i + 1 < n:
-            h = torch.relu(h)
-    return out
-
-
 def build(o, layers, case, lib):
     if o["dropout"]:
         raise ValueError("eva cross-check: dropout must be 0")
     r, nb = o["rank"], o["calib_batches"]
-    xs = layer_inputs(case, lib)
+    xs = lib.layer_inputs(case)
     pcs = []
     for L, x in zip(layers, xs):
         X = x.to(lib.F64).repeat(nb, 1)
